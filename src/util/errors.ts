@@ -1,0 +1,71 @@
+// Typed errors. Every condition a caller can meet has a code; bugs are asserts (see assert.ts).
+
+export type ErrorCode =
+  | 'INVALID_ARGUMENT' // a caller passed something the API does not accept
+  | 'NOT_FOUND' // a named file, database or directory does not exist
+  | 'EXISTS' // create was exclusive and the thing exists
+  | 'LOCKED' // another live process owns the environment (I9)
+  | 'CORRUPT' // a checksum, identity or structure check failed (I6)
+  | 'RUN_RECOVERY' // the environment panicked or needs recovery (I8, I7)
+  | 'IO' // an operating-system I/O error (ENOSPC, EIO, ...)
+  | 'CONFIG' // DB_CONFIG or an option is malformed
+  | 'CLOSED' // the handle was closed
+  | 'TXN_STATE' // the transaction already committed or aborted
+  | 'CONFLICT' // the transaction's reads were overwritten by a concurrent commit
+  | 'READ_ONLY' // a write was attempted through a read-only handle
+  | 'TOO_LARGE'; // a key or value exceeds the documented limits
+
+export class CairnError extends Error {
+  readonly code: ErrorCode;
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.code = code;
+    this.name = 'CairnError';
+  }
+}
+
+/** A checksum, identity or structure mismatch, always with the file and byte offset (I6). */
+export class CorruptionError extends CairnError {
+  readonly file: string;
+  readonly offset: number;
+  constructor(file: string, offset: number, what: string) {
+    super('CORRUPT', `${file} at offset ${offset}: ${what}`);
+    this.file = file;
+    this.offset = offset;
+    this.name = 'CorruptionError';
+  }
+}
+
+/** Another live process owns the environment (I9). */
+export class LockedError extends CairnError {
+  readonly pid: number;
+  constructor(home: string, pid: number) {
+    super('LOCKED', `environment ${home} is in use by process ${pid}; close it there, or stop that process`);
+    this.pid = pid;
+    this.name = 'LockedError';
+  }
+}
+
+/** The environment panicked (I8) or needs recovery before use (I7). */
+export class RunRecoveryError extends CairnError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('RUN_RECOVERY', message, options);
+    this.name = 'RunRecoveryError';
+  }
+}
+
+/** An operating-system error from the I/O seam, keeping errno's code (ENOSPC, EIO, ...). */
+export class IoError extends CairnError {
+  readonly errno: string;
+  readonly path: string;
+  constructor(op: string, path: string, errno: string, options?: { cause?: unknown }) {
+    super('IO', `${op} ${path} failed: ${errno}`, options);
+    this.errno = errno;
+    this.path = path;
+    this.name = 'IoError';
+  }
+}
+
+export function invalid(message: string): CairnError {
+  return new CairnError('INVALID_ARGUMENT', message);
+}
