@@ -1,0 +1,75 @@
+// The control file `__cairn.control` in the environment home (docs/FORMAT.md §Control file):
+// where normal recovery starts, whether the environment was closed cleanly, and whether a
+// recovery is unfinished (I7 marker). Replaced atomically: temp file, fsync, rename, fsync dir.
+//
+// Format: one line of JSON, then a line "crc32 <8 hex digits>" of the JSON line's bytes.
+
+import * as path from 'node:path';
+import type { Vfs } from '../io/vfs.js';
+import { CorruptionError } from '../util/errors.js';
+import type { Lsn } from '../util/lsn.js';
+import { zlib } from '../util/node.js';
+
+export const CONTROL_FILE = '__cairn.control';
+
+export type ControlState =
+  /** An owner has the environment open; found at open, it means the owner crashed. */
+  | 'open'
+  /** Closed cleanly, or recovered: the data files are complete through `end`. */
+  | 'closed'
+  /** A recovery started and did not finish (I7): refuse normal opens until one succeeds. */
+  | 'recovering';
+
+export interface Control {
+  version: 1;
+  envId: string;
+  state: ControlState;
+  /** With state 'recovering': which recovery must be rerun. */
+  recovery?: 'normal' | 'catastrophic';
+  /** Normal recovery starts here: data files hold every change logged before it. */
+  redo: Lsn;
+  /** The last checkpoint record (0: none). */
+  checkpoint: Lsn;
+  /** The end of the log when the state was written ('closed': must still be the end at open). */
+  end: Lsn;
+  /** First transaction id to use next. */
+  nextTxn: number;
+  /** The log file size in use. */
+  logFileSize: number;
+  /** Time of the last commit applied (ms), for status and backups. */
+  lastCommit?: number;
+}
+
+export function controlPath(home: string): string {
+  return path.join(home, CONTROL_FILE);
+}
+
+export function readControl(vfs: Vfs, home: string): Control | undefined {
+  const file = controlPath(home);
+  if (vfs.stat(file) === undefined) return undefined;
+  const text = vfs.readFile(file).toString('utf8');
+  const nl = text.indexOf('\n');
+  const json = nl < 0 ? text : text.slice(0, nl);
+  const m = /^crc32 ([0-9a-f]{8})\n?$/.exec(text.slice(nl + 1));
+  if (nl < 0 || !m || parseInt(m[1]!, 16) !== zlib.crc32(Buffer.from(json, 'utf8'))) {
+    throw new CorruptionError(file, 0, 'control file checksum mismatch; run db_recover -c (catastrophic recovery) to rebuild it from the logs');
+  }
+  return JSON.parse(json) as Control;
+}
+
+export function writeControl(vfs: Vfs, home: string, c: Control): void {
+  const json = JSON.stringify(c);
+  const crc = zlib.crc32(Buffer.from(json, 'utf8')).toString(16).padStart(8, '0');
+  const file = controlPath(home);
+  const tmp = `${file}.tmp`;
+  const h = vfs.open(tmp, { create: true });
+  try {
+    h.truncate(0);
+    h.write(Buffer.from(`${json}\ncrc32 ${crc}\n`, 'utf8'), 0);
+    h.sync();
+  } finally {
+    h.close();
+  }
+  vfs.rename(tmp, file);
+  vfs.syncDir(home);
+}

@@ -1,0 +1,983 @@
+// The environment: a home directory with its log, data files, control file and owner lock
+// (DESIGN.md §Environment). Opening runs recovery when the last owner did not close cleanly.
+
+import { randomBytes, randomInt } from 'node:crypto';
+import * as path from 'node:path';
+import { BTree, type DupMode } from '../btree/btree.js';
+import { nodeVfs } from '../io/node.js';
+import type { Vfs } from '../io/vfs.js';
+import {
+  DEFAULT_LOG_BUFFER_SIZE,
+  DEFAULT_LOG_FILE_SIZE,
+  LOG_HEADER_SIZE,
+  MIN_LOG_FILE_SIZE,
+  logFileName,
+  parseLogFileName,
+} from '../log/file.js';
+import { LogReader, listLogFiles } from '../log/reader.js';
+import { formatRecoverTime } from '../log/records.js';
+import { LogWriter } from '../log/writer.js';
+import { DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, MIN_PAGE_SIZE, PageType } from '../page/format.js';
+import { MetaOffset, initMeta, readMeta } from '../page/meta.js';
+import { DataFile, type FilePages, Pager, SnapshotReader, diffPage, initPageHeader } from '../page/pager.js';
+import { DURABILITIES, type Durability, Transaction, type TxnHost } from '../txn/txn.js';
+import { CairnError, RunRecoveryError, invalid } from '../util/errors.js';
+import { type Lsn, formatLsn, lsnFile, lsnOffset, readLsn, writeLsn } from '../util/lsn.js';
+import { type ParsedDbConfig, parseDbConfig } from './config.js';
+import { type Control, readControl, writeControl, CONTROL_FILE } from './control.js';
+import { Database, type DbHost, type Descriptor, decodeDescriptor, encodeDescriptor } from './database.js';
+import { type OwnerLock, acquireOwnerLock } from './lock.js';
+import { type RecoveryResult, checkAllPages, openDataFile, recover } from './recovery.js';
+
+export interface EnvironmentOptions {
+  /** Create the home and a new environment if there is none. */
+  create?: boolean;
+  /** Default commit durability (DB_CONFIG's set_flags overrides, as in Berkeley DB). */
+  durability?: Durability;
+  /** Page cache size in bytes (default 64 MiB). */
+  cacheSize?: number;
+  /** Page size for new data files (default 4096). */
+  pageSize?: number;
+  /** Log file size (default 10 MiB; set_lg_max). */
+  logFileSize?: number;
+  /** Log buffer size (default 1 MiB; set_lg_bsize). */
+  logBufferSize?: number;
+  /** Remove log files once normal recovery no longer needs them (DB_LOG_AUTO_REMOVE). */
+  autoRemoveLogs?: boolean;
+  /** Run this recovery before opening: 'normal' is automatic when needed; 'catastrophic' replays every log file. */
+  recover?: 'normal' | 'catastrophic';
+  /** Automatic checkpoints: after this many KiB of log or minutes (default 65536 KiB, 5 min); false: only on demand. */
+  checkpoint?: { kbytes?: number; minutes?: number } | false;
+  /** The file system (tests pass a SimVfs). */
+  vfs?: Vfs;
+  /** Progress messages from recovery. */
+  progress?: (message: string) => void;
+}
+
+export interface OpenDatabaseOptions {
+  /** A named database inside the file (several may share one file). */
+  name?: string;
+  create?: boolean;
+  /** With create: fail if the database exists. */
+  exclusive?: boolean;
+  /** Duplicate keys: 'sorted' (values in memcmp order) or 'unsorted' (insertion order). Set at creation. */
+  duplicates?: DupMode | boolean;
+  /** @internal Berkeley DB dump metadata to keep (db_load). */
+  descriptor?: Partial<Descriptor>;
+}
+
+export interface RecoverOptions {
+  /** Replay every log file from the first (for backups and failover copies). */
+  catastrophic?: boolean;
+  /** Recover to this time: later commits are not applied, and the later log is kept aside. */
+  until?: Date;
+  vfs?: Vfs;
+  progress?: (message: string) => void;
+}
+
+export interface RecoveryReport {
+  kind: 'normal' | 'catastrophic';
+  start: string;
+  end: string;
+  transactions: number;
+  lastCommit?: Date;
+  logBytes: number;
+  pagesRedone: number;
+  /** With `until`: where the log files after the recovery point were moved. */
+  keptLogDir?: string;
+  durationMs: number;
+}
+
+export interface EnvironmentStat {
+  home: string;
+  envId: string;
+  log: { dir: string; file: number; offset: number; end: string; durable: string; fileSize: number; records: number; bytes: number; writes: number; syncs: number; newFiles: number };
+  txn: { nextId: number; begun: number; commits: number; aborts: number; active: number; snapshots: number; lastCommit?: Date };
+  cache: { size: number; pageSize: number; pages: number; dirty: number; hits: number; misses: number; evictions: number; pagesWritten: number };
+  checkpoint: { count: number; last: string; redo: string; lastTime?: Date; running: boolean };
+}
+
+/** Homes open in this process (a second Environment on one home would be a second writer: I9). */
+const openHomes = new Set<string>();
+
+interface Dirs {
+  home: string;
+  logDir: string;
+  dataDirs: string[];
+  createDir: string;
+}
+
+function loadConfig(vfs: Vfs, home: string): ParsedDbConfig | undefined {
+  const p = path.join(home, 'DB_CONFIG');
+  if (vfs.stat(p) === undefined) return undefined;
+  return parseDbConfig(vfs.readFile(p).toString('utf8'), p);
+}
+
+function layout(home: string, cfg: ParsedDbConfig | undefined): Dirs {
+  const dataDirs = (cfg?.dataDirs ?? []).map((d) => path.resolve(home, d));
+  const createDir = cfg?.createDir !== undefined ? path.resolve(home, cfg.createDir) : (dataDirs[0] ?? home);
+  return { home, logDir: cfg?.logDir !== undefined ? path.resolve(home, cfg.logDir) : home, dataDirs, createDir };
+}
+
+function isDataFileName(name: string): boolean {
+  return !name.startsWith('__cairn') && name !== 'DB_CONFIG' && parseLogFileName(name) === undefined && !name.endsWith('.tmp');
+}
+
+export class Environment implements TxnHost, DbHost {
+  readonly home: string;
+  readonly pager: Pager;
+  /** @internal */
+  readonly vfs: Vfs;
+  /** @internal */
+  readonly dirs: Dirs;
+  readonly envId: Buffer;
+  readonly durability: Durability;
+  readonly pageSize: number;
+  private log: LogWriter;
+  private lock: OwnerLock;
+  private control: Control;
+  private readonly autoRemove: boolean;
+  private readonly ckptKbytes: number;
+  private readonly ckptMinutes: number;
+  private ckptTimer: NodeJS.Timeout | undefined;
+  private ckptRunning: Promise<void> | undefined;
+  private lastCkpt: Lsn;
+  private lastCkptTime = Date.now();
+  private logAtLastCkpt: number;
+  private ckptCount = 0;
+  private nextTxn: number;
+  private active = new Set<Transaction>();
+  private inflight = new Set<Promise<unknown>>();
+  private panicError: Error | undefined;
+  private closed = false;
+  private counters = { begun: 0, commits: 0, aborts: 0 };
+  private lastCommit: number | undefined;
+  private databases = new Set<Database>();
+  /** Log files that must not be removed (pinned by a running backup: I5). */
+  private pins = new Map<number, number>();
+
+  private constructor(args: {
+    home: string;
+    vfs: Vfs;
+    dirs: Dirs;
+    envId: Buffer;
+    durability: Durability;
+    pageSize: number;
+    pager: Pager;
+    log: LogWriter;
+    lock: OwnerLock;
+    control: Control;
+    autoRemove: boolean;
+    ckptKbytes: number;
+    ckptMinutes: number;
+  }) {
+    this.home = args.home;
+    this.vfs = args.vfs;
+    this.dirs = args.dirs;
+    this.envId = args.envId;
+    this.durability = args.durability;
+    this.pageSize = args.pageSize;
+    this.pager = args.pager;
+    this.log = args.log;
+    this.lock = args.lock;
+    this.control = args.control;
+    this.autoRemove = args.autoRemove;
+    this.ckptKbytes = args.ckptKbytes;
+    this.ckptMinutes = args.ckptMinutes;
+    this.nextTxn = args.control.nextTxn;
+    this.lastCkpt = args.control.checkpoint;
+    this.logAtLastCkpt = this.log.stats.bytes;
+    if (this.ckptMinutes > 0) {
+      this.ckptTimer = setInterval(() => this.timedCheckpoint(), Math.min(60_000, this.ckptMinutes * 60_000));
+      this.ckptTimer.unref();
+    }
+  }
+
+  // ---- opening -----------------------------------------------------------------------------
+
+  static async open(home: string, options: EnvironmentOptions = {}): Promise<Environment> {
+    const vfs = options.vfs ?? nodeVfs;
+    home = path.resolve(home);
+    if (options.durability !== undefined && !DURABILITIES.includes(options.durability)) {
+      throw invalid(`durability must be one of ${DURABILITIES.join(', ')}, got ${String(options.durability)}`);
+    }
+    const st = vfs.stat(home);
+    if (st === undefined) {
+      if (!options.create) throw new CairnError('NOT_FOUND', `environment home ${home} does not exist; pass { create: true } to make one`);
+      vfs.mkdir(home, { recursive: true });
+    } else if (!st.isDirectory) throw invalid(`environment home ${home} is not a directory`);
+    const cfg = loadConfig(vfs, home);
+    const dirs = layout(home, cfg);
+    for (const d of dirs.dataDirs) {
+      if (!vfs.stat(d)?.isDirectory) throw new CairnError('NOT_FOUND', `data directory ${d} named in DB_CONFIG does not exist; create it or fix DB_CONFIG`);
+    }
+    if (!vfs.stat(dirs.logDir)?.isDirectory) {
+      if (!options.create) throw new CairnError('NOT_FOUND', `log directory ${dirs.logDir} named in DB_CONFIG does not exist; create it or fix DB_CONFIG`);
+      vfs.mkdir(dirs.logDir, { recursive: true });
+    }
+    const logFileSize = cfg?.logFileSize ?? options.logFileSize ?? DEFAULT_LOG_FILE_SIZE;
+    const logBufferSize = cfg?.logBufferSize ?? options.logBufferSize ?? DEFAULT_LOG_BUFFER_SIZE;
+    const pageSize = options.pageSize ?? DEFAULT_PAGE_SIZE;
+    if (!(pageSize >= MIN_PAGE_SIZE && pageSize <= MAX_PAGE_SIZE && (pageSize & (pageSize - 1)) === 0)) {
+      throw invalid(`pageSize must be a power of two from ${MIN_PAGE_SIZE} to ${MAX_PAGE_SIZE}, got ${pageSize}`);
+    }
+    if (!(logFileSize >= MIN_LOG_FILE_SIZE && logFileSize >= 4 * pageSize + LOG_HEADER_SIZE && logFileSize < 2 ** 32)) {
+      throw invalid(`log file size must be at least ${MIN_LOG_FILE_SIZE} bytes and 4 pages, got ${logFileSize}`);
+    }
+    const cacheSize = cfg?.cacheSize ?? options.cacheSize ?? 64 * 1024 * 1024;
+    const durability = cfg?.durability ?? options.durability ?? 'sync';
+    const ckpt = options.checkpoint === false ? { kbytes: 0, minutes: 0 } : { kbytes: options.checkpoint?.kbytes ?? 65536, minutes: options.checkpoint?.minutes ?? 5 };
+
+    if (openHomes.has(home)) throw new CairnError('LOCKED', `environment ${home} is already open in this process; use the open Environment`);
+    const lock = acquireOwnerLock(vfs, home, { pid: process.pid });
+    openHomes.add(home);
+    let log: LogWriter | undefined;
+    try {
+      const pager = new Pager(vfs, { cacheSize });
+      let control = readControl(vfs, home);
+      const logOpts = { envId: Buffer.alloc(16), fileSize: logFileSize, bufferSize: logBufferSize };
+      if (control === undefined) {
+        const logs = listLogFiles(vfs, dirs.logDir);
+        if (logs.length > 0) {
+          if (options.recover !== 'catastrophic') {
+            throw new RunRecoveryError(`${home} has log files but no ${CONTROL_FILE} (a copy or backup that was never recovered); run db_recover -c -h ${home} (catastrophic recovery) first`);
+          }
+          control = runRecovery(vfs, dirs, pager, undefined, 'catastrophic', {}, options.progress).control;
+        } else {
+          if (!options.create) throw new CairnError('NOT_FOUND', `${home} is not a cairn environment (no ${CONTROL_FILE}); pass { create: true } to make one`);
+          const envId = randomBytes(16);
+          log = LogWriter.create(vfs, dirs.logDir, { ...logOpts, envId });
+          control = { version: 1, envId: envId.toString('hex'), state: 'open', redo: log.end, checkpoint: 0, end: log.end, nextTxn: 1, logFileSize };
+        }
+      } else {
+        const wantCatastrophic = options.recover === 'catastrophic';
+        if (control.state === 'recovering' && control.recovery === 'catastrophic' && !wantCatastrophic) {
+          throw new RunRecoveryError(`a catastrophic recovery of ${home} did not finish; run db_recover -c -h ${home} again before opening`);
+        }
+        if (wantCatastrophic) {
+          control = runRecovery(vfs, dirs, pager, control, 'catastrophic', {}, options.progress).control;
+        } else if (control.state !== 'closed' || lock.staleOwner !== undefined || options.recover === 'normal') {
+          control = runRecovery(vfs, dirs, pager, control, 'normal', {}, options.progress).control;
+        } else {
+          const reader = new LogReader(vfs, dirs.logDir, Buffer.from(control.envId, 'hex'));
+          const end = reader.files.length > 0 ? reader.findEnd(control.end) : undefined;
+          if (end !== control.end) {
+            throw new RunRecoveryError(
+              `the log of ${home} changed since it was last closed or recovered (end ${end === undefined ? 'missing' : formatLsn(end)}, expected ${formatLsn(control.end)}); run db_recover -c -h ${home} to apply the new log files`,
+            );
+          }
+        }
+      }
+      const envId = Buffer.from(control.envId, 'hex');
+      if (log === undefined) {
+        const files = listLogFiles(vfs, dirs.logDir);
+        log = files.length === 0 ? LogWriter.create(vfs, dirs.logDir, { ...logOpts, envId }, lsnFile(control.end) || 1) : LogWriter.resume(vfs, dirs.logDir, { ...logOpts, envId, fileSize: control.logFileSize ?? logFileSize }, control.end);
+      }
+      control = { ...control, state: 'open', recovery: undefined, logFileSize: control.logFileSize ?? logFileSize };
+      writeControl(vfs, home, control);
+      const env = new Environment({
+        home,
+        vfs,
+        dirs,
+        envId,
+        durability,
+        pageSize,
+        pager,
+        log,
+        lock,
+        control,
+        autoRemove: cfg?.autoRemoveLogs ?? options.autoRemoveLogs ?? false,
+        ckptKbytes: ckpt.kbytes,
+        ckptMinutes: ckpt.minutes,
+      });
+      env.wire();
+      return env;
+    } catch (e) {
+      log?.close();
+      lock.release();
+      openHomes.delete(home);
+      throw e;
+    }
+  }
+
+  private wire(): void {
+    // The log panics the environment when a write or fsync fails (I8).
+    this.log.onPanic = (e) => this.panic(e);
+    this.pager.onPressure = () => this.backgroundCheckpoint();
+  }
+
+  /**
+   * Runs recovery without opening the environment for use: normal (from the last checkpoint)
+   * or catastrophic (every log file, for backups and failover copies), optionally to a time.
+   */
+  static async recover(home: string, options: RecoverOptions = {}): Promise<RecoveryReport> {
+    const vfs = options.vfs ?? nodeVfs;
+    home = path.resolve(home);
+    if (!vfs.stat(home)?.isDirectory) throw new CairnError('NOT_FOUND', `environment home ${home} does not exist`);
+    const dirs = layout(home, loadConfig(vfs, home));
+    if (openHomes.has(home)) throw new CairnError('LOCKED', `environment ${home} is open in this process; close it before recovering`);
+    const lock = acquireOwnerLock(vfs, home, { pid: process.pid });
+    openHomes.add(home);
+    try {
+      const control = readControl(vfs, home);
+      const kind = options.catastrophic || control === undefined ? 'catastrophic' : 'normal';
+      const t0 = performance.now();
+      const pager = new Pager(vfs, { cacheSize: 64 * 1024 * 1024 });
+      const out = runRecovery(vfs, dirs, pager, control, kind, { untilTime: options.until?.getTime() }, options.progress);
+      const r = out.result;
+      for (const f of pager.files.values()) f.handle?.close();
+      return {
+        kind,
+        start: formatLsn(r.start),
+        end: formatLsn(r.end),
+        transactions: r.committed,
+        lastCommit: r.lastCommit === undefined ? undefined : new Date(r.lastCommit),
+        logBytes: r.logBytes,
+        pagesRedone: r.pagesRedone,
+        keptLogDir: out.keptLogDir,
+        durationMs: performance.now() - t0,
+      };
+    } finally {
+      lock.release();
+      openHomes.delete(home);
+    }
+  }
+
+  // ---- state -------------------------------------------------------------------------------
+
+  /** @internal Throws when the environment is closed or panicked. */
+  checkUsable(): void {
+    if (this.panicError !== undefined) {
+      throw new RunRecoveryError(`the environment panicked (${this.panicError.message}); close it and open it again to run recovery`, { cause: this.panicError });
+    }
+    if (this.closed) throw new CairnError('CLOSED', `environment ${this.home} is closed`);
+  }
+
+  /** @internal */
+  checkTxn(txn: Transaction): void {
+    if (!(txn instanceof Transaction) || !this.active.has(txn)) {
+      throw new CairnError('TXN_STATE', txn instanceof Transaction ? `the transaction is ${txn.state}` : 'not a transaction of this environment');
+    }
+    txn.checkActive();
+  }
+
+  /** Enters the panic state (I8): every later call throws RunRecoveryError until reopened. */
+  private panic(e: Error): void {
+    if (this.panicError === undefined) this.panicError = e;
+  }
+
+  get panicked(): boolean {
+    return this.panicError !== undefined;
+  }
+
+  // ---- transactions ------------------------------------------------------------------------
+
+  begin(options: { readOnly?: boolean; durability?: Durability } = {}): Transaction {
+    this.checkUsable();
+    if (options.durability !== undefined && !DURABILITIES.includes(options.durability)) throw invalid(`durability must be one of ${DURABILITIES.join(', ')}`);
+    const txn = new Transaction(this.pager, this, options);
+    this.active.add(txn);
+    this.counters.begun++;
+    return txn;
+  }
+
+  /**
+   * Runs fn in a transaction and commits it; aborts if fn throws. Returns fn's result once the
+   * commit is durable per the durability chosen.
+   */
+  async transaction<T>(fn: (txn: Transaction) => T | Promise<T>, options: { durability?: Durability; readOnly?: boolean } = {}): Promise<T> {
+    const txn = this.begin(options);
+    let result: T;
+    try {
+      result = await fn(txn);
+    } catch (e) {
+      txn.abort();
+      throw e;
+    }
+    if (txn.active) await txn.commit();
+    return result;
+  }
+
+  /** @internal */
+  autoCommit<T>(fn: (txn: Transaction) => T): Promise<T> {
+    const txn = this.begin();
+    let result: T;
+    try {
+      result = fn(txn);
+    } catch (e) {
+      txn.abort();
+      throw e;
+    }
+    return txn.commit().then(() => result);
+  }
+
+  /** @internal */
+  endTxn(txn: Transaction): void {
+    if (!this.active.delete(txn)) return;
+    if (txn.state === 'aborted') this.counters.aborts++;
+    txn.release();
+  }
+
+  /** @internal The commit path: log the changes, install them, wait for durability. */
+  async commitTxn(txn: Transaction, durability: Durability | undefined): Promise<void> {
+    this.checkUsable();
+    if (durability !== undefined && !DURABILITIES.includes(durability)) throw invalid(`durability must be one of ${DURABILITIES.join(', ')}`);
+    if (txn.readOnly || !txn.hasChanges) {
+      txn.state = 'committed';
+      return;
+    }
+    if (txn.seq !== this.pager.seq) txn.rebase();
+    const id = this.nextTxn;
+    this.nextTxn = this.nextTxn >= 0xffff_fff0 ? 1 : this.nextTxn + 1;
+    const log = this.log;
+    const installs: Array<[DataFile, number, Buffer, boolean]> = [];
+    let end: Lsn;
+    try {
+      for (const f of txn.newFiles) log.append({ type: 'file_create', txn: id, file: f.uid, name: f.name, pageSize: f.pageSize });
+      for (const [file, fp] of txn.files) {
+        const pgnos = [...fp.changed.keys()].sort((a, b) => a - b);
+        for (const pgno of pgnos) {
+          const buf = fp.changed.get(pgno)!;
+          const created = fp.created.has(pgno);
+          const base = created ? undefined : this.pager.read(file, pgno, Infinity);
+          const ranges = base === undefined ? undefined : diffPage(base, buf);
+          if (ranges !== undefined && ranges.length === 0) continue;
+          let lsn: Lsn;
+          const image = base === undefined || this.pager.needsImage(file, pgno);
+          buf.fill(0, 0, 12);
+          if (image) lsn = log.append({ type: 'page_image', txn: id, file: file.uid, pgno, image: buf });
+          else lsn = log.append({ type: 'page_delta', txn: id, file: file.uid, pgno, prev: readLsn(base!, 4), ranges: ranges! });
+          writeLsn(buf, 4, lsn);
+          installs.push([file, pgno, buf, image]);
+        }
+      }
+      for (const op of txn.fileOps) {
+        if (op.kind === 'remove') log.append({ type: 'file_remove', txn: id, file: op.file.uid, name: op.file.name });
+        else log.append({ type: 'file_rename', txn: id, file: op.file.uid, name: op.file.name, newName: op.newName! });
+      }
+      const now = Date.now();
+      log.append({ type: 'commit', txn: id, time: now, durable: log.durableLsn });
+      end = log.end;
+      this.lastCommit = now;
+    } catch (e) {
+      this.panic(e as Error);
+      throw this.panicError === e ? new RunRecoveryError(`commit failed: ${(e as Error).message}`, { cause: e }) : e;
+    }
+    // Install: from here the changes are visible to new readers.
+    const seq = ++this.pager.seq;
+    for (const f of txn.newFiles) this.pager.addFile(f);
+    for (const [file, pgno, buf, image] of installs) this.pager.install(file, pgno, buf, seq, image);
+    for (const op of txn.fileOps) {
+      if (op.kind === 'remove') op.file.removed = true;
+    }
+    txn.state = 'committed';
+    this.counters.commits++;
+    this.endTxn(txn);
+    let mode = durability ?? txn.durability ?? this.durability;
+    if (txn.fileOps.length > 0) mode = 'sync';
+    if (mode === 'sync') await this.track(log.flush(end));
+    else if (mode === 'write-nosync') log.write();
+    for (const op of txn.fileOps) this.applyFileOp(op);
+    if (this.ckptKbytes > 0 && this.log.stats.bytes - this.logAtLastCkpt >= this.ckptKbytes * 1024) this.backgroundCheckpoint();
+  }
+
+  private track<T>(p: Promise<T>): Promise<T> {
+    this.inflight.add(p);
+    const done = () => this.inflight.delete(p);
+    p.then(done, done);
+    return p;
+  }
+
+  /** Carries out a committed file removal or rename on disk (after the commit is durable). */
+  private applyFileOp(op: Transaction['fileOps'][number]): void {
+    const f = op.file;
+    if (op.kind === 'remove') {
+      this.pager.dropFile(f);
+      if (this.vfs.stat(f.path) !== undefined) {
+        this.vfs.unlink(f.path);
+        this.vfs.syncDir(path.dirname(f.path));
+      }
+    } else {
+      const to = op.newPath!;
+      if (this.vfs.stat(f.path) !== undefined) {
+        f.handle?.close();
+        f.handle = undefined;
+        this.vfs.rename(f.path, to);
+        this.vfs.syncDir(path.dirname(to));
+      }
+      f.name = op.newName!;
+      f.path = to;
+    }
+  }
+
+  // ---- databases ---------------------------------------------------------------------------
+
+  /** @internal Where a data file of this name is, or would be created. */
+  resolveDataFile(name: string): string {
+    if (path.isAbsolute(name)) return name;
+    for (const d of this.dirs.dataDirs.length > 0 ? this.dirs.dataDirs : [this.home]) {
+      const p = path.join(d, name);
+      if (this.vfs.stat(p) !== undefined) return p;
+    }
+    return path.join(this.dirs.createDir, name);
+  }
+
+  private checkFileName(name: string): void {
+    if (typeof name !== 'string' || name === '' || name.includes('\0')) throw invalid('database file name must be a non-empty string');
+    const base = path.basename(name);
+    if (!isDataFileName(base)) throw invalid(`"${name}" is reserved for the environment's own files; choose another database file name`);
+  }
+
+  /** The data file by name: already open, or opened from disk; undefined when it does not exist. */
+  private findFile(name: string): DataFile | undefined {
+    const open = this.pager.fileByName(name);
+    if (open !== undefined) return open;
+    const p = this.resolveDataFile(name);
+    if (this.vfs.stat(p) === undefined) return undefined;
+    const file = openDataFile(this.vfs, name, p, this.envId);
+    if (file === undefined) throw new CairnError('CORRUPT', `${p} is not a cairn data file`);
+    const existing = this.pager.files.get(file.uid);
+    if (existing !== undefined) return existing;
+    this.pager.addFile(file);
+    readMeta(this.pager.read(file, 0, Infinity), p); // verifies the meta page's checksum too
+    return file;
+  }
+
+  private catalog(file: DataFile, reader: { page(n: number): Buffer }): BTree {
+    return new BTree(reader.page(0).readUInt32LE(MetaOffset.catalogRoot), 'none');
+  }
+
+  /** Names of the databases in a data file ('' is the unnamed database). */
+  listDatabases(fileName: string): string[] {
+    this.checkUsable();
+    const file = this.findFile(fileName);
+    if (file === undefined) throw new CairnError('NOT_FOUND', `database file ${fileName} does not exist`);
+    const r = new SnapshotReader(this.pager, file, Infinity);
+    const out: string[] = [];
+    const c = this.catalog(file, r).cursor(r);
+    for (let e = c.first(); e !== undefined; e = c.next()) out.push(e[0].toString('utf8'));
+    return out;
+  }
+
+  /** Opens (or creates) a database: the unnamed one of a file, or a named one inside it. */
+  async openDatabase(fileName: string, options: OpenDatabaseOptions = {}): Promise<Database> {
+    this.checkUsable();
+    this.checkFileName(fileName);
+    const name = options.name;
+    if (name !== undefined && typeof name !== 'string') throw invalid('database name must be a string');
+    const dup: DupMode = options.duplicates === true ? 'sorted' : options.duplicates === false || options.duplicates === undefined ? 'none' : options.duplicates;
+    if (!['none', 'sorted', 'unsorted'].includes(dup)) throw invalid(`duplicates must be 'sorted', 'unsorted' or false, got ${String(options.duplicates)}`);
+    const key = Buffer.from(name ?? '', 'utf8');
+    let file = this.findFile(fileName);
+    if (file !== undefined) {
+      const r = new SnapshotReader(this.pager, file, Infinity);
+      const found = this.catalog(file, r).get(r, key);
+      if (found !== undefined) {
+        if (options.create && options.exclusive) throw new CairnError('EXISTS', `database ${fileName}${name ? `:${name}` : ''} exists`);
+        return this.track(Promise.resolve(this.handle(file, name, decodeDescriptor(found, fileName))));
+      }
+      if (!options.create) throw new CairnError('NOT_FOUND', `database ${name ?? '(unnamed)'} does not exist in ${fileName}; pass { create: true } to make it`);
+    } else if (!options.create) {
+      throw new CairnError('NOT_FOUND', `database file ${fileName} does not exist in ${this.home}; pass { create: true } to make it`);
+    }
+    let desc: Descriptor | undefined;
+    await this.autoCommit((txn) => {
+      let w: FilePages;
+      if (file === undefined) {
+        file = this.newDataFile(txn, fileName);
+        w = txn.writer(file);
+      } else w = txn.writer(file);
+      const root = BTree.create(w);
+      desc = { ...options.descriptor, root, dup };
+      this.catalog(file, w).put(w, key, encodeDescriptor(desc));
+    });
+    return this.handle(file!, name, desc!);
+  }
+
+  private handle(file: DataFile, name: string | undefined, desc: Descriptor): Database {
+    const db = new Database(this, file, name, desc);
+    this.databases.add(db);
+    return db;
+  }
+
+  private newDataFile(txn: Transaction, name: string): DataFile {
+    let uid: number;
+    do uid = randomInt(1, 0xffff_ffff);
+    while (this.pager.files.has(uid));
+    const file = new DataFile(name, this.resolveDataFile(name), uid, this.pageSize);
+    txn.newFiles.push(file);
+    const w = txn.writer(file);
+    const meta = Buffer.alloc(this.pageSize);
+    initPageHeader(meta, 0, uid, PageType.Meta);
+    initMeta(meta, this.pageSize, this.envId);
+    meta.writeUInt32LE(1, MetaOffset.pageCount);
+    w.changed.set(0, meta);
+    w.created.add(0);
+    meta.writeUInt32LE(BTree.create(w), MetaOffset.catalogRoot);
+    return file;
+  }
+
+  /** Removes a named database from its file, or (no name) the whole file with its databases. */
+  async removeDatabase(fileName: string, name?: string): Promise<void> {
+    this.checkUsable();
+    const file = this.findFile(fileName);
+    if (file === undefined) throw new CairnError('NOT_FOUND', `database file ${fileName} does not exist`);
+    if (name === undefined) {
+      await this.autoCommit((txn) => txn.fileOps.push({ kind: 'remove', file }));
+      for (const db of this.databases) if (db.file === file) db.markClosed();
+      return;
+    }
+    const key = Buffer.from(name, 'utf8');
+    await this.autoCommit((txn) => {
+      const w = txn.writer(file);
+      const cat = this.catalog(file, w);
+      const found = cat.get(w, key);
+      if (found === undefined) throw new CairnError('NOT_FOUND', `database ${name} does not exist in ${fileName}`);
+      new BTree(decodeDescriptor(found, fileName).root, 'none').drop(w);
+      cat.del(w, key);
+    });
+    for (const db of this.databases) if (db.file === file && db.name === name) db.markClosed();
+  }
+
+  /** Renames a named database inside its file, or (name undefined) the file itself. */
+  async renameDatabase(fileName: string, name: string | undefined, newName: string): Promise<void> {
+    this.checkUsable();
+    const file = this.findFile(fileName);
+    if (file === undefined) throw new CairnError('NOT_FOUND', `database file ${fileName} does not exist`);
+    if (name === undefined) {
+      this.checkFileName(newName);
+      if (this.findFile(newName) !== undefined) throw new CairnError('EXISTS', `database file ${newName} exists`);
+      const newPath = path.join(path.dirname(file.path), newName);
+      await this.autoCommit((txn) => txn.fileOps.push({ kind: 'rename', file, newName, newPath }));
+      return;
+    }
+    const from = Buffer.from(name, 'utf8');
+    const to = Buffer.from(newName, 'utf8');
+    await this.autoCommit((txn) => {
+      const w = txn.writer(file);
+      const cat = this.catalog(file, w);
+      const found = cat.get(w, from);
+      if (found === undefined) throw new CairnError('NOT_FOUND', `database ${name} does not exist in ${fileName}`);
+      if (cat.get(w, to) !== undefined) throw new CairnError('EXISTS', `database ${newName} exists in ${fileName}`);
+      cat.del(w, from);
+      cat.put(w, to, found);
+    });
+    for (const db of this.databases) if (db.file === file && db.name === name) db.markClosed();
+  }
+
+  // ---- checkpoints -------------------------------------------------------------------------
+
+  /**
+   * A fuzzy checkpoint: takes the redo point, writes the pages dirty before it (after the log is
+   * durable through them: I1), fsyncs the data files, logs the checkpoint and records the redo
+   * point in the control file. Writers keep committing meanwhile; their pages' first change after
+   * the redo point is logged whole (I4).
+   */
+  checkpoint(): Promise<void> {
+    this.checkUsable();
+    if (this.ckptRunning !== undefined) return this.ckptRunning.then(() => this.checkpoint());
+    const run = this.runCheckpoint().catch((e: Error) => {
+      this.panic(e);
+      throw new RunRecoveryError(`checkpoint failed: ${e.message}`, { cause: e });
+    });
+    this.ckptRunning = run.finally(() => {
+      this.ckptRunning = undefined;
+    });
+    return this.track(this.ckptRunning);
+  }
+
+  private backgroundCheckpoint(): void {
+    if (this.ckptRunning !== undefined || this.closed || this.panicError) return;
+    this.checkpoint().catch(() => {
+      // the environment is panicked; callers see RunRecoveryError on their next call
+    });
+  }
+
+  private timedCheckpoint(): void {
+    if (Date.now() - this.lastCkptTime >= this.ckptMinutes * 60_000 && this.log.stats.bytes > this.logAtLastCkpt) this.backgroundCheckpoint();
+  }
+
+  private async runCheckpoint(): Promise<void> {
+    const log = this.log;
+    const redo = log.end;
+    this.pager.epoch++;
+    this.logAtLastCkpt = log.stats.bytes;
+    const dirty = this.pager.collectDirty();
+    await log.flush(redo);
+    const touched = new Set<DataFile>();
+    let n = 0;
+    for (const d of dirty) {
+      if (d.file.removed || !this.pager.files.has(d.file.uid)) continue;
+      this.pager.writePage(d.file, d.pgno, d.buf);
+      touched.add(d.file);
+      if (++n % 256 === 0) await new Promise((r) => setImmediate(r));
+    }
+    for (const f of touched) if (!f.removed && f.handle !== undefined) await f.handle.syncAsync();
+    for (const d of dirty) this.pager.markClean(d.file, d.pgno, d.buf);
+    const files = [...this.pager.files.values()].filter((f) => !f.removed).map((f) => `${f.uid} ${f.name}`).join('\n');
+    const ckp = log.append({ type: 'checkpoint', redo, prev: this.lastCkpt, time: Date.now(), durable: log.durableLsn, files });
+    await log.flush();
+    this.lastCkpt = ckp;
+    this.lastCkptTime = Date.now();
+    this.ckptCount++;
+    this.control = { ...this.control, redo, checkpoint: ckp, nextTxn: this.nextTxn, lastCommit: this.lastCommit };
+    writeControl(this.vfs, this.home, this.control);
+    if (this.autoRemove) this.removeLogs(this.removableLogs());
+  }
+
+  // ---- log archival ------------------------------------------------------------------------
+
+  /** Log files normal recovery no longer needs and no backup has pinned (I5), oldest first. */
+  removableLogs(): number[] {
+    const redoFile = lsnFile(this.control.redo);
+    let minPin = Infinity;
+    for (const f of this.pins.keys()) minPin = Math.min(minPin, f);
+    const limit = Math.min(redoFile, minPin);
+    return listLogFiles(this.vfs, this.dirs.logDir).filter((n) => n < limit);
+  }
+
+  private removeLogs(files: number[]): void {
+    for (const n of files) this.vfs.unlink(path.join(this.dirs.logDir, logFileName(n)));
+    if (files.length > 0) this.vfs.syncDir(this.dirs.logDir);
+  }
+
+  /** Keeps log files from `fromFile` on from being removed until the returned function is called (I5). */
+  pinLogs(fromFile: number): () => void {
+    this.pins.set(fromFile, (this.pins.get(fromFile) ?? 0) + 1);
+    let done = false;
+    return () => {
+      if (done) return;
+      done = true;
+      const n = this.pins.get(fromFile)! - 1;
+      if (n === 0) this.pins.delete(fromFile);
+      else this.pins.set(fromFile, n);
+    };
+  }
+
+  /** @internal For backups and tools. */
+  get logDir(): string {
+    return this.dirs.logDir;
+  }
+
+  /** @internal */
+  get logEnd(): Lsn {
+    return this.log.end;
+  }
+
+  /** @internal */
+  get redoPoint(): Lsn {
+    return this.control.redo;
+  }
+
+  /** Makes everything committed so far durable (for nosync / write-nosync commits). */
+  async flushLog(): Promise<void> {
+    this.checkUsable();
+    await this.track(this.log.flush());
+  }
+
+  // ---- status ------------------------------------------------------------------------------
+
+  stat(): EnvironmentStat {
+    this.checkUsable();
+    const l = this.log.stats;
+    const p = this.pager.stats;
+    return {
+      home: this.home,
+      envId: this.envId.toString('hex'),
+      log: {
+        dir: this.dirs.logDir,
+        file: lsnFile(this.log.end),
+        offset: lsnOffset(this.log.end),
+        end: formatLsn(this.log.end),
+        durable: formatLsn(this.log.durableLsn),
+        fileSize: this.control.logFileSize,
+        records: l.records,
+        bytes: l.bytes,
+        writes: l.writes,
+        syncs: l.syncs,
+        newFiles: l.files,
+      },
+      txn: {
+        nextId: this.nextTxn,
+        ...this.counters,
+        active: this.active.size,
+        snapshots: this.pager.openSnapshots,
+        lastCommit: this.lastCommit === undefined ? undefined : new Date(this.lastCommit),
+      },
+      cache: { size: this.pager.cacheSize, pageSize: this.pageSize, pages: this.pager.cachedPages, dirty: this.pager.dirtyPages, ...p },
+      checkpoint: { count: this.ckptCount, last: formatLsn(this.lastCkpt), redo: formatLsn(this.control.redo), lastTime: this.ckptCount > 0 ? new Date(this.lastCkptTime) : undefined, running: this.ckptRunning !== undefined },
+    };
+  }
+
+  // ---- closing -----------------------------------------------------------------------------
+
+  /**
+   * Closes the environment: aborts open transactions, waits for commits in flight, checkpoints,
+   * and marks the control file closed so the next open needs no recovery. After a panic it
+   * only releases the files and the lock: the next open recovers.
+   */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    for (const t of [...this.active]) if (t.state === 'active') t.abort();
+    await Promise.allSettled([...this.inflight]);
+    if (this.ckptTimer) clearInterval(this.ckptTimer);
+    try {
+      if (this.panicError === undefined) {
+        await this.checkpoint();
+        this.log.flushSync();
+        const end = this.log.end;
+        this.control = { ...this.control, state: 'closed', redo: end, end, nextTxn: this.nextTxn, lastCommit: this.lastCommit };
+        writeControl(this.vfs, this.home, this.control);
+      }
+    } finally {
+      this.closed = true;
+      for (const db of this.databases) db.markClosed();
+      for (const f of this.pager.files.values()) {
+        try {
+          f.handle?.close();
+        } catch {
+          // already failed: nothing to keep
+        }
+      }
+      this.log.close();
+      this.lock.release();
+      openHomes.delete(this.home);
+    }
+  }
+}
+
+/**
+ * Runs recovery in a directory and writes the control file around it: 'recovering' first (so
+ * a recovery that stops half way is noticed: I7), 'closed' with the new redo point after.
+ */
+function runRecovery(
+  vfs: Vfs,
+  dirs: Dirs,
+  pager: Pager,
+  control: Control | undefined,
+  kind: 'normal' | 'catastrophic',
+  opts: { untilTime?: number },
+  progress?: (m: string) => void,
+): { control: Control; result: RecoveryResult; keptLogDir?: string } {
+  const files = listLogFiles(vfs, dirs.logDir);
+  if (files.length === 0) throw new CairnError('NOT_FOUND', `no log files in ${dirs.logDir}: nothing to recover from`);
+  let envId: Buffer;
+  if (control !== undefined) envId = Buffer.from(control.envId, 'hex');
+  else {
+    const h = new LogReader(vfs, dirs.logDir).header(files[0]!);
+    if (h === undefined) throw new CairnError('CORRUPT', `${path.join(dirs.logDir, logFileName(files[0]!))}: log file header is damaged`);
+    envId = h.envId;
+  }
+  const first = new LogReader(vfs, dirs.logDir).header(files[0]!);
+  const logFileSize = control?.logFileSize ?? first?.fileSize ?? DEFAULT_LOG_FILE_SIZE;
+  const base: Control = control ?? { version: 1, envId: envId.toString('hex'), state: 'closed', redo: 0, checkpoint: 0, end: 0, nextTxn: 1, logFileSize };
+  writeControl(vfs, dirs.home, { ...base, state: 'recovering', recovery: kind });
+  const ctx = {
+    vfs,
+    pager,
+    logDir: dirs.logDir,
+    envId,
+    resolve: (name: string) => {
+      if (path.isAbsolute(name)) return name;
+      for (const d of dirs.dataDirs.length > 0 ? dirs.dataDirs : [dirs.home]) {
+        const p = path.join(d, name);
+        if (vfs.stat(p) !== undefined) return p;
+      }
+      return path.join(dirs.createDir, name);
+    },
+    listDataFiles: () => {
+      const out = new Map<string, string>();
+      for (const d of dirs.dataDirs.length > 0 ? dirs.dataDirs : [dirs.home]) {
+        for (const n of vfs.readdir(d)) {
+          const p = path.join(d, n);
+          if (isDataFileName(n) && !out.has(n) && vfs.stat(p)?.isDirectory === false) out.set(n, p);
+        }
+      }
+      return out;
+    },
+    progress,
+  };
+  let keptLogDir: string | undefined;
+  let untilLsn: Lsn | undefined;
+  if (opts.untilTime !== undefined) {
+    untilLsn = findStopPoint(vfs, dirs.logDir, envId, opts.untilTime);
+    // Redo-only recovery cannot take pages back in time: the data files must predate the point.
+    if (untilLsn !== undefined) checkAllPages(pager, ctx, untilLsn, 'the data files are newer than the recovery point; restore data files from a backup made before it, then recover to the time again');
+  }
+  const from = kind === 'normal' ? base.redo || undefined : undefined;
+  const result = recover(ctx, { from, untilLsn, checkAllPages: kind === 'catastrophic' });
+  if (untilLsn !== undefined && result.stoppedAt !== undefined) keptLogDir = keepLaterLog(vfs, dirs, result.stoppedAt);
+  const next: Control = {
+    ...base,
+    state: 'closed',
+    recovery: undefined,
+    redo: result.end,
+    end: result.end,
+    checkpoint: result.lastCheckpoint || base.checkpoint,
+    nextTxn: Math.max(base.nextTxn, result.maxTxn + 1),
+    lastCommit: result.lastCommit ?? base.lastCommit,
+    logFileSize,
+  };
+  writeControl(vfs, dirs.home, next);
+  return { control: next, result, keptLogDir };
+}
+
+/** The LSN of the first record of the first transaction that committed after `time`. */
+function findStopPoint(vfs: Vfs, logDir: string, envId: Buffer, time: number): Lsn | undefined {
+  const reader = new LogReader(vfs, logDir, envId);
+  let txnStart: Lsn | undefined;
+  let txn = -1;
+  let seenCommit = false;
+  for (const raw of reader.records()) {
+    const rec = reader.decode(raw);
+    if (rec.type === 'checkpoint') continue;
+    if (rec.type === 'commit') {
+      if (rec.time > time) {
+        if (!seenCommit) {
+          throw new CairnError('INVALID_ARGUMENT', `recovery time ${formatRecoverTime(time)} is before the earliest commit in the log (${formatRecoverTime(rec.time)}); choose a later time`);
+        }
+        return rec.txn === txn && txnStart !== undefined ? txnStart : raw.lsn;
+      }
+      seenCommit = true;
+      txn = -1;
+      txnStart = undefined;
+    } else if (rec.txn !== txn) {
+      txn = rec.txn;
+      txnStart = raw.lsn;
+    }
+  }
+  return undefined;
+}
+
+/**
+ * Recovery to a time keeps the later history: log files after the stop point are moved, and
+ * the file holding it copied, into __cairn.after-<time>/ in the log directory; then the log
+ * is cut at the stop point so nothing later is replayed by accident.
+ */
+function keepLaterLog(vfs: Vfs, dirs: Dirs, stop: Lsn): string {
+  const stamp = new Date().toISOString().replace(/[:.]/g, '-');
+  const keep = path.join(dirs.logDir, `__cairn.after-${stamp}`);
+  vfs.mkdir(keep, { recursive: true });
+  const stopFile = lsnFile(stop);
+  for (const n of listLogFiles(vfs, dirs.logDir)) {
+    if (n < stopFile) continue;
+    const from = path.join(dirs.logDir, logFileName(n));
+    const to = path.join(keep, logFileName(n));
+    if (n === stopFile) {
+      const data = vfs.readFile(from);
+      const h = vfs.open(to, { create: true });
+      h.write(data, 0);
+      h.sync();
+      h.close();
+      const lh = vfs.open(from);
+      const zeros = Buffer.alloc(data.length - lsnOffset(stop));
+      lh.write(zeros, lsnOffset(stop));
+      lh.sync();
+      lh.close();
+    } else vfs.rename(from, to);
+  }
+  vfs.syncDir(keep);
+  vfs.syncDir(dirs.logDir);
+  return keep;
+}
+

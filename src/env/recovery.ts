@@ -1,0 +1,345 @@
+// Recovery (DESIGN.md §Recovery): redo-only, because the page cache never holds uncommitted
+// changes (no-steal), so no uncommitted change ever reaches a data file.
+//
+// One pass over the log from the start point. A transaction's records are contiguous and end
+// with its commit record; records are buffered per transaction and applied when the commit
+// arrives, or dropped when another transaction's records (or the end of the log) come first.
+// A page change is applied only when the page's LSN is older than the record (idempotent:
+// I10). A page_delta must find its page at the record's `prev` LSN, otherwise log is missing
+// between the data file and the log (I7). A page that fails its checksum (torn write, torn
+// copy) is rebuilt from the next full image; a delta before any image is an error.
+//
+// Normal recovery starts at the control file's redo point. Catastrophic recovery starts at
+// the first log file and, at the end, checks every page of every data file: checksum,
+// identity, and no LSN beyond the end of the log (I7).
+
+import * as path from 'node:path';
+import type { Vfs } from '../io/vfs.js';
+import { LogReader } from '../log/reader.js';
+import type { LogRecord } from '../log/records.js';
+import { readMeta } from '../page/meta.js';
+import { PageOffset } from '../page/format.js';
+import { DataFile, type Pager, applyDelta, checkPage } from '../page/pager.js';
+import { CairnError, CorruptionError } from '../util/errors.js';
+import { type Lsn, formatLsn, lsnFile, readLsn, writeLsn } from '../util/lsn.js';
+
+export interface RecoveryContext {
+  vfs: Vfs;
+  pager: Pager;
+  logDir: string;
+  envId: Buffer;
+  /** Where a data file of this name is, or would be created. */
+  resolve(name: string): string;
+  /** Every candidate data file in the data directories: name → path. */
+  listDataFiles(): Map<string, string>;
+  progress?: (message: string) => void;
+}
+
+export interface RecoveryOptions {
+  /** Start LSN; undefined: the first record of the first log file (catastrophic). */
+  from?: Lsn;
+  /** Stop before the first commit later than this time (ms) or at this LSN. */
+  untilTime?: number;
+  untilLsn?: Lsn;
+  /** Check every page of every data file at the end (catastrophic recovery). */
+  checkAllPages?: boolean;
+}
+
+export interface RecoveryResult {
+  start: Lsn;
+  /** End of the log that was applied: the next record would go here. */
+  end: Lsn;
+  /** With until*: where recovery stopped (records from here on were not applied). */
+  stoppedAt?: Lsn;
+  committed: number;
+  maxTxn: number;
+  lastCommit?: number;
+  firstCommit?: number;
+  lastCheckpoint: Lsn;
+  logBytes: number;
+  pagesRedone: number;
+}
+
+interface Pending {
+  lsn: Lsn;
+  rec: LogRecord;
+}
+
+export function recover(ctx: RecoveryContext, opts: RecoveryOptions): RecoveryResult {
+  const { pager, vfs } = ctx;
+  const reader = new LogReader(vfs, ctx.logDir, ctx.envId);
+  if (reader.files.length === 0) throw new CairnError('NOT_FOUND', `no log files in ${ctx.logDir}; nothing to recover from`);
+  const start = opts.from ?? reader.files[0]! * 0x1_0000_0000 + 64;
+  const result: RecoveryResult = { start, end: start, committed: 0, maxTxn: 0, lastCheckpoint: 0, logBytes: 0, pagesRedone: 0 };
+
+  // uid → file, from the data files present, then from the log as it goes.
+  const onDisk = new Map<number, DataFile>(); // files present before recovery, by uid
+  for (const [name, p] of ctx.listDataFiles()) {
+    const file = openDataFile(vfs, name, p, ctx.envId);
+    if (file !== undefined) onDisk.set(file.uid, file);
+  }
+  const known = (uid: number): DataFile | undefined => pager.files.get(uid) ?? adopt(uid);
+  const adopt = (uid: number): DataFile | undefined => {
+    const f = onDisk.get(uid);
+    if (f !== undefined) pager.addFile(f);
+    return f;
+  };
+  /** Files in the last checkpoint's list, with the LSN that listed them. */
+  const listed = new Map<number, { name: string; at: Lsn }>();
+  /** Files whose pages could not be placed yet (absent, and created before the log start). */
+  const missing = new Map<number, Lsn>();
+  /** Pages torn in the data file and not yet rebuilt by an image: "uid/pgno" → LSN of the delta that found it. */
+  const broken = new Map<string, { file: DataFile; pgno: number; at: Lsn }>();
+
+  const applyPage = (lsn: Lsn, rec: Extract<LogRecord, { type: 'page_image' | 'page_delta' }>) => {
+    const file = known(rec.file);
+    if (file === undefined) {
+      if (!missing.has(rec.file)) missing.set(rec.file, lsn);
+      return;
+    }
+    let buf: Buffer;
+    let valid: boolean;
+    const cached = file.pages.get(rec.pgno);
+    if (cached !== undefined) {
+      buf = cached.buf;
+      valid = true;
+    } else {
+      buf = pager.readFromDisk(file, rec.pgno);
+      valid = checkPage(buf, rec.pgno, file.uid) === undefined;
+    }
+    const key = `${file.uid}/${rec.pgno}`;
+    const pageLsn = valid ? readLsn(buf, PageOffset.lsnFile) : 0;
+    if (valid && pageLsn >= lsn) return; // already there (I10)
+    let next: Buffer;
+    if (rec.type === 'page_image') {
+      next = Buffer.from(rec.image);
+      broken.delete(key);
+    } else {
+      if (!valid) {
+        if (!broken.has(key)) broken.set(key, { file, pgno: rec.pgno, at: lsn });
+        return;
+      }
+      if (pageLsn !== rec.prev) {
+        throw new CairnError(
+          'CORRUPT',
+          `log sequence error: page ${rec.pgno} of ${file.path} has LSN ${formatLsn(pageLsn)} but the change at ${formatLsn(lsn)} follows ${formatLsn(rec.prev)}; log records between them are missing (the data file is older than the first log file, or a log file is missing): copy the data files again and then the logs`,
+        );
+      }
+      next = Buffer.from(buf);
+      try {
+        applyDelta(next, rec.ranges);
+      } catch (e) {
+        throw new CorruptionError(reader.pathOf(lsnFile(lsn)), lsn % 0x1_0000_0000, (e as Error).message);
+      }
+    }
+    writeLsn(next, PageOffset.lsnFile, lsn);
+    pager.install(file, rec.pgno, next, 0, false);
+    result.pagesRedone++;
+  };
+
+  const applyTxn = (pending: Pending[]) => {
+    for (const { lsn, rec } of pending) {
+      switch (rec.type) {
+        case 'page_image':
+        case 'page_delta':
+          applyPage(lsn, rec);
+          break;
+        case 'file_create': {
+          missing.delete(rec.file);
+          if (known(rec.file) === undefined) {
+            const p = ctx.resolve(rec.name);
+            const existing = vfs.stat(p) !== undefined ? openDataFile(vfs, rec.name, p, ctx.envId) : undefined;
+            if (existing !== undefined && existing.uid !== rec.file) {
+              // The name now belongs to a later incarnation of the file: this one was removed later.
+              break;
+            }
+            pager.addFile(new DataFile(rec.name, p, rec.file, rec.pageSize));
+          }
+          break;
+        }
+        case 'file_remove': {
+          const f = known(rec.file);
+          if (f !== undefined) {
+            if (vfs.stat(f.path) !== undefined) {
+              f.handle?.close();
+              f.handle = undefined;
+              vfs.unlink(f.path);
+              vfs.syncDir(path.dirname(f.path));
+            }
+            pager.dropFile(f);
+          }
+          missing.delete(rec.file);
+          for (const k of [...broken.keys()]) if (k.startsWith(`${rec.file}/`)) broken.delete(k);
+          break;
+        }
+        case 'file_rename': {
+          const f = known(rec.file);
+          if (f !== undefined) {
+            const to = ctx.resolve(rec.newName);
+            if (vfs.stat(f.path) !== undefined) {
+              f.handle?.close();
+              f.handle = undefined;
+              vfs.rename(f.path, to);
+              vfs.syncDir(path.dirname(to));
+            }
+            f.name = rec.newName;
+            f.path = to;
+          }
+          break;
+        }
+        default:
+          break;
+      }
+    }
+  };
+
+  let pending: Pending[] = [];
+  let pendingTxn = -1;
+  let stopped = false;
+  let lastEnd = start;
+  let nextReport = 0;
+  for (const raw of reader.records(opts.from)) {
+    if (opts.untilLsn !== undefined && raw.lsn >= opts.untilLsn) {
+      result.stoppedAt = raw.lsn;
+      stopped = true;
+      break;
+    }
+    const rec = reader.decode(raw);
+    result.logBytes += raw.next - raw.lsn;
+    if (rec.type === 'commit') {
+      if (opts.untilTime !== undefined && rec.time > opts.untilTime) {
+        result.stoppedAt = pending.length > 0 ? pending[0]!.lsn : raw.lsn;
+        stopped = true;
+        break;
+      }
+      if (rec.txn === pendingTxn) applyTxn(pending);
+      pending = [];
+      pendingTxn = -1;
+      result.committed++;
+      result.maxTxn = Math.max(result.maxTxn, rec.txn);
+      result.lastCommit = rec.time;
+      result.firstCommit ??= rec.time;
+    } else if (rec.type === 'checkpoint') {
+      result.lastCheckpoint = raw.lsn;
+      listed.clear();
+      for (const line of rec.files.split('\n')) {
+        const sp = line.indexOf(' ');
+        if (sp > 0) listed.set(Number(line.slice(0, sp)), { name: line.slice(sp + 1), at: raw.lsn });
+      }
+    } else {
+      if (rec.txn !== pendingTxn) {
+        pending = [];
+        pendingTxn = rec.txn;
+      }
+      result.maxTxn = Math.max(result.maxTxn, rec.txn);
+      pending.push({ lsn: raw.lsn, rec });
+    }
+    lastEnd = raw.next;
+    if (ctx.progress && result.logBytes >= nextReport) {
+      ctx.progress(`recovery at ${formatLsn(raw.lsn)}: ${result.committed} transactions`);
+      nextReport += 16 * 1024 * 1024;
+    }
+  }
+  result.end = stopped ? result.stoppedAt! : (reader.end ?? lastEnd);
+
+  // What could not be placed.
+  for (const [uid, at] of missing) {
+    const l = listed.get(uid);
+    if (l !== undefined) {
+      throw new CairnError('NOT_FOUND', `data file ${l.name} (listed by the checkpoint at ${formatLsn(l.at)}, changed at ${formatLsn(at)}) is missing; copy it into the environment and recover again`);
+    }
+  }
+  for (const b of broken.values()) {
+    throw new CorruptionError(b.file.path, b.pgno * b.file.pageSize, `page ${b.pgno} is damaged (torn or overwritten) and the log from ${formatLsn(b.at)} holds no full image to rebuild it; copy the data file again after a checkpoint, then the logs`);
+  }
+
+  // The log we redid from must be durable before pages that depend on it are written (I1).
+  syncLastLog(vfs, reader);
+  flushAll(pager);
+  if (opts.checkAllPages) checkAllPages(pager, ctx, result.end, 'the log files were copied before the data files (copy data files first, then logs), or log files are missing at the end');
+  return result;
+}
+
+function syncLastLog(vfs: Vfs, reader: LogReader): void {
+  for (const n of reader.files.slice(-2)) {
+    const h = vfs.open(reader.pathOf(n));
+    try {
+      h.sync();
+    } finally {
+      h.close();
+    }
+  }
+}
+
+/** Writes every dirty page and fsyncs the data files. */
+export function flushAll(pager: Pager): void {
+  const dirty = pager.collectDirty();
+  const touched = new Set<DataFile>();
+  for (const d of dirty) {
+    pager.writePage(d.file, d.pgno, d.buf);
+    touched.add(d.file);
+  }
+  for (const f of touched) f.handle!.sync();
+  for (const d of dirty) pager.markClean(d.file, d.pgno, d.buf);
+}
+
+/** Opens a candidate data file's meta page; undefined when it is not a cairn data file. Throws for a foreign environment's file (I7). */
+export function openDataFile(vfs: Vfs, name: string, p: string, envId: Buffer): DataFile | undefined {
+  const h = vfs.open(p, { readOnly: true });
+  let head: Buffer;
+  try {
+    head = Buffer.alloc(512);
+    h.read(head, 0);
+  } finally {
+    h.close();
+  }
+  let meta;
+  try {
+    meta = readMeta(head, p);
+  } catch {
+    return undefined;
+  }
+  if (!meta.envId.equals(envId)) {
+    throw new CairnError('CORRUPT', `data file ${p} belongs to another environment (id ${meta.envId.toString('hex')}, this one is ${envId.toString('hex')}); remove it or copy the right one`);
+  }
+  return new DataFile(name, p, meta.fileUid, meta.pageSize);
+}
+
+/**
+ * Checks every page of every data file (catastrophic recovery's last step: I6, I7): checksum,
+ * identity, and no page LSN past `end`; `hint` says what to do about a too-new page.
+ */
+export function checkAllPages(pager: Pager, ctx: RecoveryContext, end: Lsn, hint: string): void {
+  const files = new Map<string, DataFile>();
+  for (const [name, p] of ctx.listDataFiles()) {
+    const f = openDataFile(ctx.vfs, name, p, ctx.envId);
+    if (f !== undefined) files.set(p, f);
+  }
+  for (const f of pager.files.values()) files.set(f.path, f);
+  for (const file of files.values()) {
+    if (ctx.vfs.stat(file.path) === undefined) continue;
+    const h = ctx.vfs.open(file.path, { readOnly: true });
+    try {
+      const size = h.size();
+      const chunk = Buffer.allocUnsafe(file.pageSize * 256);
+      for (let base = 0; base < size; base += chunk.length) {
+        const n = h.read(chunk, base);
+        for (let off = 0; off + file.pageSize <= n; off += file.pageSize) {
+          const pgno = (base + off) / file.pageSize;
+          const page = chunk.subarray(off, off + file.pageSize);
+          const why = checkPage(page, pgno, file.uid);
+          if (why !== undefined) {
+            if (page.every((b) => b === 0)) continue; // allocated past the last write: never used yet
+            throw new CorruptionError(file.path, base + off, `${why}; the log does not rebuild this page: copy the data file again, then the logs`);
+          }
+          const lsn = readLsn(page, PageOffset.lsnFile);
+          if (lsn > end) {
+            throw new CairnError('CORRUPT', `data file ${file.path} page ${pgno} has LSN ${formatLsn(lsn)}, past the end of the log at ${formatLsn(end)}: ${hint}`);
+          }
+        }
+      }
+    } finally {
+      h.close();
+    }
+  }
+}

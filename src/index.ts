@@ -1,0 +1,10 @@
+// cairn: an embedded, transactional key/value storage environment for Node.js.
+export { Environment } from './env/environment.js';
+export type { EnvironmentOptions, OpenDatabaseOptions, RecoverOptions, RecoveryReport, EnvironmentStat } from './env/environment.js';
+export { Database } from './env/database.js';
+export type { Bytes, RangeOptions, Descriptor } from './env/database.js';
+export { Transaction } from './txn/txn.js';
+export type { Durability } from './txn/txn.js';
+export type { DupMode } from './btree/btree.js';
+export { CairnError, CorruptionError, LockedError, RunRecoveryError, IoError } from './util/errors.js';
+export type { ErrorCode } from './util/errors.js';

@@ -1,0 +1,79 @@
+// Log file naming and the per-file header (docs/FORMAT.md §Log files).
+//
+// A log file is log.NNNNNNNNNN (10 digits) preallocated to the log file size with zeros.
+// offset size field
+//      0    8 magic     "CAIRNLOG"
+//      8    4 version   1
+//     12    4 fileNo    must match the name
+//     16    4 fileSize  the log file size this file was made with
+//     20   16 envId     the environment's random id (I7: a foreign log is refused)
+//     36    4 prevEnd   where records ended in file fileNo-1 (0 for the first file); that file
+//                       was fsync'd through prevEnd before this one was made, so a bad record
+//                       below prevEnd there is corruption, not a torn tail (I6)
+//     40   20 reserved  zero
+//     60    4 crc32     of bytes 0..59
+// Records start at offset 64 (LOG_HEADER_SIZE). Each record is
+//   u32 bodyLength, u32 crc32(lsn as u32 file + u32 offset, then body), body
+// where body = one type byte + fields (records.ts). A bodyLength of 0 marks the end of the
+// records in the file (the rest is preallocated zeros). Records never span files.
+
+import { zlib } from '../util/node.js';
+
+export const LOG_MAGIC = Buffer.from('CAIRNLOG', 'latin1');
+export const LOG_VERSION = 1;
+export const LOG_HEADER_SIZE = 64;
+export const RECORD_HEADER_SIZE = 8;
+export const DEFAULT_LOG_FILE_SIZE = 10 * 1024 * 1024;
+export const MIN_LOG_FILE_SIZE = 32 * 1024;
+export const DEFAULT_LOG_BUFFER_SIZE = 1024 * 1024;
+
+export interface LogFileHeader {
+  fileNo: number;
+  fileSize: number;
+  envId: Buffer;
+  prevEnd: number;
+}
+
+export function logFileName(fileNo: number): string {
+  return `log.${String(fileNo).padStart(10, '0')}`;
+}
+
+/** The file number of a log file name, or undefined when the name is not a log file's. */
+export function parseLogFileName(name: string): number | undefined {
+  const m = /^log\.(\d{10})$/.exec(name);
+  return m ? Number(m[1]) : undefined;
+}
+
+export function encodeLogHeader(h: LogFileHeader): Buffer {
+  const buf = Buffer.alloc(LOG_HEADER_SIZE);
+  LOG_MAGIC.copy(buf, 0);
+  buf.writeUInt32LE(LOG_VERSION, 8);
+  buf.writeUInt32LE(h.fileNo, 12);
+  buf.writeUInt32LE(h.fileSize, 16);
+  h.envId.copy(buf, 20, 0, 16);
+  buf.writeUInt32LE(h.prevEnd, 36);
+  buf.writeUInt32LE(zlib.crc32(buf.subarray(0, 60)), 60);
+  return buf;
+}
+
+/** undefined when the header is not a valid cairn log header (torn, zero, foreign format). */
+export function decodeLogHeader(buf: Buffer): LogFileHeader | undefined {
+  if (buf.length < LOG_HEADER_SIZE) return undefined;
+  if (!buf.subarray(0, 8).equals(LOG_MAGIC)) return undefined;
+  if (buf.readUInt32LE(60) !== zlib.crc32(buf.subarray(0, 60))) return undefined;
+  if (buf.readUInt32LE(8) !== LOG_VERSION) return undefined;
+  return {
+    fileNo: buf.readUInt32LE(12),
+    fileSize: buf.readUInt32LE(16),
+    envId: Buffer.from(buf.subarray(20, 36)),
+    prevEnd: buf.readUInt32LE(36),
+  };
+}
+
+/** crc32 of a record: the LSN salts it, so a stale record at another offset never validates. */
+export function recordChecksum(fileNo: number, offset: number, body: Uint8Array): number {
+  const salt = Buffer.allocUnsafe(8);
+  salt.writeUInt32LE(fileNo, 0);
+  salt.writeUInt32LE(offset, 4);
+  return zlib.crc32(body, zlib.crc32(salt));
+}

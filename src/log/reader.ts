@@ -1,0 +1,225 @@
+// Reading the log: list the files, check their headers, iterate records, find the end.
+//
+// End of log (I6): the end is the first position in the LAST file where no valid record
+// starts (a zero length, a bad checksum, a record running past the file). Such a position is
+// a torn tail unless something proves the bytes there had been made durable:
+//   - a later file exists whose header says the earlier file ended further on (prevEnd), or
+//   - a later valid record (commit or checkpoint) says the log was durable beyond it.
+// Then it is corruption, reported with file and offset, and never silently truncated.
+
+import * as path from 'node:path';
+import type { Vfs } from '../io/vfs.js';
+import { CorruptionError, CairnError } from '../util/errors.js';
+import { type Lsn, makeLsn, lsnFile, lsnOffset } from '../util/lsn.js';
+import {
+  LOG_HEADER_SIZE,
+  RECORD_HEADER_SIZE,
+  type LogFileHeader,
+  decodeLogHeader,
+  logFileName,
+  parseLogFileName,
+  recordChecksum,
+} from './file.js';
+import { type LogRecord, decodeRecord, recordName } from './records.js';
+
+export interface RawRecord {
+  lsn: Lsn;
+  /** LSN just past this record. */
+  next: Lsn;
+  body: Buffer;
+}
+
+/** Sorted numbers of the log files in dir. */
+export function listLogFiles(vfs: Vfs, dir: string): number[] {
+  if (!vfs.stat(dir)?.isDirectory) return [];
+  const out: number[] = [];
+  for (const name of vfs.readdir(dir)) {
+    const n = parseLogFileName(name);
+    if (n !== undefined) out.push(n);
+  }
+  return out.sort((a, b) => a - b);
+}
+
+function readWhole(vfs: Vfs, file: string): Buffer {
+  const h = vfs.open(file, { readOnly: true });
+  try {
+    const size = h.size();
+    const buf = Buffer.allocUnsafe(size);
+    let at = 0;
+    while (at < size) {
+      const n = h.read(buf.subarray(at), at);
+      if (n === 0) break;
+      at += n;
+    }
+    return buf.subarray(0, at);
+  } finally {
+    h.close();
+  }
+}
+
+/** The valid record starting at offset, or undefined. */
+function recordAt(fileNo: number, data: Buffer, offset: number): Buffer | undefined {
+  if (offset + RECORD_HEADER_SIZE > data.length) return undefined;
+  const len = data.readUInt32LE(offset);
+  if (len === 0 || offset + RECORD_HEADER_SIZE + len > data.length) return undefined;
+  const body = data.subarray(offset + RECORD_HEADER_SIZE, offset + RECORD_HEADER_SIZE + len);
+  if (recordName(body[0]!) === undefined) return undefined;
+  if (data.readUInt32LE(offset + 4) !== recordChecksum(fileNo, offset, body)) return undefined;
+  return body;
+}
+
+/** The `durable` claim of a commit or checkpoint record, or 0. */
+function durableClaim(body: Buffer): Lsn {
+  try {
+    const rec = decodeRecord(body);
+    if (rec.type === 'commit' || rec.type === 'checkpoint') return rec.durable;
+  } catch {
+    // a record that checksums but does not decode is reported when it is reached
+  }
+  return 0;
+}
+
+export class LogReader {
+  readonly dir: string;
+  readonly files: number[];
+  private readonly vfs: Vfs;
+  private readonly envId: Buffer | undefined;
+  private cache: { fileNo: number; data: Buffer; header: LogFileHeader } | undefined;
+  /** Set once iteration reaches the end of the log. */
+  end: Lsn | undefined;
+
+  /** envId: when given, a log file of another environment is refused (I7). */
+  constructor(vfs: Vfs, dir: string, envId?: Buffer) {
+    this.vfs = vfs;
+    this.dir = dir;
+    this.envId = envId;
+    this.files = listLogFiles(vfs, dir);
+  }
+
+  pathOf(fileNo: number): string {
+    return path.join(this.dir, logFileName(fileNo));
+  }
+
+  /** The file's bytes and header; undefined when the header is not valid. */
+  load(fileNo: number): { data: Buffer; header: LogFileHeader } | undefined {
+    if (this.cache?.fileNo === fileNo) return this.cache;
+    const data = readWhole(this.vfs, this.pathOf(fileNo));
+    const header = decodeLogHeader(data);
+    if (header === undefined) return undefined;
+    if (header.fileNo !== fileNo) {
+      throw new CorruptionError(this.pathOf(fileNo), 12, `log header says file ${header.fileNo}; the file was renamed or copied over`);
+    }
+    if (this.envId !== undefined && !header.envId.equals(this.envId)) {
+      throw new CorruptionError(this.pathOf(fileNo), 20, `log file belongs to another environment (id ${header.envId.toString('hex')}, expected ${this.envId.toString('hex')})`);
+    }
+    this.cache = { fileNo, data, header };
+    return this.cache;
+  }
+
+  /** The header of a file (undefined if torn). */
+  header(fileNo: number): LogFileHeader | undefined {
+    return this.load(fileNo)?.header;
+  }
+
+  /** Throws when the numbering from `first` to the last file has a hole (I7). */
+  checkContiguous(first: number): void {
+    let expect = first;
+    for (const n of this.files) {
+      if (n < first) continue;
+      if (n !== expect) {
+        throw new CairnError('CORRUPT', `log file ${logFileName(expect)} is missing in ${this.dir} (have ${logFileName(n)} after it); copy it back from the primary or archive, or restore a complete set of log files`);
+      }
+      expect++;
+    }
+  }
+
+  /**
+   * Iterates valid records from `from` (an LSN, or the first record of the first file) to the
+   * end of the log. Decodes nothing: callers decode what they need. Throws CorruptionError on
+   * corruption (I6); sets `end` when done.
+   */
+  *records(from?: Lsn): Generator<RawRecord> {
+    if (this.files.length === 0) {
+      this.end = from;
+      return;
+    }
+    let fileNo = from === undefined ? this.files[0]! : lsnFile(from);
+    let offset = from === undefined ? LOG_HEADER_SIZE : Math.max(lsnOffset(from), LOG_HEADER_SIZE);
+    const last = this.files[this.files.length - 1]!;
+    if (!this.files.includes(fileNo)) {
+      throw new CairnError('CORRUPT', `log file ${logFileName(fileNo)} needed from LSN [${fileNo}][${offset}] is missing in ${this.dir}`);
+    }
+    this.checkContiguous(fileNo);
+    for (;;) {
+      const loaded = this.load(fileNo);
+      if (loaded === undefined) throw new CorruptionError(this.pathOf(fileNo), 0, 'log file header is damaged');
+      const { data } = loaded;
+      let maxClaim = 0;
+      for (;;) {
+        const body = recordAt(fileNo, data, offset);
+        if (body === undefined) break;
+        const next = offset + RECORD_HEADER_SIZE + body.length;
+        yield { lsn: makeLsn(fileNo, offset), next: makeLsn(fileNo, next), body };
+        offset = next;
+      }
+      // No valid record at `offset`: end of this file's records, torn tail, or corruption.
+      const stop = makeLsn(fileNo, offset);
+      if (fileNo < last) {
+        const nextHeader = this.peekHeader(fileNo + 1);
+        if (nextHeader !== undefined) {
+          if (nextHeader.prevEnd !== offset) {
+            throw new CorruptionError(this.pathOf(fileNo), offset, `log records end at offset ${offset} but ${logFileName(fileNo + 1)} says this file was durable to ${nextHeader.prevEnd}`);
+          }
+          fileNo++;
+          offset = LOG_HEADER_SIZE;
+          continue;
+        }
+        if (fileNo + 1 !== last) throw new CorruptionError(this.pathOf(fileNo + 1), 0, 'log file header is damaged');
+        this.end = stop;
+        return;
+      }
+      // The last file: look for proof that the bytes at `offset` were durable.
+      for (let at = offset + 1; at + RECORD_HEADER_SIZE < data.length; at++) {
+        const len = data.readUInt32LE(at);
+        if (len === 0 || at + RECORD_HEADER_SIZE + len > data.length) continue;
+        const later = recordAt(fileNo, data, at);
+        if (later === undefined) continue;
+        maxClaim = Math.max(maxClaim, durableClaim(later));
+        if (maxClaim > stop) {
+          throw new CorruptionError(this.pathOf(fileNo), offset, `bad log record before valid ones (a record at offset ${at} says the log was durable to [${lsnFile(maxClaim)}][${lsnOffset(maxClaim)}]); the log is corrupt, not torn: restore it from a backup or run catastrophic recovery from an intact copy`);
+        }
+      }
+      this.end = stop;
+      return;
+    }
+  }
+
+  private peekHeader(fileNo: number): LogFileHeader | undefined {
+    if (this.cache?.fileNo === fileNo) return this.cache.header;
+    const h = this.vfs.open(this.pathOf(fileNo), { readOnly: true });
+    try {
+      const buf = Buffer.alloc(LOG_HEADER_SIZE);
+      h.read(buf, 0);
+      return decodeLogHeader(buf);
+    } finally {
+      h.close();
+    }
+  }
+
+  /** Decodes one raw record, adding file and offset to any error. */
+  decode(raw: RawRecord): LogRecord {
+    try {
+      return decodeRecord(raw.body);
+    } catch (e) {
+      throw new CorruptionError(this.pathOf(lsnFile(raw.lsn)), lsnOffset(raw.lsn), (e as Error).message);
+    }
+  }
+
+  /** The end of the log (position of the next record), scanning from `from`. */
+  findEnd(from?: Lsn): Lsn {
+    for (const _ of this.records(from)) {
+      // scan only
+    }
+    return this.end!;
+  }
+}

@@ -1,0 +1,194 @@
+// The log record table (docs/FORMAT.md §Log records). Declared once: the table drives encode,
+// decode, db_printlog and the redo dispatch in recovery. Adding a record type means adding a
+// row here and a redo handler in recovery/redo.ts (a registry test fails otherwise).
+//
+// Field kinds, all little-endian:
+//   u32   4 bytes unsigned
+//   lsn   8 bytes: u32 file, u32 offset
+//   time  8 bytes: float64 milliseconds since the epoch
+//   bytes u32 length + bytes
+//   str   u32 length + UTF-8 bytes
+
+import { CairnError } from '../util/errors.js';
+import { type Lsn, formatLsn, makeLsn } from '../util/lsn.js';
+
+export type FieldKind = 'u32' | 'lsn' | 'time' | 'bytes' | 'str';
+
+interface FieldTypes {
+  u32: number;
+  lsn: Lsn;
+  time: number;
+  bytes: Buffer;
+  str: string;
+}
+
+export const RECORD_TABLE = {
+  /** A whole page as it is after the change (the first change after a checkpoint, new pages). */
+  page_image: { code: 1, fields: { txn: 'u32', file: 'u32', pgno: 'u32', image: 'bytes' } },
+  /**
+   * Byte ranges of a page: repeated (u32 offset, u32 length, bytes), applied onto the version
+   * whose LSN is `prev`. A page found at another LSN means log is missing between (I7).
+   */
+  page_delta: { code: 2, fields: { txn: 'u32', file: 'u32', pgno: 'u32', prev: 'lsn', ranges: 'bytes' } },
+  /** A data file created (its pages follow as page_image records of the same transaction). */
+  file_create: { code: 3, fields: { txn: 'u32', file: 'u32', name: 'str', pageSize: 'u32' } },
+  /** A data file removed when the transaction commits. */
+  file_remove: { code: 4, fields: { txn: 'u32', file: 'u32', name: 'str' } },
+  /** A data file renamed when the transaction commits. */
+  file_rename: { code: 5, fields: { txn: 'u32', file: 'u32', name: 'str', newName: 'str' } },
+  /**
+   * The transaction's changes are complete. `durable` is how far the log was known durable
+   * when this record was written: a bad record below it is corruption, not a torn tail (I6).
+   */
+  commit: { code: 6, fields: { txn: 'u32', time: 'time', durable: 'lsn' } },
+  /** A completed checkpoint: normal recovery may start at `redo`. `files` is "uid name\n" lines. */
+  checkpoint: { code: 7, fields: { redo: 'lsn', prev: 'lsn', time: 'time', durable: 'lsn', files: 'str' } },
+} as const satisfies Record<string, { code: number; fields: Record<string, FieldKind> }>;
+
+export type RecordName = keyof typeof RECORD_TABLE;
+type Fields<N extends RecordName> = (typeof RECORD_TABLE)[N]['fields'];
+export type RecordBody<N extends RecordName> = {
+  -readonly [F in keyof Fields<N>]: Fields<N>[F] extends FieldKind ? FieldTypes[Fields<N>[F]] : never;
+};
+export type LogRecord = { [N in RecordName]: { type: N } & RecordBody<N> }[RecordName];
+
+const byCode = new Map<number, RecordName>();
+for (const [name, row] of Object.entries(RECORD_TABLE)) byCode.set(row.code, name as RecordName);
+
+export function recordName(code: number): RecordName | undefined {
+  return byCode.get(code);
+}
+
+function fieldSize(kind: FieldKind, value: unknown): number {
+  switch (kind) {
+    case 'u32':
+      return 4;
+    case 'lsn':
+    case 'time':
+      return 8;
+    case 'bytes':
+      return 4 + (value as Buffer).length;
+    case 'str':
+      return 4 + Buffer.byteLength(value as string);
+  }
+}
+
+/** Encodes the record body: one type byte, then the fields in table order. */
+export function encodeRecord(rec: LogRecord): Buffer {
+  const row = RECORD_TABLE[rec.type];
+  const values = rec as unknown as Record<string, unknown>;
+  let size = 1;
+  for (const [f, kind] of Object.entries(row.fields)) size += fieldSize(kind, values[f]);
+  const buf = Buffer.allocUnsafe(size);
+  buf[0] = row.code;
+  let at = 1;
+  for (const [f, kind] of Object.entries(row.fields)) {
+    const v = values[f];
+    switch (kind) {
+      case 'u32':
+        buf.writeUInt32LE(v as number, at);
+        at += 4;
+        break;
+      case 'lsn':
+        buf.writeUInt32LE(Math.floor((v as number) / 0x1_0000_0000), at);
+        buf.writeUInt32LE((v as number) % 0x1_0000_0000, at + 4);
+        at += 8;
+        break;
+      case 'time':
+        buf.writeDoubleLE(v as number, at);
+        at += 8;
+        break;
+      case 'bytes':
+        buf.writeUInt32LE((v as Buffer).length, at);
+        (v as Buffer).copy(buf, at + 4);
+        at += 4 + (v as Buffer).length;
+        break;
+      case 'str': {
+        const n = buf.write(v as string, at + 4, 'utf8');
+        buf.writeUInt32LE(n, at);
+        at += 4 + n;
+        break;
+      }
+    }
+  }
+  return buf;
+}
+
+/**
+ * Decodes a record body (type byte first). Byte fields are views into `body`. Throws a
+ * CairnError('CORRUPT') when the body does not match the table; the caller adds file and offset.
+ */
+export function decodeRecord(body: Buffer): LogRecord {
+  const name = byCode.get(body[0]!);
+  if (name === undefined) throw new CairnError('CORRUPT', `unknown log record type ${body[0]}`);
+  const out: Record<string, unknown> = { type: name };
+  let at = 1;
+  const need = (n: number) => {
+    if (at + n > body.length) throw new CairnError('CORRUPT', `log record ${name} is truncated`);
+  };
+  for (const [f, kind] of Object.entries(RECORD_TABLE[name].fields) as [string, FieldKind][]) {
+    switch (kind) {
+      case 'u32':
+        need(4);
+        out[f] = body.readUInt32LE(at);
+        at += 4;
+        break;
+      case 'lsn':
+        need(8);
+        out[f] = makeLsn(body.readUInt32LE(at), body.readUInt32LE(at + 4));
+        at += 8;
+        break;
+      case 'time':
+        need(8);
+        out[f] = body.readDoubleLE(at);
+        at += 8;
+        break;
+      case 'bytes':
+      case 'str': {
+        need(4);
+        const n = body.readUInt32LE(at);
+        need(4 + n);
+        const slice = body.subarray(at + 4, at + 4 + n);
+        out[f] = kind === 'str' ? slice.toString('utf8') : slice;
+        at += 4 + n;
+        break;
+      }
+    }
+  }
+  if (at !== body.length) throw new CairnError('CORRUPT', `log record ${name} has ${body.length - at} trailing bytes`);
+  return out as LogRecord;
+}
+
+/** Berkeley DB's -t time syntax, CCYYMMDDhhmm.SS, in local time: what db_recover -t accepts. */
+export function formatRecoverTime(ms: number): string {
+  const d = new Date(ms);
+  const p = (n: number) => String(n).padStart(2, '0');
+  return `${d.getFullYear()}${p(d.getMonth() + 1)}${p(d.getDate())}${p(d.getHours())}${p(d.getMinutes())}.${p(d.getSeconds())}`;
+}
+
+/** One line per record for db_printlog, derived from the table. */
+export function formatRecord(lsn: Lsn, rec: LogRecord): string {
+  const parts = [`${formatLsn(lsn)} ${rec.type}:`];
+  const values = rec as unknown as Record<string, unknown>;
+  for (const [f, kind] of Object.entries(RECORD_TABLE[rec.type].fields) as [string, FieldKind][]) {
+    const v = values[f];
+    switch (kind) {
+      case 'u32':
+        parts.push(`${f}=${v}`);
+        break;
+      case 'lsn':
+        parts.push(`${f}=${formatLsn(v as number)}`);
+        break;
+      case 'time':
+        parts.push(`${f}=${formatRecoverTime(v as number)}`);
+        break;
+      case 'bytes':
+        parts.push(`${f}=<${(v as Buffer).length} bytes>`);
+        break;
+      case 'str':
+        parts.push(`${f}=${JSON.stringify(v)}`);
+        break;
+    }
+  }
+  return parts.join(' ');
+}

@@ -1,0 +1,284 @@
+// Appending to the log, with group commit (DESIGN.md §Log).
+//
+// append() encodes a record into the in-memory buffer and returns its LSN; nothing touches the
+// disk. write() hands buffered bytes to the OS (enough for 'write-nosync'). flush(lsn) makes
+// the log durable through lsn: one flusher loop does one write and one fdatasync per batch, so
+// every commit that arrives while a sync is in flight shares the next one (group commit).
+//
+// Any failed write or fsync is fatal (I8): the writer fails every waiter and every later call
+// with RunRecoveryError and never retries — after a failed fsync the kernel may have dropped
+// the dirty pages, so a retry that "succeeds" proves nothing.
+
+import * as path from 'node:path';
+import type { FileHandle, Vfs } from '../io/vfs.js';
+import { assert } from '../util/assert.js';
+import { RunRecoveryError } from '../util/errors.js';
+import { type Lsn, lsnFile, lsnOffset, makeLsn } from '../util/lsn.js';
+import { LOG_HEADER_SIZE, RECORD_HEADER_SIZE, encodeLogHeader, logFileName, recordChecksum } from './file.js';
+import { type LogRecord, encodeRecord } from './records.js';
+
+export interface LogWriterOptions {
+  envId: Buffer;
+  fileSize: number;
+  bufferSize: number;
+}
+
+interface Waiter {
+  lsn: Lsn;
+  resolve: () => void;
+  reject: (e: Error) => void;
+}
+
+const ZERO_CHUNK = Buffer.alloc(1024 * 1024);
+
+export class LogWriter {
+  readonly dir: string;
+  private readonly vfs: Vfs;
+  private readonly opts: LogWriterOptions;
+  private handle: FileHandle;
+  private fileNo: number;
+  /** Offset in the current file where the next record goes. */
+  private offset: number;
+  /** Buffered bytes not yet written, starting at file offset bufStart. */
+  private buf: Buffer;
+  private bufLen = 0;
+  private bufStart: number;
+  private durable: Lsn;
+  private waiters: Waiter[] = [];
+  private flushing = false;
+  private retired: FileHandle[] = [];
+  private failure: Error | undefined;
+  /** Called once when the writer fails (I8), so the environment can panic. */
+  onPanic: ((err: Error) => void) | undefined;
+  /** Counters for env.stat(). */
+  readonly stats = { records: 0, bytes: 0, syncs: 0, writes: 0, files: 0 };
+
+  private constructor(vfs: Vfs, dir: string, opts: LogWriterOptions, handle: FileHandle, fileNo: number, offset: number) {
+    this.vfs = vfs;
+    this.dir = dir;
+    this.opts = opts;
+    this.handle = handle;
+    this.fileNo = fileNo;
+    this.offset = offset;
+    this.bufStart = offset;
+    this.buf = Buffer.allocUnsafe(Math.max(opts.bufferSize, 64 * 1024));
+    this.durable = makeLsn(fileNo, offset);
+  }
+
+  /** Starts a new log in an empty directory, at file 1 (or `firstFile`). */
+  static create(vfs: Vfs, dir: string, opts: LogWriterOptions, firstFile = 1, prevEnd = 0): LogWriter {
+    const handle = LogWriter.makeFile(vfs, dir, opts, firstFile, prevEnd);
+    return new LogWriter(vfs, dir, opts, handle, firstFile, LOG_HEADER_SIZE);
+  }
+
+  /**
+   * Continues an existing log whose end (found by LogReader) is `end`. Bytes after the end are a
+   * torn tail: they are zeroed and synced first, so that no stale record there can ever be read
+   * as part of the log again.
+   */
+  static resume(vfs: Vfs, dir: string, opts: LogWriterOptions, end: Lsn): LogWriter {
+    const fileNo = lsnFile(end);
+    const offset = lsnOffset(end);
+    const handle = vfs.open(path.join(dir, logFileName(fileNo)));
+    const size = handle.size();
+    let dirty = false;
+    const probe = Buffer.allocUnsafe(ZERO_CHUNK.length);
+    for (let at = offset; at < size; at += probe.length) {
+      const n = handle.read(probe, at);
+      if (!probe.subarray(0, n).equals(ZERO_CHUNK.subarray(0, n))) {
+        dirty = true;
+        break;
+      }
+    }
+    if (dirty) {
+      for (let at = offset; at < size; at += ZERO_CHUNK.length) {
+        handle.write(ZERO_CHUNK.subarray(0, Math.min(ZERO_CHUNK.length, size - at)), at);
+      }
+      handle.sync();
+    }
+    return new LogWriter(vfs, dir, opts, handle, fileNo, offset);
+  }
+
+  /** Makes log file fileNo, preallocated with zeros, durable with its directory entry. */
+  private static makeFile(vfs: Vfs, dir: string, opts: LogWriterOptions, fileNo: number, prevEnd: number): FileHandle {
+    const handle = vfs.open(path.join(dir, logFileName(fileNo)), { create: true });
+    for (let at = 0; at < opts.fileSize; at += ZERO_CHUNK.length) {
+      handle.write(ZERO_CHUNK.subarray(0, Math.min(ZERO_CHUNK.length, opts.fileSize - at)), at);
+    }
+    handle.write(encodeLogHeader({ fileNo, fileSize: opts.fileSize, envId: opts.envId, prevEnd }), 0);
+    handle.sync();
+    vfs.syncDir(dir);
+    return handle;
+  }
+
+  /** LSN where the next record will be appended. */
+  get end(): Lsn {
+    return makeLsn(this.fileNo, this.offset);
+  }
+
+  /** The log is durable (fsync'd) up to here. */
+  get durableLsn(): Lsn {
+    return this.durable;
+  }
+
+  get failed(): Error | undefined {
+    return this.failure;
+  }
+
+  get currentFile(): number {
+    return this.fileNo;
+  }
+
+  private check(): void {
+    if (this.failure) throw new RunRecoveryError(`the log failed earlier (${this.failure.message}); close the environment and reopen it to run recovery`, { cause: this.failure });
+  }
+
+  /** Appends a record to the buffer; returns its LSN. `encoded` lets callers pass a pre-encoded body. */
+  append(rec: LogRecord, encoded?: Buffer): Lsn {
+    this.check();
+    const body = encoded ?? encodeRecord(rec);
+    const size = RECORD_HEADER_SIZE + body.length;
+    assert(size <= this.opts.fileSize - LOG_HEADER_SIZE, `log record of ${size} bytes exceeds the log file size`);
+    if (this.offset + size > this.opts.fileSize) this.switchFile();
+    if (this.bufLen + size > this.buf.length) {
+      if (this.bufLen > 0) this.write();
+      if (size > this.buf.length) this.buf = Buffer.allocUnsafe(size);
+    }
+    const at = this.bufLen;
+    this.buf.writeUInt32LE(body.length, at);
+    this.buf.writeUInt32LE(recordChecksum(this.fileNo, this.offset, body), at + 4);
+    body.copy(this.buf, at + RECORD_HEADER_SIZE);
+    this.bufLen += size;
+    const lsn = makeLsn(this.fileNo, this.offset);
+    this.offset += size;
+    this.stats.records++;
+    this.stats.bytes += size;
+    return lsn;
+  }
+
+  /** Writes buffered records to the OS (survives a process crash, not a power loss). */
+  write(): void {
+    this.check();
+    if (this.bufLen === 0) return;
+    try {
+      this.handle.write(this.buf.subarray(0, this.bufLen), this.bufStart);
+    } catch (e) {
+      throw this.fail(e as Error);
+    }
+    this.stats.writes++;
+    this.bufStart += this.bufLen;
+    this.bufLen = 0;
+  }
+
+  /** Finishes the current file (written and fsync'd) and starts the next one. */
+  private switchFile(): void {
+    this.write();
+    try {
+      this.handle.sync();
+      this.stats.syncs++;
+      const prevEnd = this.offset;
+      const next = LogWriter.makeFile(this.vfs, this.dir, this.opts, this.fileNo + 1, prevEnd);
+      this.retired.push(this.handle);
+      if (!this.flushing) this.closeRetired();
+      this.handle = next;
+    } catch (e) {
+      throw this.fail(e as Error);
+    }
+    this.durable = makeLsn(this.fileNo, this.offset);
+    this.fileNo++;
+    this.offset = LOG_HEADER_SIZE;
+    this.bufStart = LOG_HEADER_SIZE;
+    this.stats.files++;
+  }
+
+  private closeRetired(): void {
+    for (const h of this.retired) h.close();
+    this.retired = [];
+  }
+
+  /** Resolves when the log is durable through `lsn` (default: everything appended so far). */
+  flush(lsn: Lsn = this.end): Promise<void> {
+    if (this.failure) return Promise.reject(this.runRecovery());
+    if (lsn <= this.durable) return Promise.resolve();
+    return new Promise<void>((resolve, reject) => {
+      this.waiters.push({ lsn, resolve, reject });
+      if (!this.flushing) void this.flushLoop();
+    });
+  }
+
+  /** Writes and fsyncs everything appended, blocking (used at close and on file switch paths). */
+  flushSync(): void {
+    this.check();
+    const target = this.end;
+    if (target <= this.durable) return;
+    this.write();
+    try {
+      this.handle.sync();
+    } catch (e) {
+      throw this.fail(e as Error);
+    }
+    this.stats.syncs++;
+    this.durable = target;
+    this.resolveWaiters();
+  }
+
+  private async flushLoop(): Promise<void> {
+    this.flushing = true;
+    try {
+      while (this.waiters.length > 0 && !this.failure) {
+        const target = this.end;
+        const handle = this.handle;
+        this.write();
+        try {
+          await handle.syncAsync();
+        } catch (e) {
+          this.fail(e as Error);
+          return;
+        }
+        this.stats.syncs++;
+        // A file switch during the await synced everything before it; target may be in the new file
+        // only if records were appended after `target` was read, so target is covered either way.
+        if (target > this.durable) this.durable = target;
+        this.resolveWaiters();
+        this.closeRetired();
+      }
+    } finally {
+      this.flushing = false;
+    }
+  }
+
+  private resolveWaiters(): void {
+    if (this.waiters.length === 0) return;
+    const still: Waiter[] = [];
+    for (const w of this.waiters) {
+      if (w.lsn <= this.durable) w.resolve();
+      else still.push(w);
+    }
+    this.waiters = still;
+  }
+
+  private runRecovery(): RunRecoveryError {
+    return new RunRecoveryError(`writing the log failed (${this.failure!.message}); every commit after the last successful fsync is in doubt: close the environment and reopen it to run recovery`, { cause: this.failure });
+  }
+
+  /** Enters the failed state (I8); returns the error to throw. */
+  private fail(err: Error): Error {
+    if (!this.failure) {
+      this.failure = err;
+      const e = this.runRecovery();
+      for (const w of this.waiters) w.reject(e);
+      this.waiters = [];
+      this.onPanic?.(err);
+    }
+    return this.runRecovery();
+  }
+
+  close(): void {
+    this.closeRetired();
+    try {
+      this.handle.close();
+    } catch {
+      // closing after a failure: nothing more to lose
+    }
+  }
+}

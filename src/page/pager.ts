@@ -1,0 +1,429 @@
+// The buffer pool: data files, cached page versions, snapshots and copy-on-write page sets
+// for transactions (DESIGN.md §Buffer pool).
+//
+// Every installed page buffer is immutable: a commit never changes a cached buffer, it
+// installs a new one (the transaction's private copy) and, while a snapshot older than the
+// commit is open, keeps the old one in the page's history. A reader at snapshot sequence S
+// reads the newest version installed at a sequence ≤ S. Pages are written to data files only
+// by checkpoints (and recovery), after the log is durable through their LSN (I1), so the page
+// cache holds no uncommitted data (no-steal) and recovery only redoes.
+
+import * as path from 'node:path';
+import type { FileHandle, Vfs } from '../io/vfs.js';
+import type { PageReader, PageWriter } from '../btree/store.js';
+import { assert } from '../util/assert.js';
+import { CorruptionError } from '../util/errors.js';
+import { type Lsn, readLsn } from '../util/lsn.js';
+import { zlib } from '../util/node.js';
+import { NO_PAGE, PAGE_HEADER_SIZE, PageOffset, type PageType } from './format.js';
+import { MetaOffset } from './meta.js';
+
+export interface PageVersion {
+  buf: Buffer;
+  /** Commit sequence that installed it (0: as read from disk). */
+  seq: number;
+}
+
+export class CachedPage {
+  buf: Buffer;
+  seq: number;
+  dirty = false;
+  /** Checkpoint epoch in which this page's full image was last logged (I4). */
+  imageEpoch = -1;
+  /** Recently used (CLOCK bit). */
+  ref = true;
+  /** Older versions still visible to open snapshots, oldest first. */
+  history: PageVersion[] | null = null;
+  constructor(buf: Buffer, seq: number) {
+    this.buf = buf;
+    this.seq = seq;
+  }
+}
+
+/** One data file: its identity and its cached pages. */
+export class DataFile {
+  name: string;
+  path: string;
+  readonly uid: number;
+  readonly pageSize: number;
+  readonly pages = new Map<number, CachedPage>();
+  handle: FileHandle | undefined;
+  /** Set when a committed transaction removed the file. */
+  removed = false;
+  constructor(name: string, filePath: string, uid: number, pageSize: number) {
+    this.name = name;
+    this.path = filePath;
+    this.uid = uid;
+    this.pageSize = pageSize;
+  }
+}
+
+export function pageChecksum(buf: Buffer): number {
+  return zlib.crc32(buf.subarray(4));
+}
+
+/**
+ * Checks a page read from disk: checksum, own page number, own file (I6). Returns a reason or
+ * undefined when the page is sound.
+ */
+export function checkPage(buf: Buffer, pgno: number, uid: number): string | undefined {
+  if (buf.readUInt32LE(PageOffset.checksum) !== pageChecksum(buf)) {
+    return buf.every((b) => b === 0) ? 'page was never written (all zeros)' : 'page checksum mismatch';
+  }
+  const own = buf.readUInt32LE(PageOffset.pgno);
+  if (own !== pgno) return `page ${own} found at the place of page ${pgno} (misdirected write)`;
+  const fileUid = buf.readUInt32LE(PageOffset.fileUid);
+  if (fileUid !== uid) return `page belongs to another file (file id ${fileUid}, expected ${uid})`;
+  return undefined;
+}
+
+export interface PagerOptions {
+  cacheSize: number;
+}
+
+export class Pager {
+  readonly vfs: Vfs;
+  private readonly opts: PagerOptions;
+  readonly files = new Map<number, DataFile>();
+  /** Commit sequence of the latest installed transaction. */
+  seq = 0;
+  /** Bumped at each checkpoint's redo point; a page's first change in a new epoch is logged whole (I4). */
+  epoch = 0;
+  private snapshots = new Map<number, number>();
+  private withHistory = new Set<CachedPage>();
+  private cached = 0;
+  private dirtyCount = 0;
+  readonly stats = { hits: 0, misses: 0, evictions: 0, pagesWritten: 0 };
+  /** Called when dirty pages fill half the cache: the environment schedules a checkpoint. */
+  onPressure: (() => void) | undefined;
+
+  constructor(vfs: Vfs, opts: PagerOptions) {
+    this.vfs = vfs;
+    this.opts = opts;
+  }
+
+  get cacheSize(): number {
+    return this.opts.cacheSize;
+  }
+
+  addFile(file: DataFile): void {
+    this.files.set(file.uid, file);
+  }
+
+  fileByName(name: string): DataFile | undefined {
+    for (const f of this.files.values()) if (f.name === name && !f.removed) return f;
+    return undefined;
+  }
+
+  dropFile(file: DataFile): void {
+    for (const p of file.pages.values()) {
+      if (p.dirty) this.dirtyCount--;
+      this.withHistory.delete(p);
+    }
+    this.cached -= file.pages.size;
+    file.pages.clear();
+    file.handle?.close();
+    file.handle = undefined;
+    this.files.delete(file.uid);
+  }
+
+  // ---- snapshots ---------------------------------------------------------------------------
+
+  /** Registers a snapshot at the current sequence; release it with releaseSnapshot. */
+  openSnapshot(): number {
+    const seq = this.seq;
+    this.snapshots.set(seq, (this.snapshots.get(seq) ?? 0) + 1);
+    return seq;
+  }
+
+  releaseSnapshot(seq: number): void {
+    const n = this.snapshots.get(seq);
+    assert(n !== undefined, `snapshot ${seq} released twice`);
+    if (n > 1) this.snapshots.set(seq, n - 1);
+    else {
+      this.snapshots.delete(seq);
+      this.pruneHistory();
+    }
+  }
+
+  get openSnapshots(): number {
+    let n = 0;
+    for (const c of this.snapshots.values()) n += c;
+    return n;
+  }
+
+  private minSnapshot(): number {
+    let min = Infinity;
+    for (const s of this.snapshots.keys()) if (s < min) min = s;
+    return min;
+  }
+
+  private pruneHistory(): void {
+    const min = this.minSnapshot();
+    for (const p of this.withHistory) {
+      const h = p.history!;
+      // A version is needed while some snapshot ≥ its seq is older than the next version.
+      let drop = 0;
+      while (drop < h.length && (h[drop + 1]?.seq ?? p.seq) <= min) drop++;
+      if (drop > 0) h.splice(0, drop);
+      if (h.length === 0) {
+        p.history = null;
+        this.withHistory.delete(p);
+      }
+    }
+  }
+
+  // ---- reading -----------------------------------------------------------------------------
+
+  /** The version of a page visible at sequence `seq` (Infinity: latest committed). */
+  read(file: DataFile, pgno: number, seq: number): Buffer {
+    let p = file.pages.get(pgno);
+    if (p === undefined) {
+      p = this.load(file, pgno);
+      this.stats.misses++;
+    } else this.stats.hits++;
+    p.ref = true;
+    if (p.seq <= seq) return p.buf;
+    const h = p.history;
+    if (h !== null) {
+      for (let i = h.length - 1; i >= 0; i--) if (h[i]!.seq <= seq) return h[i]!.buf;
+    }
+    assert(false, `no version of page ${pgno} of ${file.name} for snapshot ${seq}`);
+  }
+
+  private load(file: DataFile, pgno: number): CachedPage {
+    const buf = this.readFromDisk(file, pgno);
+    const why = checkPage(buf, pgno, file.uid);
+    if (why !== undefined) throw new CorruptionError(file.path, pgno * file.pageSize, why);
+    const p = new CachedPage(buf, 0);
+    file.pages.set(pgno, p);
+    this.cached++;
+    if (this.cached * file.pageSize > this.opts.cacheSize) this.evict(file.pageSize);
+    return p;
+  }
+
+  /** Raw bytes of a page from the file (zeros past its end). */
+  readFromDisk(file: DataFile, pgno: number): Buffer {
+    const buf = Buffer.alloc(file.pageSize);
+    const h = this.handleOf(file, false);
+    if (h !== undefined) h.read(buf, pgno * file.pageSize);
+    return buf;
+  }
+
+  handleOf(file: DataFile, create: boolean): FileHandle | undefined {
+    if (file.handle === undefined) {
+      const exists = this.vfs.stat(file.path) !== undefined;
+      if (!exists && !create) return undefined;
+      file.handle = this.vfs.open(file.path, { create });
+      if (!exists) this.vfs.syncDir(path.dirname(file.path));
+    }
+    return file.handle;
+  }
+
+  private evict(pageSize: number): void {
+    const target = Math.floor((this.opts.cacheSize * 0.9) / pageSize);
+    for (let pass = 0; pass < 2 && this.cached > target; pass++) {
+      for (const f of this.files.values()) {
+        for (const [pgno, p] of f.pages) {
+          if (this.cached <= target) return;
+          if (p.dirty || p.history !== null) continue;
+          if (p.ref) {
+            p.ref = false;
+            continue;
+          }
+          f.pages.delete(pgno);
+          this.cached--;
+          this.stats.evictions++;
+        }
+      }
+    }
+    if (this.dirtyCount * pageSize > this.opts.cacheSize / 2) this.onPressure?.();
+  }
+
+  // ---- installing committed pages ----------------------------------------------------------
+
+  /** Installs a committed page version at sequence `seq`. */
+  install(file: DataFile, pgno: number, buf: Buffer, seq: number, image: boolean): void {
+    let p = file.pages.get(pgno);
+    if (p === undefined) {
+      p = new CachedPage(buf, seq);
+      file.pages.set(pgno, p);
+      this.cached++;
+    } else {
+      if (this.snapshots.size > 0 && this.minSnapshot() < seq) {
+        (p.history ??= []).push({ buf: p.buf, seq: p.seq });
+        this.withHistory.add(p);
+      }
+      p.buf = buf;
+      p.seq = seq;
+    }
+    if (!p.dirty) {
+      p.dirty = true;
+      this.dirtyCount++;
+    }
+    if (image) p.imageEpoch = this.epoch;
+  }
+
+  /** Does the page's next change need a full image in the log (I4)? */
+  needsImage(file: DataFile, pgno: number): boolean {
+    const p = file.pages.get(pgno);
+    return p === undefined || p.imageEpoch < this.epoch;
+  }
+
+  get dirtyPages(): number {
+    return this.dirtyCount;
+  }
+
+  get cachedPages(): number {
+    return this.cached;
+  }
+
+  /** The dirty pages now: what a checkpoint must write. Buffers are immutable, so this is a consistent list. */
+  collectDirty(): Array<{ file: DataFile; pgno: number; buf: Buffer; lsn: Lsn }> {
+    const out: Array<{ file: DataFile; pgno: number; buf: Buffer; lsn: Lsn }> = [];
+    for (const f of this.files.values()) {
+      for (const [pgno, p] of f.pages) if (p.dirty) out.push({ file: f, pgno, buf: p.buf, lsn: readLsn(p.buf, PageOffset.lsnFile) });
+    }
+    out.sort((a, b) => a.file.uid - b.file.uid || a.pgno - b.pgno);
+    return out;
+  }
+
+  /** Writes one page to its file (the caller has made the log durable through its LSN: I1). */
+  writePage(file: DataFile, pgno: number, buf: Buffer): void {
+    buf.writeUInt32LE(pageChecksum(buf), PageOffset.checksum);
+    this.handleOf(file, true)!.write(buf, pgno * file.pageSize);
+    this.stats.pagesWritten++;
+  }
+
+  /** After a successful write + fsync: the page is clean unless a newer version was installed meanwhile. */
+  markClean(file: DataFile, pgno: number, buf: Buffer): void {
+    const p = file.pages.get(pgno);
+    if (p !== undefined && p.buf === buf && p.dirty) {
+      p.dirty = false;
+      this.dirtyCount--;
+    }
+  }
+}
+
+/** A read-only view of one file at a snapshot sequence. */
+export class SnapshotReader implements PageReader {
+  readonly pageSize: number;
+  constructor(
+    private readonly pager: Pager,
+    readonly file: DataFile,
+    readonly seq: number,
+  ) {
+    this.pageSize = file.pageSize;
+  }
+  page(pgno: number): Buffer {
+    return this.pager.read(this.file, pgno, this.seq);
+  }
+}
+
+/** A transaction's copy-on-write pages in one file, over the snapshot it began at. */
+export class FilePages implements PageWriter {
+  readonly pageSize: number;
+  /** Private pages: changed copies and new pages. */
+  readonly changed = new Map<number, Buffer>();
+  readonly created = new Set<number>();
+  constructor(
+    private readonly pager: Pager,
+    readonly file: DataFile,
+    readonly seq: number,
+  ) {
+    this.pageSize = file.pageSize;
+  }
+
+  page(pgno: number): Buffer {
+    return this.changed.get(pgno) ?? this.pager.read(this.file, pgno, this.seq);
+  }
+
+  writable(pgno: number): Buffer {
+    let buf = this.changed.get(pgno);
+    if (buf === undefined) {
+      buf = Buffer.from(this.pager.read(this.file, pgno, this.seq));
+      this.changed.set(pgno, buf);
+    }
+    return buf;
+  }
+
+  allocate(type: PageType): { pgno: number; buf: Buffer } {
+    const meta = this.writable(0);
+    let pgno = meta.readUInt32LE(MetaOffset.freeHead);
+    if (pgno !== NO_PAGE) {
+      const next = this.page(pgno).readUInt32LE(PageOffset.next);
+      meta.writeUInt32LE(next, MetaOffset.freeHead);
+    } else {
+      pgno = meta.readUInt32LE(MetaOffset.pageCount);
+      meta.writeUInt32LE(pgno + 1, MetaOffset.pageCount);
+      this.created.add(pgno);
+    }
+    const buf = Buffer.alloc(this.pageSize);
+    initPageHeader(buf, pgno, this.file.uid, type);
+    this.changed.set(pgno, buf);
+    return { pgno, buf };
+  }
+
+  free(pgno: number): void {
+    assert(pgno !== 0, 'the meta page cannot be freed');
+    const meta = this.writable(0);
+    const buf = Buffer.alloc(this.pageSize);
+    initPageHeader(buf, pgno, this.file.uid, 0 as PageType);
+    buf.writeUInt32LE(meta.readUInt32LE(MetaOffset.freeHead), PageOffset.next);
+    meta.writeUInt32LE(pgno, MetaOffset.freeHead);
+    this.changed.set(pgno, buf);
+  }
+}
+
+export function initPageHeader(buf: Buffer, pgno: number, uid: number, type: PageType): void {
+  buf.fill(0, 0, PAGE_HEADER_SIZE);
+  buf.writeUInt32LE(pgno, PageOffset.pgno);
+  buf.writeUInt32LE(uid, PageOffset.fileUid);
+  buf[PageOffset.type] = type;
+}
+
+/**
+ * The byte ranges in which `next` differs from `prev`, skipping the checksum and LSN fields,
+ * encoded for a page_delta record: repeated (u32 offset, u32 length, bytes). Ranges closer than
+ * 16 bytes are merged.
+ */
+export function diffPage(prev: Buffer, next: Buffer): Buffer {
+  const parts: Buffer[] = [];
+  const n = next.length;
+  let i: number = PageOffset.pgno;
+  while (i < n) {
+    // Skip equal 64-byte blocks quickly.
+    while (i + 64 <= n && prev.compare(next, i, i + 64, i, i + 64) === 0) i += 64;
+    while (i < n && prev[i] === next[i]) i++;
+    if (i >= n) break;
+    const start = i;
+    let end = i + 1;
+    let j = end;
+    while (j < n) {
+      if (prev[j] !== next[j]) {
+        end = j + 1;
+        j++;
+      } else if (j - end >= 16) break;
+      else j++;
+    }
+    const head = Buffer.allocUnsafe(8);
+    head.writeUInt32LE(start, 0);
+    head.writeUInt32LE(end - start, 4);
+    parts.push(head, next.subarray(start, end));
+    i = end;
+  }
+  return Buffer.concat(parts);
+}
+
+/** Applies a page_delta's ranges to `page` in place; throws on a malformed delta. */
+export function applyDelta(page: Buffer, ranges: Buffer): void {
+  let at = 0;
+  while (at < ranges.length) {
+    if (at + 8 > ranges.length) throw new Error('page delta is truncated');
+    const off = ranges.readUInt32LE(at);
+    const len = ranges.readUInt32LE(at + 4);
+    if (at + 8 + len > ranges.length || off + len > page.length || off < PageOffset.pgno) throw new Error('page delta range is out of bounds');
+    ranges.copy(page, off, at + 8, at + 8 + len);
+    at += 8 + len;
+  }
+}

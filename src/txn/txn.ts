@@ -1,0 +1,136 @@
+// Transactions (DESIGN.md §Transactions).
+//
+// A write transaction reads the snapshot it began at plus its own changes: every page it
+// changes is a private copy (FilePages). At commit the environment logs the changed pages and
+// installs them atomically (synchronously, so no other commit interleaves). If another
+// transaction committed since this one began, its private pages are stale: the commit replays
+// the transaction's operations onto the current state instead (each write is recorded as a
+// closure for that purpose), so commits never lose each other's changes.
+//
+// A read-only transaction is just a registered snapshot.
+
+import { FilePages, type DataFile, type Pager, SnapshotReader } from '../page/pager.js';
+import type { PageReader } from '../btree/store.js';
+import { CairnError } from '../util/errors.js';
+
+export type Durability = 'sync' | 'write-nosync' | 'nosync';
+
+export const DURABILITIES: readonly Durability[] = ['sync', 'write-nosync', 'nosync'];
+
+export interface TxnHost {
+  commitTxn(txn: Transaction, durability: Durability | undefined): Promise<void>;
+  endTxn(txn: Transaction): void;
+}
+
+export type TxnOp = (txn: Transaction) => void;
+
+export class Transaction {
+  readonly readOnly: boolean;
+  /** Durability chosen at begin (undefined: the environment's). */
+  readonly durability: Durability | undefined;
+  /** Snapshot sequence this transaction reads at. */
+  seq: number;
+  state: 'active' | 'committing' | 'committed' | 'aborted' = 'active';
+  /** Private pages per data file. */
+  files = new Map<DataFile, FilePages>();
+  /** The writes, in order, for replay at commit. */
+  readonly ops: TxnOp[] = [];
+  /** Data files this transaction creates (logged as file_create before their pages). */
+  readonly newFiles: DataFile[] = [];
+  /** Data files removed or renamed when this transaction commits. */
+  readonly fileOps: Array<{ kind: 'remove' | 'rename'; file: DataFile; newName?: string; newPath?: string }> = [];
+  private readonly pager: Pager;
+  private readonly host: TxnHost;
+  private readers = new Map<DataFile, PageReader>();
+  private released = false;
+
+  constructor(pager: Pager, host: TxnHost, options: { readOnly?: boolean; durability?: Durability }) {
+    this.pager = pager;
+    this.host = host;
+    this.readOnly = options.readOnly ?? false;
+    this.durability = options.durability;
+    this.seq = pager.openSnapshot();
+  }
+
+  get active(): boolean {
+    return this.state === 'active';
+  }
+
+  checkActive(): void {
+    if (this.state !== 'active') throw new CairnError('TXN_STATE', `the transaction is already ${this.state}; begin a new one`);
+  }
+
+  /** Pages of `file` as this transaction sees them (read path). */
+  reader(file: DataFile): PageReader {
+    const own = this.files.get(file);
+    if (own !== undefined) return own;
+    let r = this.readers.get(file);
+    if (r === undefined) {
+      r = new SnapshotReader(this.pager, file, this.seq);
+      this.readers.set(file, r);
+    }
+    return r;
+  }
+
+  /** Pages of `file` for changing (write path). */
+  writer(file: DataFile): FilePages {
+    if (this.readOnly) throw new CairnError('READ_ONLY', 'this transaction is read-only; begin one without { readOnly: true } to write');
+    let w = this.files.get(file);
+    if (w === undefined) {
+      w = new FilePages(this.pager, file, this.seq);
+      this.files.set(file, w);
+    }
+    return w;
+  }
+
+  /** Runs a write now and records it for replay. */
+  apply(op: TxnOp): void {
+    this.checkActive();
+    op(this);
+    this.ops.push(op);
+  }
+
+  get hasChanges(): boolean {
+    return this.ops.length > 0 || this.newFiles.length > 0 || this.fileOps.length > 0;
+  }
+
+  /**
+   * Rebases the transaction onto the current state: discards private pages and replays its
+   * operations. Called by the environment at commit when another commit came in between.
+   */
+  rebase(): void {
+    this.pager.releaseSnapshot(this.seq);
+    this.seq = this.pager.openSnapshot();
+    this.files = new Map();
+    this.readers = new Map();
+    for (const op of this.ops) op(this);
+  }
+
+  /** Makes the changes durable per `durability` (default: the transaction's, then the environment's). */
+  async commit(options?: { durability?: Durability }): Promise<void> {
+    this.checkActive();
+    this.state = 'committing';
+    try {
+      await this.host.commitTxn(this, options?.durability ?? this.durability);
+    } finally {
+      if (this.state === 'committing') this.state = 'aborted';
+      this.host.endTxn(this);
+    }
+  }
+
+  /** Discards the changes (nothing was logged or written) and releases the snapshot. */
+  abort(): void {
+    if (this.state !== 'active') return;
+    this.state = 'aborted';
+    this.host.endTxn(this);
+  }
+
+  /** Releases the snapshot and private pages (idempotent); the host calls it when the transaction ends. */
+  release(): void {
+    if (this.released) return;
+    this.released = true;
+    this.pager.releaseSnapshot(this.seq);
+    this.files = new Map();
+    this.readers = new Map();
+  }
+}
