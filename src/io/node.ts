@@ -1,0 +1,239 @@
+// NodeVfs: the production Vfs over node:fs (DESIGN.md §4 "one I/O seam", reliability.md §9.0).
+//
+// Reads, writes and fsyncs are synchronous system calls; syncAsync runs fdatasync on libuv's
+// thread pool so the event loop keeps serving while the disk works (group commit).
+// Every failure is rethrown once as IoError(op, path, errno) with the Node error as `cause`.
+// Nothing here retries an fsync: a failed sync is reported and the caller panics (I8).
+// This directory is the only place in src/ that imports node:fs.
+
+import * as fs from 'node:fs';
+import type { FileHandle, OpenOptions, Stat, Vfs } from './vfs.js';
+import { IoError } from '../util/errors.js';
+
+function errnoOf(err: unknown): string {
+  const code = (err as NodeJS.ErrnoException | undefined)?.code;
+  return typeof code === 'string' ? code : 'EIO';
+}
+
+function wrap(op: string, path: string, err: unknown): IoError {
+  return new IoError(op, path, errnoOf(err), { cause: err });
+}
+
+class NodeFileHandle implements FileHandle {
+  readonly path: string;
+  #fd: number;
+
+  constructor(path: string, fd: number) {
+    this.path = path;
+    this.#fd = fd;
+  }
+
+  read(buf: Uint8Array, position: number): number {
+    let done = 0;
+    try {
+      while (done < buf.length) {
+        const n = fs.readSync(this.#fd, buf, done, buf.length - done, position + done);
+        if (n === 0) break;
+        done += n;
+      }
+    } catch (err) {
+      throw wrap('read', this.path, err);
+    }
+    return done;
+  }
+
+  write(buf: Uint8Array, position: number): void {
+    let done = 0;
+    try {
+      while (done < buf.length) {
+        done += fs.writeSync(this.#fd, buf, done, buf.length - done, position + done);
+      }
+    } catch (err) {
+      throw wrap('write', this.path, err);
+    }
+  }
+
+  size(): number {
+    try {
+      return fs.fstatSync(this.#fd).size;
+    } catch (err) {
+      throw wrap('fstat', this.path, err);
+    }
+  }
+
+  truncate(length: number): void {
+    try {
+      fs.ftruncateSync(this.#fd, length);
+    } catch (err) {
+      throw wrap('ftruncate', this.path, err);
+    }
+  }
+
+  sync(): void {
+    try {
+      fs.fdatasyncSync(this.#fd);
+    } catch (err) {
+      throw wrap('fdatasync', this.path, err);
+    }
+  }
+
+  syncAsync(): Promise<void> {
+    return new Promise((resolve, reject) => {
+      fs.fdatasync(this.#fd, (err) => {
+        if (err) reject(wrap('fdatasync', this.path, err));
+        else resolve();
+      });
+    });
+  }
+
+  close(): void {
+    try {
+      fs.closeSync(this.#fd);
+    } catch (err) {
+      throw wrap('close', this.path, err);
+    }
+  }
+}
+
+export class NodeVfs implements Vfs {
+  open(path: string, options: OpenOptions = {}): FileHandle {
+    const c = fs.constants;
+    let flags = options.readOnly ? c.O_RDONLY : c.O_RDWR;
+    if (options.create) flags |= c.O_CREAT;
+    if (options.create && options.exclusive) flags |= c.O_EXCL;
+    try {
+      return new NodeFileHandle(path, fs.openSync(path, flags, 0o666));
+    } catch (err) {
+      throw wrap('open', path, err);
+    }
+  }
+
+  stat(path: string): Stat | undefined {
+    try {
+      const st = fs.statSync(path, { throwIfNoEntry: false });
+      if (st === undefined) return undefined;
+      return { size: st.size, isDirectory: st.isDirectory(), mtimeMs: st.mtimeMs };
+    } catch (err) {
+      if (errnoOf(err) === 'ENOTDIR') return undefined;
+      throw wrap('stat', path, err);
+    }
+  }
+
+  readdir(dir: string): string[] {
+    try {
+      return fs.readdirSync(dir).sort();
+    } catch (err) {
+      throw wrap('readdir', dir, err);
+    }
+  }
+
+  mkdir(dir: string, options: { recursive?: boolean; mode?: number } = {}): void {
+    try {
+      fs.mkdirSync(dir, { recursive: options.recursive ?? false, mode: options.mode ?? 0o777 });
+    } catch (err) {
+      throw wrap('mkdir', dir, err);
+    }
+  }
+
+  rename(from: string, to: string): void {
+    try {
+      fs.renameSync(from, to);
+    } catch (err) {
+      throw wrap('rename', `${from} -> ${to}`, err);
+    }
+  }
+
+  unlink(path: string): void {
+    try {
+      fs.unlinkSync(path);
+    } catch (err) {
+      throw wrap('unlink', path, err);
+    }
+  }
+
+  rmdir(dir: string): void {
+    try {
+      fs.rmdirSync(dir);
+    } catch (err) {
+      throw wrap('rmdir', dir, err);
+    }
+  }
+
+  /**
+   * fsync of the directory itself, so that entries created, renamed or removed in it survive a
+   * power loss. Windows cannot open a directory for fsync (NTFS journals metadata), so it is a
+   * no-op there. As PostgreSQL's fsync_fname does, EBADF/EINVAL from a file system that does not
+   * support fsync on directories is ignored; every other error is thrown (I8).
+   */
+  syncDir(dir: string): void {
+    if (process.platform === 'win32') return;
+    let fd: number;
+    try {
+      fd = fs.openSync(dir, fs.constants.O_RDONLY);
+    } catch (err) {
+      throw wrap('open', dir, err);
+    }
+    try {
+      fs.fsyncSync(fd);
+    } catch (err) {
+      const code = errnoOf(err);
+      if (code !== 'EBADF' && code !== 'EINVAL') {
+        fs.closeSync(fd);
+        throw wrap('fsync', dir, err);
+      }
+    }
+    try {
+      fs.closeSync(fd);
+    } catch (err) {
+      throw wrap('close', dir, err);
+    }
+  }
+
+  readFile(path: string): Buffer {
+    try {
+      return fs.readFileSync(path);
+    } catch (err) {
+      throw wrap('read', path, err);
+    }
+  }
+
+  writeFile(path: string, data: Uint8Array, options: { mode?: number } = {}): void {
+    try {
+      fs.writeFileSync(path, data, { mode: options.mode ?? 0o666 });
+    } catch (err) {
+      throw wrap('write', path, err);
+    }
+  }
+}
+
+export const nodeVfs = new NodeVfs();
+
+/**
+ * The kernel's boot id (Linux /proc/sys/kernel/random/boot_id), or undefined elsewhere. The owner
+ * lock records it so that a lock left by a power loss or reboot is known stale even when its
+ * pid now belongs to an unrelated process (I9).
+ */
+export function readBootId(): string | undefined {
+  try {
+    const id = fs.readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
+    return id === '' ? undefined : id;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The one-letter state of a process from Linux /proc/<pid>/stat ('R', 'S', 'Z' zombie, 'X' dead,
+ * ...), or undefined when unknown (no such process, not Linux). A zombie has exited but still
+ * answers kill(pid, 0); the owner lock must treat it as dead (I9).
+ */
+export function readProcessState(pid: number): string | undefined {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // "pid (comm) S ...": comm may contain spaces and parentheses; the state follows the last ')'.
+    const state = stat.slice(stat.lastIndexOf(')') + 1).trim()[0];
+    return state === undefined || state === '' ? undefined : state;
+  } catch {
+    return undefined;
+  }
+}
