@@ -4,7 +4,7 @@
 // without a transaction hold a snapshot for as long as they run. Writes need a transaction;
 // without one they run in their own auto-committed transaction and return a promise.
 
-import { BTree, type DupMode } from '../btree/btree.js';
+import { BTree, type Cursor, type DupMode } from '../btree/btree.js';
 import type { PageReader } from '../btree/store.js';
 import { type DataFile, type Pager, SnapshotReader } from '../page/pager.js';
 import type { Transaction } from '../txn/txn.js';
@@ -88,6 +88,49 @@ function prefixEnd(prefix: Buffer): Buffer | undefined {
     }
   }
   return undefined;
+}
+
+export class DbCursor {
+  private open = true;
+  /** @internal */
+  constructor(
+    private readonly inner: Cursor,
+    private readonly release: () => void,
+    private readonly check: () => void,
+  ) {}
+  private step(f: () => [Buffer, Buffer] | undefined): [Buffer, Buffer] | undefined {
+    if (!this.open) throw new CairnError('CLOSED', 'the cursor is closed');
+    this.check();
+    return f();
+  }
+  first(): [Buffer, Buffer] | undefined {
+    return this.step(() => this.inner.first());
+  }
+  last(): [Buffer, Buffer] | undefined {
+    return this.step(() => this.inner.last());
+  }
+  /** The first pair with key ≥ `key`. */
+  seek(key: Bytes): [Buffer, Buffer] | undefined {
+    const k = keyOf(key);
+    return this.step(() => this.inner.seek(k));
+  }
+  /** The last pair with key ≤ `key`. */
+  seekLast(key: Bytes): [Buffer, Buffer] | undefined {
+    const k = keyOf(key);
+    return this.step(() => this.inner.seekLast(k));
+  }
+  next(): [Buffer, Buffer] | undefined {
+    return this.step(() => this.inner.next());
+  }
+  prev(): [Buffer, Buffer] | undefined {
+    return this.step(() => this.inner.prev());
+  }
+  /** Releases the cursor's snapshot. Idempotent. */
+  close(): void {
+    if (!this.open) return;
+    this.open = false;
+    this.release();
+  }
 }
 
 export class Database {
@@ -271,6 +314,20 @@ export class Database {
     } finally {
       if (seq >= 0) pager.releaseSnapshot(seq);
     }
+  }
+
+  /**
+   * A cursor for positioned reads: first/last/seek/seekLast/next/prev each return the pair it
+   * lands on or undefined. Without a transaction it reads one snapshot until close().
+   */
+  cursor(txn?: Transaction): DbCursor {
+    this.check(txn);
+    const pager = this.host.pager;
+    const seq = txn === undefined ? pager.openSnapshot() : -1;
+    const reader = txn === undefined ? new SnapshotReader(pager, this.file, seq) : txn.reader(this.file);
+    return new DbCursor(this.tree.cursor(reader), () => {
+      if (seq >= 0) pager.releaseSnapshot(seq);
+    }, () => this.check(txn));
   }
 
   /** Keys only, same options as range(). */

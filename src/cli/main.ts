@@ -1,0 +1,43 @@
+// The command-line entry: `cairn <command> …` and the db_<command> bins both land here.
+// Each command is a module src/cli/<command>.ts exporting `main(args, io): Promise<number>`
+// (the exit code). Modules load lazily so one command's start-up does not pay for the others.
+
+export interface CliIo {
+  out: (text: string) => void;
+  err: (text: string) => void;
+  /** stdout is a terminal: show progress. */
+  tty: boolean;
+}
+
+export const COMMANDS = ['archive', 'checkpoint', 'recover', 'hotbackup', 'dump', 'load', 'verify', 'stat', 'printlog'] as const;
+export type CommandName = (typeof COMMANDS)[number];
+
+const defaultIo: CliIo = {
+  out: (t) => process.stdout.write(t),
+  err: (t) => process.stderr.write(t),
+  tty: process.stdout.isTTY === true,
+};
+
+function usage(): string {
+  return `usage: cairn <command> [options]   (or db_<command> [options])\ncommands: ${COMMANDS.join(', ')}\nrun "cairn <command> --help" for a command's options\n`;
+}
+
+export async function run(command: string | undefined, args: string[], io: CliIo = defaultIo): Promise<number> {
+  if (command === undefined || command === '--help' || command === '-h' || command === 'help') {
+    io.out(usage());
+    return command === undefined ? 1 : 0;
+  }
+  const name = command.startsWith('db_') ? command.slice(3) : command;
+  if (!(COMMANDS as readonly string[]).includes(name)) {
+    io.err(`cairn: unknown command "${command}"\n${usage()}`);
+    return 1;
+  }
+  let mod: { main: (args: string[], io: CliIo) => Promise<number> };
+  try {
+    mod = (await import(`./${name}.js`)) as typeof mod;
+  } catch (e) {
+    io.err(`db_${name}: not available in this build (${(e as Error).message})\n`);
+    return 1;
+  }
+  return mod.main(args, io);
+}
