@@ -1,6 +1,6 @@
 // cairn: an embedded, transactional key/value storage environment for Node.js.
 export { Environment } from './env/environment.js';
-export type { EnvironmentOptions, OpenDatabaseOptions, RecoverOptions, RecoveryReport, EnvironmentStat } from './env/environment.js';
+export type { EnvironmentOptions, OpenDatabaseOptions, RecoverOptions, RecoveryReport, EnvironmentStat, HotBackupOptions, HotBackupReport, ArchiveOptions } from './env/environment.js';
 export { Database, DbCursor } from './env/database.js';
 export type { Bytes, RangeOptions, Descriptor } from './env/database.js';
 export { Transaction } from './txn/txn.js';

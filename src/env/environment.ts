@@ -27,6 +27,7 @@ import { type ParsedDbConfig, parseDbConfig } from './config.js';
 import { type Control, readControl, writeControl, CONTROL_FILE } from './control.js';
 import { Database, type DbHost, type Descriptor, decodeDescriptor, encodeDescriptor } from './database.js';
 import { type OwnerLock, acquireOwnerLock } from './lock.js';
+import { type Channel, startChannel } from './channel.js';
 import { type RecoveryResult, checkAllPages, openDataFile, recover } from './recovery.js';
 
 export interface EnvironmentOptions {
@@ -97,6 +98,37 @@ export interface EnvironmentStat {
   checkpoint: { count: number; last: string; redo: string; lastTime?: Date; running: boolean };
 }
 
+export interface HotBackupOptions {
+  /** Checkpoint the source first (db_hotbackup -c). */
+  checkpoint?: boolean;
+  /** Refresh an existing backup: move inactive logs into it, copy active ones (db_hotbackup -u). */
+  update?: boolean;
+  progress?: (message: string) => void;
+}
+
+export interface HotBackupReport {
+  dir: string;
+  dataFiles: string[];
+  logsCopied: string[];
+  logsMoved: string[];
+  startLsn: string;
+  endLsn: string;
+  bytes: number;
+  durationMs: number;
+  recovery: RecoveryReport;
+}
+
+export interface ArchiveOptions {
+  /** All log files (db_archive -l) instead of only the removable ones. */
+  logs?: boolean;
+  /** The database files (db_archive -s). */
+  data?: boolean;
+  /** Absolute paths (db_archive -a). */
+  absolute?: boolean;
+  /** Remove the removable log files (db_archive -d). */
+  remove?: boolean;
+}
+
 /** Homes open in this process (a second Environment on one home would be a second writer: I9). */
 const openHomes = new Set<string>();
 
@@ -155,6 +187,7 @@ export class Environment implements TxnHost, DbHost {
   private databases = new Set<Database>();
   /** Log files that must not be removed (pinned by a running backup: I5). */
   private pins = new Map<number, number>();
+  private channel: Channel | undefined;
 
   private constructor(args: {
     home: string;
@@ -291,6 +324,7 @@ export class Environment implements TxnHost, DbHost {
         ckptMinutes: ckpt.minutes,
       });
       env.wire();
+      env.channel = startChannel(env);
       return env;
     } catch (e) {
       log?.close();
@@ -769,6 +803,23 @@ export class Environment implements TxnHost, DbHost {
     return this.control.redo;
   }
 
+  /**
+   * A hot backup into `dir` while the environment stays in use: data files, then log files,
+   * then catastrophic recovery in the target (see docs/BACKUP.md).
+   */
+  async hotBackup(dir: string, options: HotBackupOptions = {}): Promise<HotBackupReport> {
+    this.checkUsable();
+    const { hotBackup } = await import('../backup/hotbackup.js');
+    return this.track(hotBackup(this, dir, options));
+  }
+
+  /** Lists (and with `remove`, removes) log and data files, as db_archive does. */
+  async archive(options: ArchiveOptions = {}): Promise<string[]> {
+    this.checkUsable();
+    const { archive } = await import('../backup/archive.js');
+    return archive(this, options);
+  }
+
   /** Makes everything committed so far durable (for nosync / write-nosync commits). */
   async flushLog(): Promise<void> {
     this.checkUsable();
@@ -821,6 +872,7 @@ export class Environment implements TxnHost, DbHost {
     for (const t of [...this.active]) if (t.state === 'active') t.abort();
     await Promise.allSettled([...this.inflight]);
     if (this.ckptTimer) clearInterval(this.ckptTimer);
+    await this.channel?.close();
     try {
       if (this.panicError === undefined) {
         await this.checkpoint();
