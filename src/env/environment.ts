@@ -129,9 +129,6 @@ export interface ArchiveOptions {
   remove?: boolean;
 }
 
-/** Homes open in this process (a second Environment on one home would be a second writer: I9). */
-const openHomes = new Set<string>();
-
 interface Dirs {
   home: string;
   logDir: string;
@@ -261,9 +258,7 @@ export class Environment implements TxnHost, DbHost {
     const durability = cfg?.durability ?? options.durability ?? 'sync';
     const ckpt = options.checkpoint === false ? { kbytes: 0, minutes: 0 } : { kbytes: options.checkpoint?.kbytes ?? 65536, minutes: options.checkpoint?.minutes ?? 5 };
 
-    if (openHomes.has(home)) throw new CairnError('LOCKED', `environment ${home} is already open in this process; use the open Environment`);
     const lock = acquireOwnerLock(vfs, home, { pid: process.pid });
-    openHomes.add(home);
     let log: LogWriter | undefined;
     try {
       const pager = new Pager(vfs, { cacheSize });
@@ -329,7 +324,6 @@ export class Environment implements TxnHost, DbHost {
     } catch (e) {
       log?.close();
       lock.release();
-      openHomes.delete(home);
       throw e;
     }
   }
@@ -349,9 +343,7 @@ export class Environment implements TxnHost, DbHost {
     home = path.resolve(home);
     if (!vfs.stat(home)?.isDirectory) throw new CairnError('NOT_FOUND', `environment home ${home} does not exist`);
     const dirs = layout(home, loadConfig(vfs, home));
-    if (openHomes.has(home)) throw new CairnError('LOCKED', `environment ${home} is open in this process; close it before recovering`);
     const lock = acquireOwnerLock(vfs, home, { pid: process.pid });
-    openHomes.add(home);
     try {
       const control = readControl(vfs, home);
       const kind = options.catastrophic || control === undefined ? 'catastrophic' : 'normal';
@@ -373,7 +365,6 @@ export class Environment implements TxnHost, DbHost {
       };
     } finally {
       lock.release();
-      openHomes.delete(home);
     }
   }
 
@@ -893,7 +884,6 @@ export class Environment implements TxnHost, DbHost {
       }
       this.log.close();
       this.lock.release();
-      openHomes.delete(this.home);
     }
   }
 }

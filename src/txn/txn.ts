@@ -91,7 +91,9 @@ export class Transaction {
   }
 
   get hasChanges(): boolean {
-    return this.ops.length > 0 || this.newFiles.length > 0 || this.fileOps.length > 0;
+    if (this.newFiles.length > 0 || this.fileOps.length > 0) return true;
+    for (const w of this.files.values()) if (w.changed.size > 0) return true;
+    return false;
   }
 
   /**
