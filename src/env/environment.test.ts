@@ -252,3 +252,20 @@ test('stat reports log, transactions, cache and checkpoints', async () => {
   assert.ok(s.cache.pages > 0);
   await env.close();
 });
+
+test('read-only open reads a recovered copy and writes nothing', async () => {
+  const vfs = fresh();
+  const env = await Environment.open(HOME, opts(vfs));
+  const db = await env.openDatabase('a.db', { create: true });
+  await db.put('a', '1');
+  await env.close();
+  const before = vfs.snapshotFiles();
+  const ro = await Environment.open(HOME, { vfs, readOnly: true });
+  const rdb = await ro.openDatabase('a.db');
+  assert.equal(rdb.get('a')?.toString(), '1');
+  assert.throws(() => ro.begin(), (e: unknown) => e instanceof CairnError && e.code === 'READ_ONLY');
+  await assert.rejects(ro.openDatabase('b.db', { create: true }), (e: unknown) => e instanceof CairnError && e.code === 'READ_ONLY');
+  await ro.close();
+  const after = vfs.snapshotFiles();
+  for (const [p, data] of before) if (!p.endsWith('__cairn.lock')) assert.deepEqual(after.get(p), data, `${p} changed`);
+});

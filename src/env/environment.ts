@@ -49,6 +49,12 @@ export interface EnvironmentOptions {
   recover?: 'normal' | 'catastrophic';
   /** Automatic checkpoints: after this many KiB of log or minutes (default 65536 KiB, 5 min); false: only on demand. */
   checkpoint?: { kbytes?: number; minutes?: number } | false;
+  /**
+   * Open for reading only: no log writer, no checkpoints, nothing written to the home (the
+   * control file must say the environment was closed or recovered). For inspecting failover
+   * copies and backups without touching their files.
+   */
+  readOnly?: boolean;
   /** The file system (tests pass a SimVfs). */
   vfs?: Vfs;
   /** Progress messages from recovery. */
@@ -162,7 +168,8 @@ export class Environment implements TxnHost, DbHost {
   readonly envId: Buffer;
   readonly durability: Durability;
   readonly pageSize: number;
-  private log: LogWriter;
+  private readonly writer: LogWriter | undefined;
+  readonly readOnly: boolean;
   private lock: OwnerLock;
   private control: Control;
   private readonly autoRemove: boolean;
@@ -194,7 +201,7 @@ export class Environment implements TxnHost, DbHost {
     durability: Durability;
     pageSize: number;
     pager: Pager;
-    log: LogWriter;
+    log: LogWriter | undefined;
     lock: OwnerLock;
     control: Control;
     autoRemove: boolean;
@@ -208,7 +215,8 @@ export class Environment implements TxnHost, DbHost {
     this.durability = args.durability;
     this.pageSize = args.pageSize;
     this.pager = args.pager;
-    this.log = args.log;
+    this.writer = args.log;
+    this.readOnly = args.log === undefined;
     this.lock = args.lock;
     this.control = args.control;
     this.autoRemove = args.autoRemove;
@@ -216,11 +224,17 @@ export class Environment implements TxnHost, DbHost {
     this.ckptMinutes = args.ckptMinutes;
     this.nextTxn = args.control.nextTxn;
     this.lastCkpt = args.control.checkpoint;
-    this.logAtLastCkpt = this.log.stats.bytes;
-    if (this.ckptMinutes > 0) {
+    this.logAtLastCkpt = this.writer?.stats.bytes ?? 0;
+    if (this.ckptMinutes > 0 && !this.readOnly) {
       this.ckptTimer = setInterval(() => this.timedCheckpoint(), Math.min(60_000, this.ckptMinutes * 60_000));
       this.ckptTimer.unref();
     }
+  }
+
+  /** The log writer; throws READ_ONLY in a read-only environment. */
+  private get log(): LogWriter {
+    if (this.writer === undefined) throw new CairnError('READ_ONLY', `environment ${this.home} was opened read-only`);
+    return this.writer;
   }
 
   // ---- opening -----------------------------------------------------------------------------
@@ -231,6 +245,7 @@ export class Environment implements TxnHost, DbHost {
     if (options.durability !== undefined && !DURABILITIES.includes(options.durability)) {
       throw invalid(`durability must be one of ${DURABILITIES.join(', ')}, got ${String(options.durability)}`);
     }
+    if (options.readOnly && (options.create || options.recover)) throw invalid('readOnly cannot be combined with create or recover');
     const st = vfs.stat(home);
     if (st === undefined) {
       if (!options.create) throw new CairnError('NOT_FOUND', `environment home ${home} does not exist; pass { create: true } to make one`);
@@ -266,6 +281,9 @@ export class Environment implements TxnHost, DbHost {
       const logOpts = { envId: Buffer.alloc(16), fileSize: logFileSize, bufferSize: logBufferSize };
       if (control === undefined) {
         const logs = listLogFiles(vfs, dirs.logDir);
+        if (options.readOnly && (logs.length > 0 || !options.create)) {
+          throw new RunRecoveryError(`${home} has no ${CONTROL_FILE}; run db_recover -c -h ${home} before opening it read-only`);
+        }
         if (logs.length > 0) {
           if (options.recover !== 'catastrophic') {
             throw new RunRecoveryError(`${home} has log files but no ${CONTROL_FILE} (a copy or backup that was never recovered); run db_recover -c -h ${home} (catastrophic recovery) first`);
@@ -285,6 +303,7 @@ export class Environment implements TxnHost, DbHost {
         if (wantCatastrophic) {
           control = runRecovery(vfs, dirs, pager, control, 'catastrophic', {}, options.progress).control;
         } else if (control.state !== 'closed' || lock.staleOwner !== undefined || options.recover === 'normal') {
+          if (options.readOnly) throw new RunRecoveryError(`${home} needs recovery (it was not closed cleanly); open it read-write or run db_recover -h ${home} first`);
           control = runRecovery(vfs, dirs, pager, control, 'normal', {}, options.progress).control;
         } else {
           const reader = new LogReader(vfs, dirs.logDir, Buffer.from(control.envId, 'hex'));
@@ -297,6 +316,9 @@ export class Environment implements TxnHost, DbHost {
         }
       }
       const envId = Buffer.from(control.envId, 'hex');
+      if (options.readOnly) {
+        return new Environment({ home, vfs, dirs, envId, durability, pageSize, pager, log: undefined, lock, control, autoRemove: false, ckptKbytes: 0, ckptMinutes: 0 });
+      }
       if (log === undefined) {
         const files = listLogFiles(vfs, dirs.logDir);
         log = files.length === 0 ? LogWriter.create(vfs, dirs.logDir, { ...logOpts, envId }, lsnFile(control.end) || 1) : LogWriter.resume(vfs, dirs.logDir, { ...logOpts, envId, fileSize: control.logFileSize ?? logFileSize }, control.end);
@@ -330,7 +352,7 @@ export class Environment implements TxnHost, DbHost {
 
   private wire(): void {
     // The log panics the environment when a write or fsync fails (I8).
-    this.log.onPanic = (e) => this.panic(e);
+    if (this.writer) this.writer.onPanic = (e) => this.panic(e);
     this.pager.onPressure = () => this.backgroundCheckpoint();
   }
 
@@ -400,6 +422,9 @@ export class Environment implements TxnHost, DbHost {
   begin(options: { readOnly?: boolean; durability?: Durability } = {}): Transaction {
     this.checkUsable();
     if (options.durability !== undefined && !DURABILITIES.includes(options.durability)) throw invalid(`durability must be one of ${DURABILITIES.join(', ')}`);
+    if (this.readOnly && !options.readOnly) {
+      throw new CairnError('READ_ONLY', `environment ${this.home} was opened read-only; begin({ readOnly: true }) to read`);
+    }
     const txn = new Transaction(this.pager, this, options);
     this.active.add(txn);
     this.counters.begun++;
@@ -503,7 +528,7 @@ export class Environment implements TxnHost, DbHost {
     if (mode === 'sync') await this.track(log.flush(end));
     else if (mode === 'write-nosync') log.write();
     for (const op of txn.fileOps) this.applyFileOp(op);
-    if (this.ckptKbytes > 0 && this.log.stats.bytes - this.logAtLastCkpt >= this.ckptKbytes * 1024) this.backgroundCheckpoint();
+    if (this.ckptKbytes > 0 && log.stats.bytes - this.logAtLastCkpt >= this.ckptKbytes * 1024) this.backgroundCheckpoint();
   }
 
   private track<T>(p: Promise<T>): Promise<T> {
@@ -700,6 +725,7 @@ export class Environment implements TxnHost, DbHost {
    */
   checkpoint(): Promise<void> {
     this.checkUsable();
+    if (this.readOnly) return Promise.resolve();
     if (this.ckptRunning !== undefined) return this.ckptRunning.then(() => this.checkpoint());
     const run = this.runCheckpoint().catch((e: Error) => {
       this.panic(e);
@@ -786,7 +812,7 @@ export class Environment implements TxnHost, DbHost {
 
   /** @internal */
   get logEnd(): Lsn {
-    return this.log.end;
+    return this.writer?.end ?? this.control.end;
   }
 
   /** @internal */
@@ -821,17 +847,19 @@ export class Environment implements TxnHost, DbHost {
 
   stat(): EnvironmentStat {
     this.checkUsable();
-    const l = this.log.stats;
+    const w = this.writer;
+    const l = w?.stats ?? { records: 0, bytes: 0, writes: 0, syncs: 0, files: 0 };
+    const end = w?.end ?? this.control.end;
     const p = this.pager.stats;
     return {
       home: this.home,
       envId: this.envId.toString('hex'),
       log: {
         dir: this.dirs.logDir,
-        file: lsnFile(this.log.end),
-        offset: lsnOffset(this.log.end),
-        end: formatLsn(this.log.end),
-        durable: formatLsn(this.log.durableLsn),
+        file: lsnFile(end),
+        offset: lsnOffset(end),
+        end: formatLsn(end),
+        durable: formatLsn(w?.durableLsn ?? end),
         fileSize: this.control.logFileSize,
         records: l.records,
         bytes: l.bytes,
@@ -865,7 +893,7 @@ export class Environment implements TxnHost, DbHost {
     if (this.ckptTimer) clearInterval(this.ckptTimer);
     await this.channel?.close();
     try {
-      if (this.panicError === undefined) {
+      if (this.panicError === undefined && !this.readOnly) {
         await this.checkpoint();
         this.log.flushSync();
         const end = this.log.end;
@@ -882,7 +910,7 @@ export class Environment implements TxnHost, DbHost {
           // already failed: nothing to keep
         }
       }
-      this.log.close();
+      this.writer?.close();
       this.lock.release();
     }
   }
