@@ -269,3 +269,94 @@ test('read-only open reads a recovered copy and writes nothing', async () => {
   const after = vfs.snapshotFiles();
   for (const [p, data] of before) if (!p.endsWith('__cairn.lock')) assert.deepEqual(after.get(p), data, `${p} changed`);
 });
+
+test('a 64 MiB value commits, survives a crash and reads back', async () => {
+  const vfs = fresh();
+  const env = await Environment.open(HOME, opts(vfs, { logFileSize: 10 * 1024 * 1024 }));
+  const db = await env.openDatabase('big.db', { create: true });
+  const big = Buffer.alloc(64 * 1024 * 1024);
+  for (let i = 0; i < big.length; i += 4096) big.writeUInt32LE(i, i);
+  await db.put('big', big);
+  await db.put('small', 'x');
+  const image = vfs.crash({ seed: 1, mode: 'drop' });
+  await env.close();
+  const env2 = await Environment.open(HOME, { vfs: image });
+  const got = (await env2.openDatabase('big.db')).get('big');
+  assert.ok(got !== undefined && got.equals(big), 'the 64 MiB value differs after recovery');
+  await env2.close();
+});
+
+test('automatic checkpoints after kbytes of log; cursors; truncate', async () => {
+  const vfs = fresh();
+  const env = await Environment.open(HOME, opts(vfs, { checkpoint: { kbytes: 64, minutes: 0 } }));
+  const db = await env.openDatabase('a.db', { create: true });
+  for (let i = 0; i < 100; i++) await db.put(k(i), 'v'.repeat(1000));
+  await env.flushLog();
+  await new Promise((r) => setImmediate(r));
+  assert.ok(env.stat().checkpoint.count >= 1, 'no automatic checkpoint after 100 KB of log');
+  const c = db.cursor();
+  assert.equal(c.seek(k(50))?.[0].toString(), k(50));
+  assert.equal(c.next()?.[0].toString(), k(51));
+  assert.equal(c.prev()?.[0].toString(), k(50));
+  assert.equal(c.seekLast('key000050x')?.[0].toString(), k(50));
+  assert.equal(c.last()?.[0].toString(), k(99));
+  c.close();
+  assert.throws(() => c.next(), /closed/);
+  assert.equal(await db.truncate(), 100);
+  assert.equal(db.count(), 0);
+  await env.close();
+});
+
+test('durability per environment, transaction and commit', async () => {
+  const vfs = fresh();
+  const env = await Environment.open(HOME, opts(vfs, { durability: 'nosync' }));
+  const db = await env.openDatabase('a.db', { create: true }); // file creation is always synced
+  await db.put('a', '1'); // env default: nosync, stays in the buffer
+  const t = env.begin({ durability: 'nosync' });
+  db.put('b', '2', t);
+  await t.commit({ durability: 'sync' }); // the commit's choice wins, and flushes 'a' too
+  const image = vfs.crash({ seed: 3, mode: 'drop' });
+  await env.close();
+  const env2 = await Environment.open(HOME, { vfs: image });
+  const db2 = await env2.openDatabase('a.db');
+  assert.equal(db2.get('a')?.toString(), '1');
+  assert.equal(db2.get('b')?.toString(), '2');
+  await env2.close();
+  await assert.rejects(
+    (async () => {
+      const e3 = await Environment.open(HOME, { vfs, durability: 'fast' as never });
+      await e3.close();
+    })(),
+    /durability must be one of/,
+  );
+});
+
+test('recovery to a time applies commits up to it and keeps the later log aside', async () => {
+  const vfs = fresh();
+  const env = await Environment.open(HOME, opts(vfs));
+  const db = await env.openDatabase('a.db', { create: true });
+  await env.close();
+  // A backup of the data files before the history we will replay.
+  const backup = vfs.snapshotFiles().get('/env/a.db')!;
+  const env2 = await Environment.open(HOME, { vfs });
+  const db2 = await env2.openDatabase('a.db');
+  for (let i = 0; i < 10; i++) await db2.put(k(i), 'early');
+  await new Promise((r) => setTimeout(r, 1100));
+  const cut = new Date();
+  await new Promise((r) => setTimeout(r, 1100));
+  for (let i = 10; i < 20; i++) await db2.put(k(i), 'late');
+  await env2.close();
+  // Data files newer than the point are refused: redo-only recovery cannot go back.
+  await assert.rejects(Environment.recover(HOME, { vfs, until: cut }), /newer than the recovery point/);
+  vfs.writeFile('/env/a.db', backup);
+  const report = await Environment.recover(HOME, { vfs, catastrophic: true, until: cut });
+  assert.ok(report.keptLogDir, 'the later log was not kept');
+  assert.ok(vfs.readdir(report.keptLogDir!).some((n) => n.startsWith('log.')));
+  const env3 = await Environment.open(HOME, { vfs });
+  const db3 = await env3.openDatabase('a.db');
+  assert.equal(db3.count(), 10);
+  assert.equal(db3.get(k(9))?.toString(), 'early');
+  assert.equal(db3.get(k(10)), undefined);
+  await env3.close();
+  void db;
+});
