@@ -335,6 +335,12 @@ export class Database {
     for (const [k] of this.range(options, txn)) yield k;
   }
 
+  /** Structural problems of the database's tree at the latest committed state ([] when sound). */
+  verify(): string[] {
+    this.check();
+    return this.withSnapshot((r) => this.tree.verify(r));
+  }
+
   /** @internal */
   markClosed(): void {
     this.closed = true;
