@@ -1,7 +1,628 @@
-// Hot backup (issue 3). Placeholder until the implementation lands.
-import type { Environment, HotBackupOptions, HotBackupReport } from '../env/environment.js';
-import { CairnError } from '../util/errors.js';
+// Hot backup (issue 3, docs/BACKUP.md): a recoverable copy of a live environment.
+//
+//   1. lock the target (a second backup into it is refused) and check what it holds;
+//   2. optionally checkpoint the source (-c; unlike Berkeley DB this never removes its logs);
+//   3. pin the source's log files (I5: no removal, automatic or db_archive -d, while copying) and
+//      take the redo point R: the data files already hold every change logged before R;
+//   4. full backup: copy every data file page by page, verifying each page's checksum and
+//      identity (a page that fails is read again: it may be mid-write; one that keeps failing
+//      is an error) — then the log files from R's file to the end, newest first (a file is
+//      complete once the next one exists, so reading newest first never catches an older file
+//      short); -u instead moves the source's inactive logs into the backup and copies the
+//      active ones, after checking that no log would be missing (I7);
+//   5. write the manifest (files, sizes, sha256, start = R, times, envId), unpin;
+//   6. catastrophic recovery in the target (which refuses gaps, foreign files, pages past the end
+//      of the log, corrupt records: I7), then remove the log files it no longer needs.
+//
+// The source is either an Environment open in this process (env.hotBackup) or the owner of the
+// environment reached through its coordination channel (db_hotbackup with a live owner): the
+// copying is the same, only checkpoint and pin go through the owner.
 
-export async function hotBackup(_env: Environment, _dir: string, _opts: HotBackupOptions): Promise<HotBackupReport> {
-  throw new CairnError('INVALID_ARGUMENT', 'hot backup is not implemented yet');
+import { createHash } from 'node:crypto';
+import * as path from 'node:path';
+import { Environment, type HotBackupOptions, type HotBackupReport, type RecoveryReport } from '../env/environment.js';
+import type { ChannelClient, ChannelStatus } from '../env/channel.js';
+import { readControl } from '../env/control.js';
+import { readOwner } from '../env/lock.js';
+import { nodeVfs } from '../io/node.js';
+import type { Vfs } from '../io/vfs.js';
+import { LOG_HEADER_SIZE, decodeLogHeader, logFileName } from '../log/file.js';
+import { LogReader, listLogFiles } from '../log/reader.js';
+import { checkPage } from '../page/pager.js';
+import { CairnError, CorruptionError, IoError } from '../util/errors.js';
+import { type Lsn, formatLsn, lsnFile, makeLsn, parseLsn } from '../util/lsn.js';
+import { type DataFileInfo, type Dirs, dataDirsOf, listDataFiles, readConfig } from './layout.js';
+import {
+  BACKUP_LOCK_FILE,
+  MANIFEST_FILE,
+  MANIFEST_FORMAT,
+  type Manifest,
+  type ManifestFile,
+  acquireBackupLock,
+  checkBackupLogs,
+  readManifest,
+  writeManifest,
+} from './manifest.js';
+
+/** Where the backup copies from: checkpoint and pin go through the owner. */
+export interface BackupSource {
+  readonly dirs: Dirs;
+  readonly envId: Buffer;
+  checkpoint(): Promise<void>;
+  /** Flushes the log, pins every log file present, and says where the redo point and the end are. */
+  pin(): Promise<SourcePin>;
+}
+
+export interface SourcePin {
+  redo: Lsn;
+  end: Lsn;
+  /** Logs normal recovery no longer needs (and no other backup pinned), just before this pin. */
+  removable: number[];
+  logFiles: number[];
+  release(): Promise<void> | void;
+}
+
+/** The source is an Environment open in this process. */
+export function environmentSource(env: Environment): BackupSource {
+  return {
+    dirs: env.dirs,
+    envId: env.envId,
+    checkpoint: () => env.checkpoint(),
+    pin: async () => {
+      await env.flushLog();
+      // Synchronous from here: no removal can slip in between listing and pinning.
+      const logFiles = listLogFiles(env.vfs, env.logDir);
+      const removable = env.removableLogs();
+      const release = env.pinLogs(logFiles[0] ?? 1);
+      return { redo: env.redoPoint, end: env.logEnd, removable, logFiles, release };
+    },
+  };
+}
+
+/** The source is the live owner of the environment, reached through its channel. */
+export function channelSource(client: ChannelClient, status: ChannelStatus): BackupSource {
+  return {
+    dirs: { home: status.home, logDir: status.logDir, dataDirs: status.dataDirs, createDir: status.createDir },
+    envId: Buffer.from(status.envId, 'hex'),
+    checkpoint: async () => {
+      await client.checkpoint();
+    },
+    pin: async () => {
+      const p = await client.pin();
+      return {
+        redo: p.redo,
+        end: p.end,
+        removable: p.removable,
+        logFiles: p.logFiles,
+        release: async () => {
+          try {
+            await client.unpin(p.pin);
+          } catch {
+            // the owner went away: its pins went with it
+          }
+        },
+      };
+    },
+  };
+}
+
+export interface BackupRunOptions extends HotBackupOptions {
+  vfs?: Vfs;
+  /** Run catastrophic recovery in the target (default true; false: copy only, recover later). */
+  recover?: boolean;
+}
+
+/** What a run did; `recovery` is missing when the run was told not to recover. */
+export type BackupResult = Omit<HotBackupReport, 'recovery'> & { recovery?: RecoveryReport };
+
+/** env.hotBackup(dir, opts): a hot backup of an environment open in this process. */
+export async function hotBackup(env: Environment, dir: string, opts: HotBackupOptions): Promise<HotBackupReport> {
+  const r = await runHotBackup(environmentSource(env), dir, { ...opts, vfs: env.vfs, recover: true });
+  return r as HotBackupReport;
+}
+
+// ---- helpers -----------------------------------------------------------------------------------
+
+const DAYS = ['Sun', 'Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat'];
+const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
+
+/** ctime(3) without the newline, local time, as Berkeley DB's messages print times. */
+function ctime(d: Date = new Date()): string {
+  const p2 = (n: number) => String(n).padStart(2, '0');
+  return `${DAYS[d.getDay()]} ${MONTHS[d.getMonth()]} ${String(d.getDate()).padStart(2, ' ')} ${p2(d.getHours())}:${p2(d.getMinutes())}:${p2(d.getSeconds())} ${d.getFullYear()}`;
+}
+
+const yieldNow = () => new Promise<void>((r) => setImmediate(r));
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/** Attempts to read a page that fails its check before calling it damaged. */
+const PAGE_READS = 40;
+const LOG_HEADER_READS = 40;
+
+function isZero(b: Buffer): boolean {
+  for (let i = 0; i < b.length; i++) if (b[i] !== 0) return false;
+  return true;
+}
+
+/** Why a copied page is not acceptable, or undefined. All zeros: allocated, never written. */
+function pageProblem(page: Buffer, pgno: number, uid: number): string | undefined {
+  if (isZero(page)) return undefined;
+  return checkPage(page, pgno, uid);
+}
+
+interface TargetDirs extends Dirs {
+  /** Source data directory → target data directory. */
+  dataMap: Map<string, string>;
+}
+
+function targetLayout(vfs: Vfs, src: Dirs, target: string, layout: 'flat' | 'config'): TargetDirs {
+  const dataMap = new Map<string, string>();
+  if (layout === 'flat') {
+    for (const d of dataDirsOf(src)) dataMap.set(d, target);
+    return { home: target, logDir: target, dataDirs: [], createDir: target, dataMap };
+  }
+  const cfg = readConfig(vfs, src.home);
+  for (const raw of [...(cfg?.dataDirs ?? []), ...(cfg?.logDir !== undefined ? [cfg.logDir] : [])]) {
+    const rel = path.relative(src.home, path.resolve(src.home, raw));
+    if (path.isAbsolute(raw) || rel.startsWith('..') || path.isAbsolute(rel)) {
+      throw new CairnError('CONFIG', `-D: DB_CONFIG of ${src.home} names the directory ${raw}, ${path.isAbsolute(raw) ? 'an absolute path' : 'outside the home'}; -D recreates only directories inside the home: make it relative, or back up without -D (everything flat in the backup directory)`);
+    }
+  }
+  const map = (d: string) => path.join(target, path.relative(src.home, d));
+  for (const d of dataDirsOf(src)) dataMap.set(d, map(d));
+  return { home: target, logDir: map(src.logDir), dataDirs: src.dataDirs.map(map), createDir: map(src.createDir), dataMap };
+}
+
+function mkdirp(vfs: Vfs, dir: string): void {
+  if (vfs.stat(dir)?.isDirectory) return;
+  vfs.mkdir(dir, { recursive: true, mode: 0o700 });
+}
+
+/** Reads a whole file in chunks, yielding to the event loop; returns sha256 and size. */
+async function hashFile(vfs: Vfs, p: string): Promise<{ sha256: string; size: number }> {
+  const h = vfs.open(p, { readOnly: true });
+  const hash = createHash('sha256');
+  const buf = Buffer.allocUnsafe(1024 * 1024);
+  let at = 0;
+  try {
+    for (;;) {
+      const n = h.read(buf, at);
+      if (n === 0) break;
+      hash.update(buf.subarray(0, n));
+      at += n;
+      if (n < buf.length) break;
+      await yieldNow();
+    }
+  } finally {
+    h.close();
+  }
+  return { sha256: hash.digest('hex'), size: at };
+}
+
+/** Copies a whole file (a log file, DB_CONFIG): chunked, hashed, fsynced. */
+async function copyPlain(vfs: Vfs, from: string, to: string, check?: (head: Buffer) => Promise<void>): Promise<{ sha256: string; size: number }> {
+  const h = vfs.open(from, { readOnly: true });
+  try {
+    if (check) {
+      const head = Buffer.alloc(LOG_HEADER_SIZE);
+      h.read(head, 0);
+      await check(head);
+    }
+    const out = vfs.open(to, { create: true });
+    const hash = createHash('sha256');
+    const buf = Buffer.allocUnsafe(1024 * 1024);
+    let at = 0;
+    try {
+      out.truncate(0);
+      for (;;) {
+        const n = h.read(buf, at);
+        if (n === 0) break;
+        const chunk = buf.subarray(0, n);
+        out.write(chunk, at);
+        hash.update(chunk);
+        at += n;
+        if (n < buf.length) break;
+        await yieldNow();
+      }
+      out.sync();
+    } finally {
+      out.close();
+    }
+    return { sha256: hash.digest('hex'), size: at };
+  } finally {
+    h.close();
+  }
+}
+
+/**
+ * Copies a data file page by page, verifying every page (checksum, own page number, own file id:
+ * I6). A page that fails is read again (a checkpoint may be writing it right now); one that still
+ * fails after PAGE_READS reads is damage in the source, reported with file and offset.
+ */
+async function copyDataFile(vfs: Vfs, src: DataFileInfo, to: string, say: (m: string) => void): Promise<{ sha256: string; size: number; pages: number; reread: number }> {
+  const ps = src.pageSize;
+  const h = vfs.open(src.path, { readOnly: true });
+  const out = vfs.open(to, { create: true });
+  const hash = createHash('sha256');
+  let reread = 0;
+  let pgno = 0;
+  try {
+    out.truncate(0);
+    const chunk = Buffer.allocUnsafe(Math.max(1, Math.floor((256 * 1024) / ps)) * ps);
+    const single = Buffer.allocUnsafe(ps);
+    const readAgain = async (n: number, firstWhy: string): Promise<Buffer | undefined> => {
+      let why = firstWhy;
+      for (let attempt = 1; attempt <= PAGE_READS; attempt++) {
+        reread++;
+        await sleep(Math.min(25, attempt));
+        const got = h.read(single, n * ps);
+        if (got < ps) return undefined; // shrank or still being extended: treated as the end
+        const p = pageProblem(single, n, src.uid);
+        if (p === undefined) return single;
+        why = p;
+      }
+      throw new CorruptionError(src.path, n * ps, `page ${n}: ${why}, on ${PAGE_READS} reads in a row (not a page caught mid-write): the source data file is damaged; check it with db_verify, and recover the source from a backup if it is`);
+    };
+    for (;;) {
+      const got = h.read(chunk, pgno * ps);
+      const whole = Math.floor(got / ps);
+      for (let i = 0; i < whole; i++) {
+        const n = pgno + i;
+        let page: Buffer = chunk.subarray(i * ps, (i + 1) * ps);
+        const why = pageProblem(page, n, src.uid);
+        if (why !== undefined) {
+          const again = await readAgain(n, why);
+          if (again === undefined) {
+            say(`${src.path}: page ${n} is being added right now; the copy ends before it (the log rebuilds it)`);
+            return finish(n);
+          }
+          page = again;
+        }
+        out.write(page, n * ps);
+        hash.update(page);
+      }
+      pgno += whole;
+      if (got < chunk.length) {
+        if (got % ps !== 0) {
+          // A page being appended: read it again once it is whole, or end the copy before it.
+          const again = await readAgain(pgno, 'page cut short');
+          if (again !== undefined) {
+            out.write(again, pgno * ps);
+            hash.update(again);
+            pgno++;
+          }
+        }
+        break;
+      }
+      await yieldNow();
+    }
+    return finish(pgno);
+  } finally {
+    h.close();
+    out.close();
+  }
+  function finish(pages: number) {
+    out.truncate(pages * ps);
+    out.sync();
+    return { sha256: hash.digest('hex'), size: pages * ps, pages, reread };
+  }
+}
+
+/** Checks a log file's header before copying it: its own number, our environment. A file just being created may not have its header yet: wait for it. */
+function logHeaderCheck(vfs: Vfs, file: string, fileNo: number, envId: Buffer): (head: Buffer) => Promise<void> {
+  return async (head: Buffer) => {
+    let h = decodeLogHeader(head);
+    for (let i = 0; h === undefined && i < LOG_HEADER_READS; i++) {
+      await sleep(Math.min(25, i + 1));
+      const fh = vfs.open(file, { readOnly: true });
+      try {
+        fh.read(head, 0);
+      } finally {
+        fh.close();
+      }
+      h = decodeLogHeader(head);
+    }
+    if (h === undefined) throw new CorruptionError(file, 0, 'log file header is damaged; the source log is corrupt: check it with db_printlog');
+    if (h.fileNo !== fileNo) throw new CorruptionError(file, 12, `log header says file ${h.fileNo}; the file was renamed or copied over`);
+    if (!h.envId.equals(envId)) throw new CorruptionError(file, 20, `log file belongs to another environment (id ${h.envId.toString('hex')}, expected ${envId.toString('hex')})`);
+  };
+}
+
+/** Moves a log file into the backup (rename; across file systems copy, fsync, then unlink). */
+async function moveLogFile(vfs: Vfs, from: string, to: string, fileNo: number, envId: Buffer): Promise<{ sha256: string; size: number }> {
+  const head = Buffer.alloc(LOG_HEADER_SIZE);
+  const fh = vfs.open(from, { readOnly: true });
+  try {
+    fh.read(head, 0);
+  } finally {
+    fh.close();
+  }
+  await logHeaderCheck(vfs, from, fileNo, envId)(head);
+  try {
+    vfs.rename(from, to);
+  } catch (e) {
+    if (!(e instanceof IoError && e.errno === 'EXDEV')) throw e;
+    const r = await copyPlain(vfs, from, to);
+    vfs.syncDir(path.dirname(to));
+    vfs.unlink(from);
+    return r;
+  }
+  return hashFile(vfs, to);
+}
+
+/**
+ * Where a recovery that applied the log in `logDir` leaves off safely: just after the last
+ * commit record (an incomplete transaction at the end must be replayed whole next time, so
+ * its first record has to stay). Scans back from the newest file until one holds a commit.
+ */
+function afterLastCommit(vfs: Vfs, logDir: string, envId: Buffer): Lsn {
+  const files = listLogFiles(vfs, logDir);
+  for (let i = files.length - 1; i >= 0; i--) {
+    const reader = new LogReader(vfs, logDir, envId);
+    let after: Lsn | undefined;
+    for (const raw of reader.records(makeLsn(files[i]!, LOG_HEADER_SIZE))) {
+      if (reader.decode(raw).type === 'commit') after = raw.next;
+    }
+    if (after !== undefined) return after;
+  }
+  return makeLsn(files[0] ?? 1, LOG_HEADER_SIZE);
+}
+
+function regularFiles(vfs: Vfs, dir: string): string[] {
+  if (!vfs.stat(dir)?.isDirectory) return [];
+  return vfs.readdir(dir).filter((n) => vfs.stat(path.join(dir, n))?.isDirectory === false);
+}
+
+// ---- the run -----------------------------------------------------------------------------------
+
+export async function runHotBackup(source: BackupSource, dir: string, opts: BackupRunOptions = {}): Promise<BackupResult> {
+  const vfs = opts.vfs ?? nodeVfs;
+  const say = opts.progress ?? (() => {});
+  const t0 = performance.now();
+  const startedAt = new Date();
+  const target = path.resolve(dir);
+  const src = source.dirs;
+  const envHex = source.envId.toString('hex');
+  const layout = opts.layout ?? 'flat';
+  const update = opts.update === true;
+
+  for (const d of new Set([src.home, src.logDir, ...dataDirsOf(src)])) {
+    if (path.resolve(d) === target) throw new CairnError('INVALID_ARGUMENT', `the backup directory ${target} is a directory of the environment itself; choose another directory`);
+  }
+  const tdirs = targetLayout(vfs, src, target, layout);
+
+  // The target: made if missing, locked against a second backup, checked.
+  try {
+    mkdirp(vfs, target);
+  } catch (e) {
+    throw new CairnError('IO', `cannot create the backup directory ${target} (${e instanceof IoError ? e.errno : (e as Error).message}); choose a directory you can write`, { cause: e });
+  }
+  if (!vfs.stat(target)?.isDirectory) throw new CairnError('INVALID_ARGUMENT', `the backup directory ${target} is not a directory; choose a directory`);
+  let lock;
+  try {
+    lock = acquireBackupLock(vfs, target);
+  } catch (e) {
+    if (e instanceof IoError) throw new CairnError('IO', `cannot write in the backup directory ${target} (${e.errno}); choose a directory you can write`, { cause: e });
+    throw e;
+  }
+  let pin: SourcePin | undefined;
+  try {
+    const owner = readOwner(vfs, target);
+    if (owner?.alive) throw new CairnError('LOCKED', `the backup directory ${target} is open as an environment by process ${owner.pid} (a failover copy in use?); refusing to overwrite it`);
+    const prev = readManifest(vfs, target);
+    let prevControlEnv: string | undefined;
+    try {
+      prevControlEnv = readControl(vfs, target)?.envId;
+    } catch {
+      prevControlEnv = undefined;
+    }
+    const holdsOurs = prev?.envId === envHex || (prev === undefined && prevControlEnv === envHex);
+    const entries = vfs.readdir(target).filter((n) => n !== BACKUP_LOCK_FILE);
+    if (update) {
+      if (prev === undefined || prev.envId !== envHex) {
+        throw new CairnError('INVALID_ARGUMENT', `${target} holds no backup of this environment to update (${prev === undefined ? `no ${MANIFEST_FILE}` : `its manifest is for environment ${prev.envId}`}); run db_hotbackup without -u first`);
+      }
+      if (prev.layout !== layout) throw new CairnError('INVALID_ARGUMENT', `the backup in ${target} was taken ${prev.layout === 'config' ? 'with' : 'without'} -D; update it the same way`);
+      if (prev.kind === 'full' && prev.state === 'copying') throw new CairnError('INVALID_ARGUMENT', `the full backup into ${target} never finished copying; take a full backup again (db_hotbackup without -u)`);
+    } else if (entries.length > 0 && !holdsOurs) {
+      const whose = prev !== undefined ? `a backup of another environment (${prev.envId})` : prevControlEnv !== undefined ? `an environment with another id (${prevControlEnv})` : 'no backup of this environment';
+      throw new CairnError('INVALID_ARGUMENT', `the backup directory ${target} is not empty and holds ${whose}; choose an empty or new directory (cairn deletes only files of an earlier backup of the same environment)`);
+    }
+
+    say(`hot backup started at ${ctime(startedAt)}`);
+    if (opts.checkpoint) {
+      say(`${src.home}: force checkpoint`);
+      await source.checkpoint();
+    }
+    pin = await source.pin();
+    const start = pin.redo;
+    const files: ManifestFile[] = [];
+    const logsCopied: string[] = [];
+    const logsMoved: string[] = [];
+    let dataFiles: ManifestFile[] = prev?.dataFiles ?? [];
+    let bytes = 0;
+    const rel = (p: string) => path.relative(target, p);
+    const base: Omit<Manifest, 'state' | 'files'> = {
+      format: MANIFEST_FORMAT,
+      envId: envHex,
+      source: src.home,
+      layout,
+      kind: update ? 'update' : 'full',
+      start,
+      startLsn: formatLsn(start),
+      required: update ? prev!.required : start,
+      requiredLsn: update ? prev!.requiredLsn : formatLsn(start),
+      startedAt: startedAt.toISOString(),
+      dataFiles,
+      history: prev?.history ?? [],
+    };
+
+    for (const d of new Set([tdirs.logDir, ...tdirs.dataMap.values()])) mkdirp(vfs, d);
+
+    if (!update) {
+      // Clean the earlier backup of this environment out of the target.
+      for (const d of new Set([target, tdirs.logDir, ...tdirs.dataMap.values()])) {
+        for (const n of regularFiles(vfs, d)) if (n !== BACKUP_LOCK_FILE) vfs.unlink(path.join(d, n));
+        vfs.syncDir(d);
+      }
+      writeManifest(vfs, target, { ...base, state: 'copying', files });
+
+      // Data files first (I4: they must be older than the log copied after them).
+      const { own, foreign, other } = listDataFiles(vfs, src, source.envId);
+      for (const f of foreign) say(`skipping ${f}: a data file of another environment`);
+      for (const f of other) say(`skipping ${f}: not a cairn data file`);
+      const names = new Map<string, string>();
+      for (const f of own) {
+        const to = path.join(tdirs.dataMap.get(path.dirname(f.path)) ?? target, f.name);
+        const clash = names.get(to);
+        if (clash !== undefined) throw new CairnError('INVALID_ARGUMENT', `${clash} and ${f.path} would both be ${to}; back up with -D to keep the data directories apart`);
+        names.set(to, f.path);
+        const r = await copyDataFile(vfs, f, to, say);
+        say(`copying database ${f.path} to ${to} (${r.pages} pages verified${r.reread > 0 ? `, ${r.reread} read again` : ''})`);
+        files.push({ path: rel(to), kind: 'data', size: r.size, sha256: r.sha256, how: 'copied', pages: r.pages, reread: r.reread });
+        bytes += r.size;
+      }
+      dataFiles = files.filter((f) => f.kind === 'data');
+      if (layout === 'config' && vfs.stat(path.join(src.home, 'DB_CONFIG')) !== undefined) {
+        const to = path.join(target, 'DB_CONFIG');
+        const r = await copyPlain(vfs, path.join(src.home, 'DB_CONFIG'), to);
+        say(`copying ${path.join(src.home, 'DB_CONFIG')} to ${to}`);
+        files.push({ path: 'DB_CONFIG', kind: 'config', size: r.size, sha256: r.sha256, how: 'copied' });
+      }
+      for (const d of new Set(tdirs.dataMap.values())) vfs.syncDir(d);
+
+      // Then the log, from the redo point's file to the end.
+      const logs = listLogFiles(vfs, src.logDir);
+      const first = lsnFile(start);
+      if (!logs.includes(first)) {
+        throw new CairnError('NOT_FOUND', `log file ${logFileName(first)}, needed from the redo point ${formatLsn(start)}, is missing in ${src.logDir}; the source environment has lost log files: check it (db_archive -l) before backing it up`);
+      }
+      const toCopy = logs.filter((n) => n >= first);
+      for (let i = 1; i < toCopy.length; i++) {
+        if (toCopy[i] !== toCopy[i - 1]! + 1) throw new CairnError('CORRUPT', `log file ${logFileName(toCopy[i - 1]! + 1)} is missing in ${src.logDir} (have ${logFileName(toCopy[i]!)} after it); the source has a gap in its log`);
+      }
+      for (const n of [...toCopy].reverse()) {
+        const from = path.join(src.logDir, logFileName(n));
+        const to = path.join(tdirs.logDir, logFileName(n));
+        const r = await copyPlain(vfs, from, to, logHeaderCheck(vfs, from, n, source.envId));
+        say(`copying ${from} to ${to}`);
+        files.push({ path: rel(to), kind: 'log', size: r.size, sha256: r.sha256, how: 'copied' });
+        logsCopied.push(rel(to));
+        bytes += r.size;
+      }
+      say(`lowest numbered log file copied: ${toCopy[0]}`);
+    } else {
+      // -u: move the inactive logs, copy the active ones; refuse anything that leaves a gap.
+      const have = listLogFiles(vfs, tdirs.logDir);
+      const logs = pin.logFiles;
+      const need = lsnFile(prev!.required);
+      if (logs.length === 0) throw new CairnError('NOT_FOUND', `no log files in ${src.logDir}; nothing to update the backup with`);
+      const newest = logs[logs.length - 1]!;
+      if (have.length > 0 && have[have.length - 1]! > newest) {
+        throw new CairnError('INVALID_ARGUMENT', `the backup in ${target} has ${logFileName(have[have.length - 1]!)}, newer than the newest log of ${src.home} (${logFileName(newest)}); it is not a backup of this environment's current history: take a full backup`);
+      }
+      const union = new Set([...have, ...logs]);
+      for (let n = need; n <= newest; n++) {
+        if (!union.has(n)) {
+          throw new CairnError(
+            'NOT_FOUND',
+            `cannot update ${target}: it needs every log file from ${logFileName(need)} (its data files are recovered to ${prev!.requiredLsn}), but ${logFileName(n)} is neither in the backup nor in ${src.logDir} (removed from the source before this update could take it: db_archive -d or DB_LOG_AUTO_REMOVE); take a full backup (db_hotbackup without -u)`,
+          );
+        }
+      }
+      writeManifest(vfs, target, { ...base, state: 'copying', files });
+      const removable = new Set(pin.removable);
+      const toMove = logs.filter((n) => removable.has(n));
+      const toCopy = logs.filter((n) => !removable.has(n));
+      for (const n of toMove) {
+        const from = path.join(src.logDir, logFileName(n));
+        const to = path.join(tdirs.logDir, logFileName(n));
+        const r = await moveLogFile(vfs, from, to, n, source.envId);
+        say(`moving ${from} to ${to}`);
+        files.push({ path: rel(to), kind: 'log', size: r.size, sha256: r.sha256, how: 'moved' });
+        logsMoved.push(rel(to));
+        bytes += r.size;
+      }
+      if (toMove.length > 0) {
+        vfs.syncDir(tdirs.logDir);
+        vfs.syncDir(src.logDir);
+      }
+      for (const n of [...toCopy].reverse()) {
+        const from = path.join(src.logDir, logFileName(n));
+        const to = path.join(tdirs.logDir, logFileName(n));
+        const r = await copyPlain(vfs, from, to, logHeaderCheck(vfs, from, n, source.envId));
+        say(`copying ${from} to ${to}`);
+        files.push({ path: rel(to), kind: 'log', size: r.size, sha256: r.sha256, how: 'copied' });
+        logsCopied.push(rel(to));
+        bytes += r.size;
+      }
+      if (toCopy.length > 0) say(`lowest numbered log file copied: ${toCopy[0]}`);
+    }
+    vfs.syncDir(tdirs.logDir);
+    await pin.release();
+    pin = undefined;
+
+    const copied: Manifest = { ...base, dataFiles, state: 'copied', files, finishedAt: undefined };
+    writeManifest(vfs, target, copied);
+    // I7: the first log must not be later than the recorded start (also checked by every recovery).
+    checkBackupLogs(vfs, target);
+
+    const run = { kind: base.kind, startedAt: base.startedAt, start: base.startLsn, logsCopied: logsCopied.length, logsMoved: logsMoved.length };
+    let recovery: RecoveryReport | undefined;
+    let removed: string[] = [];
+    let required = copied.required;
+    if (opts.recover !== false) {
+      say(`${target}: run catastrophic recovery`);
+      recovery = await Environment.recover(target, { catastrophic: true, vfs });
+      say(`Recovery starting from ${recovery.start}`);
+      say(`Recovery complete at ${ctime()}: ${recovery.transactions} transactions, end of log ${recovery.end}`);
+      // The log this recovery applied is no longer needed, up to the last complete transaction.
+      required = afterLastCommit(vfs, tdirs.logDir, source.envId);
+      if (!opts.keepLogs) {
+        say(`${target}: remove unnecessary log files`);
+        for (const n of listLogFiles(vfs, tdirs.logDir)) {
+          if (n >= lsnFile(required)) break;
+          const p = path.join(tdirs.logDir, logFileName(n));
+          say(`removing ${p}`);
+          vfs.unlink(p);
+          removed.push(rel(p));
+        }
+        if (removed.length > 0) vfs.syncDir(tdirs.logDir);
+      }
+    }
+    const finishedAt = new Date();
+    const endLsn = recovery !== undefined ? parseLsn(recovery.end)! : new LogReader(vfs, tdirs.logDir, source.envId).findEnd();
+    const end = formatLsn(endLsn);
+    const done: Manifest = {
+      ...copied,
+      state: recovery !== undefined ? 'recovered' : 'copied',
+      end: endLsn,
+      endLsn: end,
+      required,
+      requiredLsn: formatLsn(required),
+      finishedAt: finishedAt.toISOString(),
+      recovery: recovery && { start: recovery.start, end: recovery.end, transactions: recovery.transactions, lastCommit: recovery.lastCommit?.toISOString(), durationMs: Math.round(recovery.durationMs) },
+      removedLogs: removed,
+      history: [...(prev?.history ?? []), { ...run, finishedAt: finishedAt.toISOString(), end }].slice(-20),
+    };
+    writeManifest(vfs, target, done);
+    say(`hot backup completed at ${ctime(finishedAt)}`);
+    return {
+      dir: target,
+      dataFiles: dataFiles.map((f) => f.path),
+      logsCopied,
+      logsMoved,
+      startLsn: formatLsn(start),
+      endLsn: end,
+      bytes,
+      durationMs: performance.now() - t0,
+      recovery,
+      manifest: path.join(target, MANIFEST_FILE),
+      logsRemoved: removed,
+      requiredLsn: formatLsn(required),
+    };
+  } finally {
+    if (pin !== undefined) await pin.release();
+    lock.release();
+  }
 }

@@ -246,6 +246,18 @@ export interface ToolContext {
   warn(message: string): void;
 }
 
+let epipeHandled = false;
+
+/** `db_archive -l | head`: a reader that goes away ends the tool quietly, as SIGPIPE would (141). */
+function handleEpipe(): void {
+  if (epipeHandled) return;
+  epipeHandled = true;
+  process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+    if (e.code === 'EPIPE') process.exit(141);
+    throw e;
+  });
+}
+
 /**
  * Runs a tool body with the shared conventions. The body returns the exit status (or nothing
  * for 0); it throws CliError / CairnError for failures.
@@ -256,6 +268,7 @@ export async function runTool(
   io: CliIo,
   body: (opts: Options, ctx: ToolContext) => Promise<number | void> | number | void,
 ): Promise<number> {
+  handleEpipe();
   const usageExit = spec.usageExit ?? 1;
   const errorExit = spec.errorExit ?? 1;
   let opts: Options;

@@ -1,16 +1,554 @@
-// The live coordination channel (issue 3): the owning process serves a local socket in the
-// environment home through which utilities ask for a checkpoint, pin log files during a
-// backup, and read status. STUB: replaced by the full implementation.
+// The live coordination channel (issue 3, docs/BACKUP.md §Live coordination): the process that
+// owns an environment serves a Unix socket in the home through which the utilities, running as
+// separate processes, ask for a checkpoint, pin the log files a backup is copying (I5), list or
+// remove inactive logs, and read status.
+//
+// Where: `<home>/__cairn.sock`, mode 0600 (only the owner's user can connect). When that path is
+// too long for a socket address (about 107 bytes on Linux), the socket lives in a private
+// directory under os.tmpdir() (`cairn-<uid>/`, mode 0700) with a name hashed from the home, and
+// `<home>/__cairn.sock.path` records where. The owner holds the environment's lock, so any socket
+// file found at start is a stale one left by a killed owner and is removed.
+//
+// Protocol: newline-delimited JSON. One request per line, `{"id"?: any, "op": "...", ...}`;
+// one reply per request, in order, `{"id", "ok": true, ...}` or `{"id", "ok": false, "error":
+// "...", "code": "..."}`. Ops:
+//   status                       pid, home, envId, directories, redo point, end of log, log files,
+//                                removable logs, pins, checkpoint and counters
+//   checkpoint                   runs a checkpoint; replies with the new redo point
+//   archive {remove?}            removable log files (and removes them with remove: true)
+//   pin {from?}                  flushes the log, then keeps log files from `from` (default: the
+//                                oldest present) from being removed until unpin or until this
+//                                connection closes; replies with a pin id, the redo point, the
+//                                end of the log and the removable list as it was before pinning
+//   unpin {pin}                  releases a pin of this connection
+// Limits: a request line over 64 KiB gets an error reply and the connection is closed; malformed
+// JSON, a non-object or an unknown op get an error reply; at most 64 connections and 16 queued
+// requests per connection; a client that stops reading its replies is disconnected. Nothing here
+// blocks the owner: the server and its sockets are unref'd (they never keep the process alive),
+// and requests do no I/O beyond what their op needs.
+//
+// Socket files are not part of the I/O seam (the Vfs has no sockets), so this file uses node:fs
+// for them, and only for them.
 
+import { createHash } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as net from 'node:net';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import type { ArchiveOptions, EnvironmentStat } from './environment.js';
+import { nodeVfs } from '../io/node.js';
+import { listLogFiles } from '../log/reader.js';
+import { CairnError } from '../util/errors.js';
+import { type Lsn, formatLsn } from '../util/lsn.js';
+import { readOwner } from './lock.js';
+
+export const SOCKET_FILE = '__cairn.sock';
+export const SOCKET_PATH_FILE = '__cairn.sock.path';
+export const MAX_REQUEST_BYTES = 64 * 1024;
+const MAX_CONNECTIONS = 64;
+const MAX_QUEUED = 16;
+const MAX_UNREAD_REPLY_BYTES = 1024 * 1024;
+/** Longest socket path we bind to (sun_path is 108 bytes on Linux, 104 on macOS, with the NUL). */
+const MAX_SOCKET_PATH = 100;
+
+/** What the channel needs from the environment (Environment satisfies it). */
 export interface ChannelHost {
   readonly home: string;
+  readonly envId: Buffer;
+  readonly dirs: { home: string; logDir: string; dataDirs: string[]; createDir: string };
+  readonly redoPoint: Lsn;
+  readonly logEnd: Lsn;
+  stat(): EnvironmentStat;
+  checkpoint(): Promise<void>;
+  flushLog(): Promise<void>;
+  removableLogs(): number[];
+  pinLogs(fromFile: number): () => void;
+  archive(options: ArchiveOptions): Promise<string[]>;
 }
 
 export interface Channel {
+  /** Where the socket is. */
+  readonly socketPath: string;
   close(): Promise<void>;
 }
 
-/** Starts serving the channel for an open environment. */
-export function startChannel(_host: ChannelHost): Channel {
-  return { close: async () => {} };
+/** The status reply. LSNs are given both as numbers (file * 2^32 + offset) and printed. */
+export interface ChannelStatus {
+  pid: number;
+  home: string;
+  envId: string;
+  logDir: string;
+  dataDirs: string[];
+  createDir: string;
+  redo: Lsn;
+  redoText: string;
+  end: Lsn;
+  endText: string;
+  logFileSize: number;
+  logFiles: number[];
+  removable: number[];
+  pins: Array<{ id: number; from: number }>;
+  checkpoints: number;
+  lastCheckpoint: string;
+  lastCheckpointTime: number | undefined;
+  logBytes: number;
+  commits: number;
+}
+
+export interface PinReply {
+  pin: number;
+  from: number;
+  redo: Lsn;
+  end: Lsn;
+  /** Removable logs as they were just before the pin was taken (for moving them: db_hotbackup -u). */
+  removable: number[];
+  logFiles: number[];
+}
+
+export interface ArchiveReply {
+  logFiles: number[];
+  removable: number[];
+  removed: number[];
+}
+
+// ---- where the socket is -----------------------------------------------------------------------
+
+function privateTmpDir(): string {
+  const uid = typeof process.getuid === 'function' ? process.getuid() : 0;
+  return path.join(os.tmpdir(), `cairn-${uid}`);
+}
+
+/** The socket path for a home: in the home if it fits, else under a private tmp directory. */
+export function socketPathFor(home: string): { path: string; inHome: boolean } {
+  const inHome = path.join(home, SOCKET_FILE);
+  if (Buffer.byteLength(inHome) <= MAX_SOCKET_PATH) return { path: inHome, inHome: true };
+  const hash = createHash('sha256').update(path.resolve(home)).digest('hex').slice(0, 24);
+  return { path: path.join(privateTmpDir(), `${hash}.sock`), inHome: false };
+}
+
+/** Makes the private tmp directory (0700, ours, not a symlink). */
+function ensurePrivateDir(dir: string): void {
+  try {
+    fs.mkdirSync(dir, { mode: 0o700 });
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+  }
+  const st = fs.lstatSync(dir);
+  const uid = typeof process.getuid === 'function' ? process.getuid() : st.uid;
+  if (!st.isDirectory() || st.uid !== uid) throw new CairnError('IO', `${dir} is not a private directory of this user; remove it so that cairn can make its own`);
+  if ((st.mode & 0o077) !== 0) fs.chmodSync(dir, 0o700);
+}
+
+function unlinkQuietly(p: string): void {
+  try {
+    fs.unlinkSync(p);
+  } catch {
+    // not there: nothing stale to remove
+  }
+}
+
+// ---- the server --------------------------------------------------------------------------------
+
+interface Conn {
+  socket: net.Socket;
+  pins: Map<number, { from: number; release: () => void }>;
+  queue: Promise<void>;
+  queued: number;
+  closed: boolean;
+}
+
+class ChannelServer implements Channel {
+  readonly socketPath: string;
+  private readonly host: ChannelHost;
+  private readonly server: net.Server;
+  private readonly conns = new Set<Conn>();
+  private readonly pathFile: string | undefined;
+  private nextPin = 1;
+  private closed = false;
+  private listening: Promise<void>;
+
+  constructor(host: ChannelHost) {
+    this.host = host;
+    const where = socketPathFor(host.home);
+    this.socketPath = where.path;
+    // We hold the owner lock: whatever socket is there was left by a dead owner.
+    unlinkQuietly(path.join(host.home, SOCKET_FILE));
+    unlinkQuietly(path.join(host.home, SOCKET_PATH_FILE));
+    if (!where.inHome) {
+      ensurePrivateDir(path.dirname(where.path));
+      unlinkQuietly(where.path);
+      this.pathFile = path.join(host.home, SOCKET_PATH_FILE);
+    }
+    this.server = net.createServer({ allowHalfOpen: false }, (s) => this.accept(s));
+    this.server.maxConnections = MAX_CONNECTIONS;
+    this.server.unref();
+    this.listening = new Promise<void>((resolve) => {
+      this.server.once('error', (e) => {
+        // The environment works without its channel; utilities then report that the owner's
+        // channel is not answering. Nothing to crash for.
+        process.emitWarning(`cairn: coordination channel for ${host.home} not available: ${(e as Error).message}`);
+        resolve();
+      });
+      this.server.listen(this.socketPath, () => {
+        try {
+          fs.chmodSync(this.socketPath, 0o600);
+          if (this.pathFile !== undefined) {
+            const tmp = `${this.pathFile}.tmp`;
+            fs.writeFileSync(tmp, `${this.socketPath}\n`, { mode: 0o600 });
+            fs.renameSync(tmp, this.pathFile);
+          }
+        } catch (e) {
+          process.emitWarning(`cairn: coordination channel for ${host.home}: ${(e as Error).message}`);
+        }
+        resolve();
+      });
+    });
+  }
+
+  /** Resolves once the socket is bound (or failed to bind). */
+  ready(): Promise<void> {
+    return this.listening;
+  }
+
+  private accept(socket: net.Socket): void {
+    socket.unref();
+    if (this.closed) {
+      socket.destroy();
+      return;
+    }
+    const conn: Conn = { socket, pins: new Map(), queue: Promise.resolve(), queued: 0, closed: false };
+    this.conns.add(conn);
+    let pending: Buffer[] = [];
+    let pendingLen = 0;
+    socket.on('data', (chunk: Buffer) => {
+      if (conn.closed) return;
+      let start = 0;
+      for (;;) {
+        const nl = chunk.indexOf(10, start);
+        if (nl < 0) break;
+        const part = chunk.subarray(start, nl);
+        if (pendingLen + part.length > MAX_REQUEST_BYTES) return this.tooLong(conn);
+        const line = pendingLen === 0 ? part : Buffer.concat([...pending, part]);
+        pending = [];
+        pendingLen = 0;
+        start = nl + 1;
+        this.enqueue(conn, line);
+        if (conn.closed) return;
+      }
+      const rest = chunk.subarray(start);
+      if (rest.length > 0) {
+        if (pendingLen + rest.length > MAX_REQUEST_BYTES) return this.tooLong(conn);
+        pending.push(Buffer.from(rest));
+        pendingLen += rest.length;
+      }
+    });
+    socket.on('error', () => {
+      // a client that vanished: its pins are released on close
+    });
+    socket.on('close', () => this.drop(conn));
+  }
+
+  private tooLong(conn: Conn): void {
+    this.reply(conn, { id: null, ok: false, code: 'INVALID_ARGUMENT', error: `request longer than ${MAX_REQUEST_BYTES} bytes; the channel takes one JSON object per line` });
+    this.hangUp(conn);
+  }
+
+  private hangUp(conn: Conn): void {
+    if (conn.closed) return;
+    conn.closed = true;
+    conn.socket.end();
+    // Do not wait for a client that does not read.
+    setTimeout(() => conn.socket.destroy(), 1000).unref();
+  }
+
+  private drop(conn: Conn): void {
+    conn.closed = true;
+    for (const p of conn.pins.values()) p.release();
+    conn.pins.clear();
+    this.conns.delete(conn);
+  }
+
+  private enqueue(conn: Conn, line: Buffer): void {
+    if (conn.queued >= MAX_QUEUED) {
+      this.reply(conn, { id: null, ok: false, code: 'INVALID_ARGUMENT', error: `more than ${MAX_QUEUED} requests waiting on one connection; wait for the replies` });
+      this.hangUp(conn);
+      return;
+    }
+    conn.queued++;
+    conn.queue = conn.queue.then(async () => {
+      try {
+        if (!conn.closed) this.reply(conn, await this.handle(conn, line));
+      } finally {
+        conn.queued--;
+      }
+    });
+  }
+
+  private reply(conn: Conn, msg: Record<string, unknown>): void {
+    const s = conn.socket;
+    if (s.destroyed || !s.writable) return;
+    if (s.writableLength > MAX_UNREAD_REPLY_BYTES) {
+      s.destroy(); // the client stopped reading: it loses its pins, the owner loses nothing
+      return;
+    }
+    s.write(`${JSON.stringify(msg)}\n`);
+  }
+
+  private async handle(conn: Conn, line: Buffer): Promise<Record<string, unknown>> {
+    let req: unknown;
+    const text = line.toString('utf8').trim();
+    try {
+      req = JSON.parse(text);
+    } catch (e) {
+      return { id: null, ok: false, code: 'INVALID_ARGUMENT', error: `malformed request (${(e as Error).message}); send one JSON object per line, e.g. {"op":"status"}` };
+    }
+    if (req === null || typeof req !== 'object' || Array.isArray(req)) {
+      return { id: null, ok: false, code: 'INVALID_ARGUMENT', error: 'a request must be a JSON object with an "op", e.g. {"op":"status"}' };
+    }
+    const r = req as Record<string, unknown>;
+    const id = r.id === undefined ? null : r.id;
+    try {
+      const out = await this.dispatch(conn, r);
+      return { id, ok: true, ...out };
+    } catch (e) {
+      const code = e instanceof CairnError ? e.code : 'INTERNAL';
+      return { id, ok: false, code, error: (e as Error).message };
+    }
+  }
+
+  private async dispatch(conn: Conn, r: Record<string, unknown>): Promise<Record<string, unknown>> {
+    const host = this.host;
+    switch (r.op) {
+      case 'status':
+        return { ...this.status() };
+      case 'checkpoint':
+        await host.checkpoint();
+        return { redo: host.redoPoint, redoText: formatLsn(host.redoPoint), end: host.logEnd };
+      case 'archive': {
+        const logFiles = listLogFiles(nodeVfs, host.dirs.logDir);
+        const removable = host.removableLogs();
+        let removed: number[] = [];
+        if (r.remove === true) {
+          const names = await host.archive({ remove: true, absolute: true });
+          removed = names.map((n) => Number(/(\d{10})$/.exec(n)?.[1]));
+        }
+        const reply: ArchiveReply = { logFiles, removable, removed };
+        return { ...reply };
+      }
+      case 'pin': {
+        if (r.from !== undefined && !(Number.isInteger(r.from) && (r.from as number) >= 1)) throw new CairnError('INVALID_ARGUMENT', 'pin: "from" must be a log file number (an integer ≥ 1)');
+        await host.flushLog();
+        const logFiles = listLogFiles(nodeVfs, host.dirs.logDir);
+        const removable = host.removableLogs();
+        const from = (r.from as number | undefined) ?? logFiles[0] ?? 1;
+        const release = host.pinLogs(from);
+        const id = this.nextPin++;
+        if (conn.closed) {
+          release();
+          throw new CairnError('CLOSED', 'the connection closed');
+        }
+        conn.pins.set(id, { from, release });
+        const reply: PinReply = { pin: id, from, redo: host.redoPoint, end: host.logEnd, removable, logFiles };
+        return { ...reply };
+      }
+      case 'unpin': {
+        const p = conn.pins.get(r.pin as number);
+        if (p === undefined) throw new CairnError('NOT_FOUND', `unpin: no pin ${JSON.stringify(r.pin)} on this connection`);
+        p.release();
+        conn.pins.delete(r.pin as number);
+        return {};
+      }
+      default:
+        throw new CairnError('INVALID_ARGUMENT', `unknown op ${JSON.stringify(r.op)}; the channel serves status, checkpoint, archive, pin, unpin`);
+    }
+  }
+
+  private status(): ChannelStatus {
+    const h = this.host;
+    const st = h.stat();
+    const pins: Array<{ id: number; from: number }> = [];
+    for (const c of this.conns) for (const [id, p] of c.pins) pins.push({ id, from: p.from });
+    return {
+      pid: process.pid,
+      home: h.home,
+      envId: h.envId.toString('hex'),
+      logDir: h.dirs.logDir,
+      dataDirs: h.dirs.dataDirs,
+      createDir: h.dirs.createDir,
+      redo: h.redoPoint,
+      redoText: formatLsn(h.redoPoint),
+      end: h.logEnd,
+      endText: formatLsn(h.logEnd),
+      logFileSize: st.log.fileSize,
+      logFiles: listLogFiles(nodeVfs, h.dirs.logDir),
+      removable: h.removableLogs(),
+      pins,
+      checkpoints: st.checkpoint.count,
+      lastCheckpoint: st.checkpoint.last,
+      lastCheckpointTime: st.checkpoint.lastTime?.getTime(),
+      logBytes: st.log.bytes,
+      commits: st.txn.commits,
+    };
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.listening;
+    for (const c of this.conns) {
+      for (const p of c.pins.values()) p.release();
+      c.pins.clear();
+      c.closed = true;
+      c.socket.destroy();
+    }
+    this.conns.clear();
+    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+    unlinkQuietly(this.socketPath);
+    if (this.pathFile !== undefined) unlinkQuietly(this.pathFile);
+  }
+}
+
+/** Starts serving the channel for an open environment (called by Environment.open). */
+export function startChannel(host: ChannelHost): Channel {
+  return new ChannelServer(host);
+}
+
+// ---- the client --------------------------------------------------------------------------------
+
+/** A utility's connection to the owner of an environment. */
+export class ChannelClient {
+  readonly pid: number;
+  readonly socketPath: string;
+  private readonly socket: net.Socket;
+  private buffered = '';
+  private waiting: Array<{ resolve: (v: Record<string, unknown>) => void; reject: (e: Error) => void }> = [];
+  private closedError: Error | undefined;
+
+  /** @internal use connectChannel */
+  constructor(socket: net.Socket, pid: number, socketPath: string) {
+    this.socket = socket;
+    this.pid = pid;
+    this.socketPath = socketPath;
+    socket.setEncoding('utf8');
+    socket.on('data', (chunk: string) => {
+      this.buffered += chunk;
+      let nl: number;
+      while ((nl = this.buffered.indexOf('\n')) >= 0) {
+        const line = this.buffered.slice(0, nl);
+        this.buffered = this.buffered.slice(nl + 1);
+        const w = this.waiting.shift();
+        if (w === undefined) continue;
+        try {
+          w.resolve(JSON.parse(line) as Record<string, unknown>);
+        } catch (e) {
+          w.reject(new CairnError('IO', `bad reply from the owner (pid ${pid}): ${(e as Error).message}`));
+        }
+      }
+    });
+    const fail = (e?: Error) => {
+      this.closedError ??= new CairnError('IO', `the owner of the environment (pid ${pid}) closed the coordination channel${e ? ` (${e.message})` : ''}; it may have exited: run the command again`);
+      for (const w of this.waiting) w.reject(this.closedError);
+      this.waiting = [];
+    };
+    socket.on('error', fail);
+    socket.on('close', () => fail());
+  }
+
+  /** Sends one request; resolves with the reply's fields or rejects with the owner's error. */
+  async request<T = Record<string, unknown>>(op: string, args: Record<string, unknown> = {}): Promise<T> {
+    if (this.closedError) throw this.closedError;
+    const reply = await new Promise<Record<string, unknown>>((resolve, reject) => {
+      this.waiting.push({ resolve, reject });
+      this.socket.write(`${JSON.stringify({ ...args, op })}\n`);
+    });
+    if (reply.ok !== true) {
+      const code = typeof reply.code === 'string' && reply.code !== 'INTERNAL' ? (reply.code as CairnError['code']) : 'IO';
+      throw new CairnError(code, `the owner (pid ${this.pid}) refused ${op}: ${String(reply.error)}`);
+    }
+    return reply as T;
+  }
+
+  status(): Promise<ChannelStatus> {
+    return this.request<ChannelStatus>('status');
+  }
+
+  checkpoint(): Promise<{ redo: Lsn; end: Lsn }> {
+    return this.request('checkpoint');
+  }
+
+  archive(remove = false): Promise<ArchiveReply> {
+    return this.request<ArchiveReply>('archive', { remove });
+  }
+
+  pin(from?: number): Promise<PinReply> {
+    return this.request<PinReply>('pin', from === undefined ? {} : { from });
+  }
+
+  async unpin(pin: number): Promise<void> {
+    await this.request('unpin', { pin });
+  }
+
+  /** Closes the connection (the owner releases this connection's pins). */
+  close(): void {
+    this.closedError ??= new CairnError('CLOSED', 'the channel connection was closed');
+    this.socket.destroy();
+  }
+}
+
+/** Where the owner of `home` serves its channel. */
+export function channelPath(home: string): string {
+  const p = path.join(home, SOCKET_PATH_FILE);
+  try {
+    const recorded = fs.readFileSync(p, 'utf8').trim();
+    if (recorded !== '') return recorded;
+  } catch {
+    // no redirection: the socket is in the home
+  }
+  return socketPathFor(home).path;
+}
+
+/**
+ * Connects to the live owner of `home`. Undefined when no live process owns the environment
+ * (the caller may then open it itself); throws when an owner is alive but its channel does not
+ * answer (it opened the environment read-only, or is still starting, or is stuck).
+ */
+export async function connectChannel(home: string, options: { timeoutMs?: number } = {}): Promise<ChannelClient | undefined> {
+  home = path.resolve(home);
+  const owner = readOwner(nodeVfs, home);
+  if (owner === undefined || !owner.alive) return undefined;
+  const timeoutMs = options.timeoutMs ?? 5000;
+  const deadline = Date.now() + timeoutMs;
+  let lastError = '';
+  // The owner binds its socket just after taking the lock: retry briefly while it starts.
+  for (;;) {
+    const where = channelPath(home);
+    try {
+      const socket = await new Promise<net.Socket>((resolve, reject) => {
+        const s = net.createConnection(where);
+        const timer = setTimeout(() => {
+          s.destroy();
+          reject(new Error('timed out'));
+        }, Math.max(1, deadline - Date.now()));
+        s.once('connect', () => {
+          clearTimeout(timer);
+          resolve(s);
+        });
+        s.once('error', (e) => {
+          clearTimeout(timer);
+          reject(e);
+        });
+      });
+      return new ChannelClient(socket, owner.pid, where);
+    } catch (e) {
+      lastError = (e as NodeJS.ErrnoException).code ?? (e as Error).message;
+    }
+    const again = readOwner(nodeVfs, home);
+    if (again === undefined || !again.alive) return undefined;
+    if (Date.now() >= deadline) break;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new CairnError(
+    'LOCKED',
+    `environment ${home} is open in process ${owner.pid}, but its coordination channel ${channelPath(home)} does not answer (${lastError}); it may have opened the environment read-only: stop it, or retry once it is running`,
+  );
 }

@@ -110,6 +110,10 @@ export interface HotBackupOptions {
   /** Refresh an existing backup: move inactive logs into it, copy active ones (db_hotbackup -u). */
   update?: boolean;
   progress?: (message: string) => void;
+  /** Recreate DB_CONFIG's directory layout in the target and copy DB_CONFIG (db_hotbackup -D); default 'flat'. */
+  layout?: 'flat' | 'config'; // issue 3
+  /** Keep every copied log file in the target after recovery (db_hotbackup -g). */
+  keepLogs?: boolean; // issue 3
 }
 
 export interface HotBackupReport {
@@ -122,6 +126,12 @@ export interface HotBackupReport {
   bytes: number;
   durationMs: number;
   recovery: RecoveryReport;
+  /** The manifest written (__cairn.backup.json). */
+  manifest: string; // issue 3
+  /** Log files removed from the target after recovery (no longer needed). */
+  logsRemoved: string[]; // issue 3
+  /** Catastrophic recovery of the backup needs every log file from this LSN's file on. */
+  requiredLsn: string; // issue 3
 }
 
 export interface ArchiveOptions {
@@ -369,6 +379,15 @@ export class Environment implements TxnHost, DbHost {
     try {
       const control = readControl(vfs, home);
       const kind = options.catastrophic || control === undefined ? 'catastrophic' : 'normal';
+      // issue 3 (I7): a backup whose first log file is later than its manifest's recorded start is refused, marked.
+      if (kind === 'catastrophic') {
+        try {
+          (await import('../backup/manifest.js')).checkBackupLogs(vfs, home);
+        } catch (e) {
+          if (control !== undefined) writeControl(vfs, home, { ...control, state: 'recovering', recovery: 'catastrophic' });
+          throw e;
+        }
+      }
       const t0 = performance.now();
       const pager = new Pager(vfs, { cacheSize: 64 * 1024 * 1024 });
       const out = runRecovery(vfs, dirs, pager, control, kind, { untilTime: options.until?.getTime() }, options.progress);

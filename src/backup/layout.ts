@@ -1,0 +1,112 @@
+// An environment's files as the backup tools see them, read from disk without opening the
+// environment: the directory layout (DB_CONFIG), the log files, the data files and their
+// identity (I7: a data file of another environment is never taken for ours).
+
+import * as path from 'node:path';
+import type { Vfs } from '../io/vfs.js';
+import { parseDbConfig, type ParsedDbConfig } from '../env/config.js';
+import { CONTROL_FILE, readControl } from '../env/control.js';
+import { LogReader, listLogFiles } from '../log/reader.js';
+import { logFileName, parseLogFileName } from '../log/file.js';
+import { readMeta } from '../page/meta.js';
+import { CairnError } from '../util/errors.js';
+
+export interface Dirs {
+  home: string;
+  logDir: string;
+  dataDirs: string[];
+  createDir: string;
+}
+
+export function readConfig(vfs: Vfs, home: string): ParsedDbConfig | undefined {
+  const p = path.join(home, 'DB_CONFIG');
+  if (vfs.stat(p) === undefined) return undefined;
+  return parseDbConfig(vfs.readFile(p).toString('utf8'), p);
+}
+
+/** The directories of the environment at `home`, as Environment.open resolves them. */
+export function readLayout(vfs: Vfs, home: string): Dirs {
+  home = path.resolve(home);
+  const cfg = readConfig(vfs, home);
+  const dataDirs = (cfg?.dataDirs ?? []).map((d) => path.resolve(home, d));
+  const createDir = cfg?.createDir !== undefined ? path.resolve(home, cfg.createDir) : (dataDirs[0] ?? home);
+  return { home, logDir: cfg?.logDir !== undefined ? path.resolve(home, cfg.logDir) : home, dataDirs, createDir };
+}
+
+/** Where data files are looked for: the data directories, or the home when there are none. */
+export function dataDirsOf(dirs: Dirs): string[] {
+  return dirs.dataDirs.length > 0 ? dirs.dataDirs : [dirs.home];
+}
+
+/** A name the environment never uses for a data file (as environment.ts isDataFileName). */
+export function isDataFileName(name: string): boolean {
+  return !name.startsWith('__cairn') && name !== 'DB_CONFIG' && parseLogFileName(name) === undefined && !name.endsWith('.tmp');
+}
+
+export interface DataFileInfo {
+  name: string;
+  path: string;
+  pageSize: number;
+  uid: number;
+}
+
+/**
+ * The cairn data files in the data directories. With `envId`, files of another environment are
+ * returned in `foreign` instead (they must not go into a copy: recovery would refuse them).
+ * Files that are not cairn data files (no meta page magic) are in `other`.
+ */
+export function listDataFiles(vfs: Vfs, dirs: Dirs, envId?: Buffer): { own: DataFileInfo[]; foreign: string[]; other: string[] } {
+  const own: DataFileInfo[] = [];
+  const foreign: string[] = [];
+  const other: string[] = [];
+  const seen = new Set<string>();
+  for (const d of dataDirsOf(dirs)) {
+    if (!vfs.stat(d)?.isDirectory) continue;
+    for (const name of vfs.readdir(d)) {
+      const p = path.join(d, name);
+      if (!isDataFileName(name) || seen.has(name)) continue;
+      const st = vfs.stat(p);
+      if (st === undefined || st.isDirectory) continue;
+      seen.add(name);
+      let meta;
+      try {
+        const h = vfs.open(p, { readOnly: true });
+        const head = Buffer.alloc(512);
+        try {
+          h.read(head, 0);
+        } finally {
+          h.close();
+        }
+        meta = readMeta(head, p);
+      } catch {
+        other.push(p);
+        continue;
+      }
+      if (envId !== undefined && !meta.envId.equals(envId)) foreign.push(p);
+      else own.push({ name, path: p, pageSize: meta.pageSize, uid: meta.fileUid });
+    }
+  }
+  return { own, foreign, other };
+}
+
+/**
+ * The environment id of the environment at `home`: from its control file, or (a copy never
+ * recovered) from its first log file's header. Undefined when neither exists.
+ */
+export function readEnvId(vfs: Vfs, dirs: Dirs): Buffer | undefined {
+  if (vfs.stat(path.join(dirs.home, CONTROL_FILE)) !== undefined) {
+    return Buffer.from(readControl(vfs, dirs.home)!.envId, 'hex');
+  }
+  const logs = listLogFiles(vfs, dirs.logDir);
+  if (logs.length === 0) return undefined;
+  const h = new LogReader(vfs, dirs.logDir).header(logs[0]!);
+  if (h === undefined) throw new CairnError('CORRUPT', `${path.join(dirs.logDir, logFileName(logs[0]!))}: log file header is damaged`);
+  return h.envId;
+}
+
+/** `p` as printed by the tools: relative to the home, or absolute. */
+export function displayPath(dirs: Dirs, p: string, absolute: boolean): string {
+  if (absolute) return path.resolve(p);
+  const rel = path.relative(dirs.home, p);
+  return rel === '' ? '.' : rel;
+}

@@ -1,0 +1,227 @@
+// The backup manifest `__cairn.backup.json` and the backup lock `__cairn.backup.lock` in a
+// backup directory (docs/BACKUP.md §Manifest).
+//
+// The manifest says what a backup run copied (files, sizes, sha256), from which environment
+// (envId), and which log it needs: `required` is the LSN from which catastrophic recovery of
+// the directory needs every log file. While a backup is being copied that is the source's redo
+// point at the start (the data files hold every change before it: I4); after a recovery it is
+// where the log the recovery applied ended (before any incomplete transaction at the end).
+// checkBackupLogs() refuses a recovery whose first log file is later than that (I7: "a backup
+// whose first log is later than its recorded start").
+//
+// The lock keeps two db_hotbackup runs off one target: created exclusively, it holds the pid;
+// a lock whose process is gone (kill -9) is stale and taken over.
+
+import { randomBytes } from 'node:crypto';
+import * as path from 'node:path';
+import type { Vfs } from '../io/vfs.js';
+import { processIsAlive } from '../env/lock.js';
+import { readBootId } from '../io/node.js';
+import { listLogFiles } from '../log/reader.js';
+import { logFileName } from '../log/file.js';
+import { CairnError, IoError } from '../util/errors.js';
+import { type Lsn, lsnFile } from '../util/lsn.js';
+import { readLayout } from './layout.js';
+
+export const MANIFEST_FILE = '__cairn.backup.json';
+export const BACKUP_LOCK_FILE = '__cairn.backup.lock';
+export const MANIFEST_FORMAT = 'cairn-backup/1';
+
+export interface ManifestFile {
+  /** Relative to the backup directory. */
+  path: string;
+  kind: 'data' | 'log' | 'config';
+  size: number;
+  sha256: string;
+  /** Logs: copied from the source, or moved out of it (db_hotbackup -u). */
+  how: 'copied' | 'moved';
+  /** Data files: pages copied, and pages that had to be read again (caught mid-write). */
+  pages?: number;
+  reread?: number;
+}
+
+export interface ManifestRun {
+  kind: 'full' | 'update';
+  startedAt: string;
+  finishedAt?: string;
+  start: string;
+  end?: string;
+  logsCopied: number;
+  logsMoved: number;
+}
+
+export interface Manifest {
+  format: typeof MANIFEST_FORMAT;
+  envId: string;
+  /** The source environment's home. */
+  source: string;
+  /** 'flat': everything in the backup directory; 'config': DB_CONFIG's layout recreated (-D). */
+  layout: 'flat' | 'config';
+  kind: 'full' | 'update';
+  /** copying: files are being copied; copied: complete, not recovered; recovered: ready to open. */
+  state: 'copying' | 'copied' | 'recovered';
+  /** The source's redo point when this run started (LSN as a number, and printed). */
+  start: Lsn;
+  startLsn: string;
+  /** The end of the log copied. */
+  end?: Lsn;
+  endLsn?: string;
+  /** Catastrophic recovery here needs every log file from this LSN's file. */
+  required: Lsn;
+  requiredLsn: string;
+  startedAt: string;
+  finishedAt?: string;
+  /** The files this run copied or moved. */
+  files: ManifestFile[];
+  /** The data files of the last full backup. */
+  dataFiles: ManifestFile[];
+  recovery?: { start: string; end: string; transactions: number; lastCommit?: string; durationMs: number };
+  /** Log files removed after recovery (no longer needed). */
+  removedLogs?: string[];
+  /** The last runs, oldest first (at most 20). */
+  history: ManifestRun[];
+}
+
+export function readManifest(vfs: Vfs, dir: string): Manifest | undefined {
+  const p = path.join(dir, MANIFEST_FILE);
+  if (vfs.stat(p) === undefined) return undefined;
+  let m: Manifest;
+  try {
+    m = JSON.parse(vfs.readFile(p).toString('utf8')) as Manifest;
+  } catch (e) {
+    throw new CairnError('CORRUPT', `${p} is not a readable backup manifest (${(e as Error).message}); take a new full backup (db_hotbackup without -u)`);
+  }
+  if (m === null || typeof m !== 'object' || m.format !== MANIFEST_FORMAT) {
+    throw new CairnError('CORRUPT', `${p} is not a cairn backup manifest (format ${JSON.stringify((m as { format?: unknown })?.format)}); take a new full backup`);
+  }
+  return m;
+}
+
+const KEY_ORDER: Array<keyof Manifest> = ['format', 'envId', 'source', 'layout', 'kind', 'state', 'start', 'startLsn', 'end', 'endLsn', 'required', 'requiredLsn', 'startedAt', 'finishedAt', 'files', 'dataFiles', 'recovery', 'removedLogs', 'history'];
+
+/** The manifest with its keys in a fixed, readable order. */
+function canonical(m: Manifest): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const k of KEY_ORDER) if (m[k] !== undefined) out[k] = m[k];
+  return out;
+}
+
+/** Replaces the manifest atomically and durably (temp file, fsync, rename, fsync directory). */
+export function writeManifest(vfs: Vfs, dir: string, m: Manifest): void {
+  const p = path.join(dir, MANIFEST_FILE);
+  const tmp = `${p}.tmp`;
+  const h = vfs.open(tmp, { create: true });
+  try {
+    h.truncate(0);
+    h.write(Buffer.from(`${JSON.stringify(canonical(m), null, 2)}\n`, 'utf8'), 0);
+    h.sync();
+  } finally {
+    h.close();
+  }
+  vfs.rename(tmp, p);
+  vfs.syncDir(dir);
+}
+
+/**
+ * I7: refuses (with what to do) when `dir` holds a backup manifest and its first log file is
+ * later than the log the manifest says recovery needs. Called before every catastrophic
+ * recovery (Environment.recover, db_recover -c, db_hotbackup).
+ */
+export function checkBackupLogs(vfs: Vfs, dir: string): void {
+  const m = readManifest(vfs, dir);
+  if (m === undefined) return;
+  const dirs = readLayout(vfs, dir);
+  const logs = listLogFiles(vfs, dirs.logDir);
+  const need = lsnFile(m.required);
+  if (logs.length === 0) {
+    throw new CairnError('NOT_FOUND', `backup ${dir} has no log files; its manifest says recovery needs every log file from ${logFileName(need)} (LSN ${m.requiredLsn}): copy them from the source or its archive, or take a new full backup`);
+  }
+  if (logs[0]! > need) {
+    const missing = logs[0]! - 1 === need ? logFileName(need) : `${logFileName(need)} … ${logFileName(logs[0]! - 1)}`;
+    throw new CairnError(
+      'NOT_FOUND',
+      `backup ${dir} starts at ${logFileName(logs[0]!)}, later than its recorded start ${m.requiredLsn} (${MANIFEST_FILE}): log files ${missing} are missing, so transactions in them would be lost; copy them from the source or its archive, or take a new full backup`,
+    );
+  }
+}
+
+// ---- the backup lock ---------------------------------------------------------------------------
+
+interface LockRecord {
+  pid: number;
+  startedAt: string;
+  bootId?: string;
+  token: string;
+}
+
+export interface BackupLock {
+  release(): void;
+}
+
+function holderAlive(rec: LockRecord): boolean {
+  if (rec.pid === process.pid) return true; // another backup in this very process
+  const boot = readBootId();
+  if (rec.bootId !== undefined && boot !== undefined && rec.bootId !== boot) return false;
+  return processIsAlive(rec.pid);
+}
+
+/** Who holds the backup lock of `dir`, when it is held by a live process. */
+export function backupLockHolder(vfs: Vfs, dir: string): number | undefined {
+  const p = path.join(dir, BACKUP_LOCK_FILE);
+  try {
+    const rec = JSON.parse(vfs.readFile(p).toString('utf8')) as LockRecord;
+    return Number.isInteger(rec.pid) && holderAlive(rec) ? rec.pid : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Takes the backup lock of `dir` or throws naming the live holder. */
+export function acquireBackupLock(vfs: Vfs, dir: string): BackupLock {
+  const p = path.join(dir, BACKUP_LOCK_FILE);
+  const rec: LockRecord = { pid: process.pid, startedAt: new Date().toISOString(), bootId: readBootId(), token: randomBytes(8).toString('hex') };
+  const text = `${JSON.stringify(rec)}\n`;
+  for (let attempt = 0; attempt < 3; attempt++) {
+    try {
+      const h = vfs.open(p, { create: true, exclusive: true });
+      try {
+        h.write(Buffer.from(text), 0);
+      } finally {
+        h.close();
+      }
+      let released = false;
+      return {
+        release: () => {
+          if (released) return;
+          released = true;
+          try {
+            if (vfs.readFile(p).toString('utf8') === text) vfs.unlink(p);
+          } catch {
+            // already gone
+          }
+        },
+      };
+    } catch (e) {
+      if (!(e instanceof IoError && e.errno === 'EEXIST')) throw e;
+    }
+    let held: LockRecord | undefined;
+    try {
+      held = JSON.parse(vfs.readFile(p).toString('utf8')) as LockRecord;
+    } catch {
+      held = undefined;
+    }
+    if (held !== undefined && Number.isInteger(held.pid) && holderAlive(held)) {
+      throw new CairnError('LOCKED', `another db_hotbackup (process ${held.pid}) is writing to ${dir}; wait for it to finish, or choose another backup directory`);
+    }
+    if (held === undefined && Date.now() - (vfs.stat(p)?.mtimeMs ?? 0) < 1000) {
+      throw new CairnError('LOCKED', `another db_hotbackup is starting in ${dir}; wait for it to finish, or choose another backup directory`);
+    }
+    try {
+      vfs.unlink(p); // stale: its process is gone
+    } catch {
+      // someone else removed it first
+    }
+  }
+  throw new CairnError('LOCKED', `${p}: other backups keep racing for this directory; retry`);
+}
+
