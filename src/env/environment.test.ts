@@ -360,3 +360,27 @@ test('recovery to a time applies commits up to it and keeps the later log aside'
   await env3.close();
   void db;
 });
+
+test('misuse throws at once with a clear message', async () => {
+  const vfs = fresh();
+  const env = await Environment.open(HOME, opts(vfs));
+  const db = await env.openDatabase('a.db', { create: true });
+  const code = (c: string) => (e: unknown) => e instanceof CairnError && e.code === c;
+  assert.throws(() => db.put(undefined as never, 'v', env.begin()), code('INVALID_ARGUMENT'));
+  assert.throws(() => db.get(42 as never), /key must be a Uint8Array or a string/);
+  assert.throws(() => db.put(Buffer.alloc(70_000), 'v', env.begin()), code('TOO_LARGE'));
+  const t = env.begin();
+  await t.commit();
+  assert.throws(() => db.put('a', 'b', t), code('TXN_STATE'));
+  await assert.rejects(t.commit(), code('TXN_STATE'));
+  const ro = env.begin({ readOnly: true });
+  assert.throws(() => db.put('a', 'b', ro), code('READ_ONLY'));
+  ro.abort();
+  assert.throws(() => db.range({ limit: -1 }).next(), code('INVALID_ARGUMENT'));
+  await assert.rejects(env.openDatabase('__cairn.control', { create: true }), /reserved/);
+  await assert.rejects(env.openDatabase('a.db', { create: true, duplicates: 'maybe' as never }), /duplicates must be/);
+  await env.close();
+  assert.throws(() => db.get('a'), code('CLOSED'));
+  assert.throws(() => env.begin(), code('CLOSED'));
+  await env.close(); // idempotent
+});
