@@ -30,7 +30,7 @@ import { LOG_HEADER_SIZE, decodeLogHeader, logFileName } from '../log/file.js';
 import { LogReader, listLogFiles } from '../log/reader.js';
 import { checkPage } from '../page/pager.js';
 import { CairnError, CorruptionError, IoError } from '../util/errors.js';
-import { type Lsn, formatLsn, lsnFile, makeLsn, parseLsn } from '../util/lsn.js';
+import { type Lsn, formatLsn, lsnFile, parseLsn } from '../util/lsn.js';
 import { type DataFileInfo, type Dirs, dataDirsOf, listDataFiles, readConfig } from './layout.js';
 import {
   BACKUP_LOCK_FILE,
@@ -39,6 +39,7 @@ import {
   type Manifest,
   type ManifestFile,
   acquireBackupLock,
+  afterLastCommit,
   checkBackupLogs,
   readManifest,
   writeManifest,
@@ -350,27 +351,52 @@ async function moveLogFile(vfs: Vfs, from: string, to: string, fileNo: number, e
   return hashFile(vfs, to);
 }
 
-/**
- * Where a recovery that applied the log in `logDir` leaves off safely: just after the last
- * commit record (an incomplete transaction at the end must be replayed whole next time, so
- * its first record has to stay). Scans back from the newest file until one holds a commit.
- */
-function afterLastCommit(vfs: Vfs, logDir: string, envId: Buffer): Lsn {
-  const files = listLogFiles(vfs, logDir);
-  for (let i = files.length - 1; i >= 0; i--) {
-    const reader = new LogReader(vfs, logDir, envId);
-    let after: Lsn | undefined;
-    for (const raw of reader.records(makeLsn(files[i]!, LOG_HEADER_SIZE))) {
-      if (reader.decode(raw).type === 'commit') after = raw.next;
-    }
-    if (after !== undefined) return after;
-  }
-  return makeLsn(files[0] ?? 1, LOG_HEADER_SIZE);
-}
-
 function regularFiles(vfs: Vfs, dir: string): string[] {
   if (!vfs.stat(dir)?.isDirectory) return [];
   return vfs.readdir(dir).filter((n) => vfs.stat(path.join(dir, n))?.isDirectory === false);
+}
+
+/**
+ * Everything that can be checked about a backup target without changing anything (the CLI runs
+ * it before it opens the source, so that a refused backup leaves the source untouched too): not
+ * a directory of the source, a -D layout that can be recreated, no live owner in the target, and
+ * contents that are empty or an earlier backup of this environment (for -u: a backup to update).
+ * Returns the target's manifest, if any.
+ */
+export function checkBackupTarget(vfs: Vfs, src: Dirs, envId: Buffer, dir: string, opts: { update?: boolean; layout?: 'flat' | 'config' }): Manifest | undefined {
+  const target = path.resolve(dir);
+  const envHex = envId.toString('hex');
+  const layout = opts.layout ?? 'flat';
+  for (const d of new Set([src.home, src.logDir, ...dataDirsOf(src)])) {
+    if (path.resolve(d) === target) throw new CairnError('INVALID_ARGUMENT', `the backup directory ${target} is a directory of the environment itself; choose another directory`);
+  }
+  targetLayout(vfs, src, target, layout);
+  if (!vfs.stat(target)?.isDirectory) {
+    if (opts.update) throw new CairnError('INVALID_ARGUMENT', `${target} holds no backup of this environment to update (it does not exist); run db_hotbackup without -u first`);
+    return undefined;
+  }
+  const owner = readOwner(vfs, target);
+  if (owner?.alive) throw new CairnError('LOCKED', `the backup directory ${target} is open as an environment by process ${owner.pid} (a failover copy in use?); refusing to overwrite it`);
+  const prev = readManifest(vfs, target);
+  let prevControlEnv: string | undefined;
+  try {
+    prevControlEnv = readControl(vfs, target)?.envId;
+  } catch {
+    prevControlEnv = undefined;
+  }
+  const holdsOurs = prev?.envId === envHex || (prev === undefined && prevControlEnv === envHex);
+  const entries = vfs.readdir(target).filter((n) => n !== BACKUP_LOCK_FILE);
+  if (opts.update) {
+    if (prev === undefined || prev.envId !== envHex) {
+      throw new CairnError('INVALID_ARGUMENT', `${target} holds no backup of this environment to update (${prev === undefined ? `no ${MANIFEST_FILE}` : `its manifest is for environment ${prev.envId}`}); run db_hotbackup without -u first`);
+    }
+    if (prev.layout !== layout) throw new CairnError('INVALID_ARGUMENT', `the backup in ${target} was taken ${prev.layout === 'config' ? 'with' : 'without'} -D; update it the same way`);
+    if (prev.kind === 'full' && prev.state === 'copying') throw new CairnError('INVALID_ARGUMENT', `the full backup into ${target} never finished copying; take a full backup again (db_hotbackup without -u)`);
+  } else if (entries.length > 0 && !holdsOurs) {
+    const whose = prev !== undefined ? `a backup of another environment (${prev.envId})` : prevControlEnv !== undefined ? `an environment with another id (${prevControlEnv})` : 'no backup of this environment';
+    throw new CairnError('INVALID_ARGUMENT', `the backup directory ${target} is not empty and holds ${whose}; choose an empty or new directory (cairn deletes only files of an earlier backup of the same environment)`);
+  }
+  return prev;
 }
 
 // ---- the run -----------------------------------------------------------------------------------
@@ -386,9 +412,7 @@ export async function runHotBackup(source: BackupSource, dir: string, opts: Back
   const layout = opts.layout ?? 'flat';
   const update = opts.update === true;
 
-  for (const d of new Set([src.home, src.logDir, ...dataDirsOf(src)])) {
-    if (path.resolve(d) === target) throw new CairnError('INVALID_ARGUMENT', `the backup directory ${target} is a directory of the environment itself; choose another directory`);
-  }
+  checkBackupTarget(vfs, src, source.envId, target, { update, layout });
   const tdirs = targetLayout(vfs, src, target, layout);
 
   // The target: made if missing, locked against a second backup, checked.
@@ -407,27 +431,7 @@ export async function runHotBackup(source: BackupSource, dir: string, opts: Back
   }
   let pin: SourcePin | undefined;
   try {
-    const owner = readOwner(vfs, target);
-    if (owner?.alive) throw new CairnError('LOCKED', `the backup directory ${target} is open as an environment by process ${owner.pid} (a failover copy in use?); refusing to overwrite it`);
-    const prev = readManifest(vfs, target);
-    let prevControlEnv: string | undefined;
-    try {
-      prevControlEnv = readControl(vfs, target)?.envId;
-    } catch {
-      prevControlEnv = undefined;
-    }
-    const holdsOurs = prev?.envId === envHex || (prev === undefined && prevControlEnv === envHex);
-    const entries = vfs.readdir(target).filter((n) => n !== BACKUP_LOCK_FILE);
-    if (update) {
-      if (prev === undefined || prev.envId !== envHex) {
-        throw new CairnError('INVALID_ARGUMENT', `${target} holds no backup of this environment to update (${prev === undefined ? `no ${MANIFEST_FILE}` : `its manifest is for environment ${prev.envId}`}); run db_hotbackup without -u first`);
-      }
-      if (prev.layout !== layout) throw new CairnError('INVALID_ARGUMENT', `the backup in ${target} was taken ${prev.layout === 'config' ? 'with' : 'without'} -D; update it the same way`);
-      if (prev.kind === 'full' && prev.state === 'copying') throw new CairnError('INVALID_ARGUMENT', `the full backup into ${target} never finished copying; take a full backup again (db_hotbackup without -u)`);
-    } else if (entries.length > 0 && !holdsOurs) {
-      const whose = prev !== undefined ? `a backup of another environment (${prev.envId})` : prevControlEnv !== undefined ? `an environment with another id (${prevControlEnv})` : 'no backup of this environment';
-      throw new CairnError('INVALID_ARGUMENT', `the backup directory ${target} is not empty and holds ${whose}; choose an empty or new directory (cairn deletes only files of an earlier backup of the same environment)`);
-    }
+    const prev = checkBackupTarget(vfs, src, source.envId, target, { update, layout });
 
     say(`hot backup started at ${ctime(startedAt)}`);
     if (opts.checkpoint) {

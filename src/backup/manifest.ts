@@ -17,10 +17,10 @@ import * as path from 'node:path';
 import type { Vfs } from '../io/vfs.js';
 import { processIsAlive } from '../env/lock.js';
 import { readBootId } from '../io/node.js';
-import { listLogFiles } from '../log/reader.js';
-import { logFileName } from '../log/file.js';
+import { LogReader, listLogFiles } from '../log/reader.js';
+import { LOG_HEADER_SIZE, logFileName } from '../log/file.js';
 import { CairnError, IoError } from '../util/errors.js';
-import { type Lsn, lsnFile } from '../util/lsn.js';
+import { type Lsn, formatLsn, lsnFile, makeLsn } from '../util/lsn.js';
 import { readLayout } from './layout.js';
 
 export const MANIFEST_FILE = '__cairn.backup.json';
@@ -143,6 +143,43 @@ export function checkBackupLogs(vfs: Vfs, dir: string): void {
       `backup ${dir} starts at ${logFileName(logs[0]!)}, later than its recorded start ${m.requiredLsn} (${MANIFEST_FILE}): log files ${missing} are missing, so transactions in them would be lost; copy them from the source or its archive, or take a new full backup`,
     );
   }
+}
+
+/**
+ * Where a recovery that applied the log in `logDir` leaves off safely: just after the last
+ * commit record (an incomplete transaction at the end must be replayed whole next time, so
+ * its first record has to stay). Scans back from the newest file until one holds a commit.
+ */
+export function afterLastCommit(vfs: Vfs, logDir: string, envId: Buffer): Lsn {
+  const files = listLogFiles(vfs, logDir);
+  for (let i = files.length - 1; i >= 0; i--) {
+    const reader = new LogReader(vfs, logDir, envId);
+    let after: Lsn | undefined;
+    for (const raw of reader.records(makeLsn(files[i]!, LOG_HEADER_SIZE))) {
+      if (reader.decode(raw).type === 'commit') after = raw.next;
+    }
+    if (after !== undefined) return after;
+  }
+  return makeLsn(files[0] ?? 1, LOG_HEADER_SIZE);
+}
+
+/**
+ * After a successful catastrophic recovery run outside db_hotbackup (db_recover -c on a backup
+ * directory): the data files now hold the log through the recovery's end, so the manifest's
+ * `required` moves to just after the last commit applied. Does nothing without a manifest.
+ */
+export function recordRecovery(vfs: Vfs, dir: string, report: { start: string; end: string; transactions: number; lastCommit?: Date; durationMs: number }): void {
+  const m = readManifest(vfs, dir);
+  if (m === undefined) return;
+  const dirs = readLayout(vfs, dir);
+  const required = afterLastCommit(vfs, dirs.logDir, Buffer.from(m.envId, 'hex'));
+  writeManifest(vfs, dir, {
+    ...m,
+    state: 'recovered',
+    required,
+    requiredLsn: formatLsn(required),
+    recovery: { start: report.start, end: report.end, transactions: report.transactions, lastCommit: report.lastCommit?.toISOString(), durationMs: Math.round(report.durationMs) },
+  });
 }
 
 // ---- the backup lock ---------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 // writer child process, snapshot directories, and check a recovered copy.
 
 import { type ChildProcess, spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -125,7 +126,7 @@ export async function committed(dir: string): Promise<{ count: number; prefix: n
   }
 }
 
-/** Names, sizes and contents of every file under dir (to prove a refused command changed nothing). */
+/** Names and content hashes of every file under dir (to prove a refused command changed nothing). */
 export function snapshot(dir: string): Map<string, string> {
   const out = new Map<string, string>();
   const walk = (d: string) => {
@@ -136,7 +137,7 @@ export function snapshot(dir: string): Map<string, string> {
       if (st.isDirectory()) {
         out.set(path.relative(dir, p) + '/', 'dir');
         walk(p);
-      } else out.set(path.relative(dir, p), st.isSocket() ? 'socket' : fs.readFileSync(p).toString('base64'));
+      } else out.set(path.relative(dir, p), st.isSocket() ? 'socket' : createHash('sha256').update(fs.readFileSync(p)).digest('hex'));
     }
   };
   walk(dir);

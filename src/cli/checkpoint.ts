@@ -4,7 +4,7 @@
 
 import * as fs from 'node:fs';
 import { Environment } from '../env/environment.js';
-import { type ChannelClient, type ChannelStatus, connectChannel } from '../env/channel.js';
+import { type ChannelStatus, connectChannel } from '../env/channel.js';
 import { formatLsn, lsnFile, lsnOffset } from '../util/lsn.js';
 import { CliError, type CliIo, type ToolContext, type ToolSpec, ctime, homeOf, parseCount, requireEnvironment, runTool, usageError } from './common.js';
 

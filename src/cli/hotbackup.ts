@@ -3,8 +3,8 @@
 
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { type BackupResult, channelSource, environmentSource, runHotBackup } from '../backup/hotbackup.js';
-import { dataDirsOf, readLayout } from '../backup/layout.js';
+import { type BackupResult, channelSource, checkBackupTarget, environmentSource, runHotBackup } from '../backup/hotbackup.js';
+import { dataDirsOf, readEnvId, readLayout } from '../backup/layout.js';
 import { connectChannel } from '../env/channel.js';
 import { Environment } from '../env/environment.js';
 import { nodeVfs } from '../io/node.js';
@@ -116,6 +116,9 @@ export function main(args: string[], io: CliIo): Promise<number> {
     }
     const target = path.resolve(b);
     checkTarget(target);
+    // Refuse what can be refused before the source is touched (opening it would checkpoint it).
+    const envId = readEnvId(nodeVfs, dirs);
+    if (envId !== undefined) checkBackupTarget(nodeVfs, dirs, envId, target, { update: o.has('u'), layout: o.has('D') ? 'config' : 'flat' });
     const verbose = o.has('v');
     const progress = verbose ? (m: string) => io.out(`db_hotbackup: ${m}\n`) : undefined;
     const runOpts = { checkpoint: o.has('c'), update: o.has('u'), layout: o.has('D') ? ('config' as const) : ('flat' as const), keepLogs: o.has('g'), recover: o.long('no-recover') === undefined, progress };

@@ -3,7 +3,7 @@
 // Unlike Berkeley DB, -t never deletes the later log: it is kept aside and the tool says where.
 
 import * as path from 'node:path';
-import { backupLockHolder } from '../backup/manifest.js';
+import { backupLockHolder, recordRecovery } from '../backup/manifest.js';
 import { readLayout } from '../backup/layout.js';
 import { Environment } from '../env/environment.js';
 import { nodeVfs } from '../io/node.js';
@@ -109,6 +109,7 @@ export function main(args: string[], io: CliIo): Promise<number> {
       };
     }
     const report = await Environment.recover(home, { catastrophic, until, progress });
+    if (report.kind === 'catastrophic') recordRecovery(nodeVfs, home, report);
     if (o.has('f')) io.out('Recovery 100% complete\n');
     if (o.long('json') !== undefined) {
       printJson(io, { ...report, lastCommit: report.lastCommit?.toISOString() });
