@@ -19,7 +19,7 @@ import { LogReader } from '../log/reader.js';
 import type { LogRecord } from '../log/records.js';
 import { readMeta } from '../page/meta.js';
 import { PageOffset } from '../page/format.js';
-import { DataFile, type Pager, applyDelta, checkPage } from '../page/pager.js';
+import { DataFile, type Pager, applyDelta, checkPage, isZeroPage } from '../page/pager.js';
 import { CairnError, CorruptionError } from '../util/errors.js';
 import { type Lsn, formatLsn, lsnFile, readLsn, writeLsn } from '../util/lsn.js';
 
@@ -60,6 +60,15 @@ export interface RecoveryResult {
   pagesRedone: number;
 }
 
+const EMPTY = Buffer.alloc(0);
+
+/** A private copy (Buffer.from on a Buffer view copies element by element: far slower). */
+function copyOf(src: Buffer): Buffer {
+  const out = Buffer.allocUnsafe(src.length);
+  src.copy(out);
+  return out;
+}
+
 interface Pending {
   lsn: Lsn;
   rec: LogRecord;
@@ -91,6 +100,15 @@ export function recover(ctx: RecoveryContext, opts: RecoveryOptions): RecoveryRe
   /** Pages torn in the data file and not yet rebuilt by an image: "uid/pgno" → LSN of the delta that found it. */
   const broken = new Map<string, { file: DataFile; pgno: number; at: Lsn }>();
 
+  const sizes = new Map<DataFile, number>();
+  const diskSize = (file: DataFile): number => {
+    let n = sizes.get(file);
+    if (n === undefined) {
+      n = vfs.stat(file.path)?.size ?? 0;
+      sizes.set(file, n);
+    }
+    return n;
+  };
   const applyPage = (lsn: Lsn, rec: Extract<LogRecord, { type: 'page_image' | 'page_delta' }>) => {
     const file = known(rec.file);
     if (file === undefined) {
@@ -103,19 +121,27 @@ export function recover(ctx: RecoveryContext, opts: RecoveryOptions): RecoveryRe
     if (cached !== undefined) {
       buf = cached.buf;
       valid = true;
+    } else if ((rec.pgno + 1) * file.pageSize > diskSize(file)) {
+      buf = EMPTY; // past the end of the file: never written
+      valid = false;
     } else {
       buf = pager.readFromDisk(file, rec.pgno);
       valid = checkPage(buf, rec.pgno, file.uid) === undefined;
     }
-    const key = `${file.uid}/${rec.pgno}`;
     const pageLsn = valid ? readLsn(buf, PageOffset.lsnFile) : 0;
     if (valid && pageLsn >= lsn) return; // already there (I10)
+    // Recovery has no snapshots: a cached page is changed in place; others get a new buffer
+    // (a page read from disk is already private).
     let next: Buffer;
     if (rec.type === 'page_image') {
-      next = Buffer.from(rec.image);
-      broken.delete(key);
+      if (cached !== undefined) {
+        next = cached.buf;
+        rec.image.copy(next);
+      } else next = copyOf(rec.image);
+      if (broken.size > 0) broken.delete(`${file.uid}/${rec.pgno}`);
     } else {
       if (!valid) {
+        const key = `${file.uid}/${rec.pgno}`;
         if (!broken.has(key)) broken.set(key, { file, pgno: rec.pgno, at: lsn });
         return;
       }
@@ -125,7 +151,7 @@ export function recover(ctx: RecoveryContext, opts: RecoveryOptions): RecoveryRe
           `log sequence error: page ${rec.pgno} of ${file.path} has LSN ${formatLsn(pageLsn)} but the change at ${formatLsn(lsn)} follows ${formatLsn(rec.prev)}; log records between them are missing (the data file is older than the first log file, or a log file is missing): copy the data files again and then the logs`,
         );
       }
-      next = Buffer.from(buf);
+      next = buf;
       try {
         applyDelta(next, rec.ranges);
       } catch (e) {
@@ -133,7 +159,7 @@ export function recover(ctx: RecoveryContext, opts: RecoveryOptions): RecoveryRe
       }
     }
     writeLsn(next, PageOffset.lsnFile, lsn);
-    pager.install(file, rec.pgno, next, 0, false);
+    if (cached === undefined) pager.install(file, rec.pgno, next, 0, false);
     result.pagesRedone++;
   };
 
@@ -329,7 +355,7 @@ export function checkAllPages(pager: Pager, ctx: RecoveryContext, end: Lsn, hint
           const page = chunk.subarray(off, off + file.pageSize);
           const why = checkPage(page, pgno, file.uid);
           if (why !== undefined) {
-            if (page.every((b) => b === 0)) continue; // allocated past the last write: never used yet
+            if (isZeroPage(page)) continue; // allocated past the last write: never used yet
             throw new CorruptionError(file.path, base + off, `${why}; the log does not rebuild this page: copy the data file again, then the logs`);
           }
           const lsn = readLsn(page, PageOffset.lsnFile);

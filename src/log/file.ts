@@ -71,8 +71,8 @@ export function decodeLogHeader(buf: Buffer): LogFileHeader | undefined {
 }
 
 /** crc32 of a record: the LSN salts it, so a stale record at another offset never validates. */
+const salt = Buffer.alloc(8);
 export function recordChecksum(fileNo: number, offset: number, body: Uint8Array): number {
-  const salt = Buffer.allocUnsafe(8);
   salt.writeUInt32LE(fileNo, 0);
   salt.writeUInt32LE(offset, 4);
   return zlib.crc32(body, zlib.crc32(salt));

@@ -53,7 +53,12 @@ export type RecordBody<N extends RecordName> = {
 export type LogRecord = { [N in RecordName]: { type: N } & RecordBody<N> }[RecordName];
 
 const byCode = new Map<number, RecordName>();
-for (const [name, row] of Object.entries(RECORD_TABLE)) byCode.set(row.code, name as RecordName);
+/** Each type's fields as [name, kind] pairs, in table order (computed once: decoding is hot in recovery). */
+const fieldLists = new Map<RecordName, Array<[string, FieldKind]>>();
+for (const [name, row] of Object.entries(RECORD_TABLE)) {
+  byCode.set(row.code, name as RecordName);
+  fieldLists.set(name as RecordName, Object.entries(row.fields) as Array<[string, FieldKind]>);
+}
 
 export function recordName(code: number): RecordName | undefined {
   return byCode.get(code);
@@ -75,14 +80,14 @@ function fieldSize(kind: FieldKind, value: unknown): number {
 
 /** Encodes the record body: one type byte, then the fields in table order. */
 export function encodeRecord(rec: LogRecord): Buffer {
-  const row = RECORD_TABLE[rec.type];
+  const fields = fieldLists.get(rec.type)!;
   const values = rec as unknown as Record<string, unknown>;
   let size = 1;
-  for (const [f, kind] of Object.entries(row.fields)) size += fieldSize(kind, values[f]);
+  for (const [f, kind] of fields) size += fieldSize(kind, values[f]);
   const buf = Buffer.allocUnsafe(size);
-  buf[0] = row.code;
+  buf[0] = RECORD_TABLE[rec.type].code;
   let at = 1;
-  for (const [f, kind] of Object.entries(row.fields)) {
+  for (const [f, kind] of fields) {
     const v = values[f];
     switch (kind) {
       case 'u32':
@@ -126,7 +131,7 @@ export function decodeRecord(body: Buffer): LogRecord {
   const need = (n: number) => {
     if (at + n > body.length) throw new CairnError('CORRUPT', `log record ${name} is truncated`);
   };
-  for (const [f, kind] of Object.entries(RECORD_TABLE[name].fields) as [string, FieldKind][]) {
+  for (const [f, kind] of fieldLists.get(name)!) {
     switch (kind) {
       case 'u32':
         need(4);

@@ -58,6 +58,13 @@ export class DataFile {
   }
 }
 
+let zeros = Buffer.alloc(0);
+/** True when every byte of the page is zero (never written, or past the end of the file). */
+export function isZeroPage(buf: Buffer): boolean {
+  if (zeros.length < buf.length) zeros = Buffer.alloc(buf.length);
+  return buf.equals(zeros.subarray(0, buf.length));
+}
+
 export function pageChecksum(buf: Buffer): number {
   return zlib.crc32(buf.subarray(4));
 }
@@ -68,7 +75,7 @@ export function pageChecksum(buf: Buffer): number {
  */
 export function checkPage(buf: Buffer, pgno: number, uid: number): string | undefined {
   if (buf.readUInt32LE(PageOffset.checksum) !== pageChecksum(buf)) {
-    return buf.every((b) => b === 0) ? 'page was never written (all zeros)' : 'page checksum mismatch';
+    return isZeroPage(buf) ? 'page was never written (all zeros)' : 'page checksum mismatch';
   }
   const own = buf.readUInt32LE(PageOffset.pgno);
   if (own !== pgno) return `page ${own} found at the place of page ${pgno} (misdirected write)`;
@@ -204,9 +211,10 @@ export class Pager {
 
   /** Raw bytes of a page from the file (zeros past its end). */
   readFromDisk(file: DataFile, pgno: number): Buffer {
-    const buf = Buffer.alloc(file.pageSize);
+    const buf = Buffer.allocUnsafe(file.pageSize);
     const h = this.handleOf(file, false);
-    if (h !== undefined) h.read(buf, pgno * file.pageSize);
+    const n = h === undefined ? 0 : h.read(buf, pgno * file.pageSize);
+    if (n < buf.length) buf.fill(0, n);
     return buf;
   }
 
