@@ -663,6 +663,31 @@ export class Environment implements TxnHost, DbHost {
     return this.handle(file!, name, desc!);
   }
 
+  // issue 5: db_load creates the databases of a load into an existing file inside its load
+  // transaction, so that a load that fails (and aborts) leaves no empty database behind.
+  /**
+   * @internal Creates a database in an existing data file as part of `txn` (visible only if it
+   * commits). Throws EXISTS when the name is taken. Not for use with concurrent writers: the
+   * handle keeps the root allocated here even if the transaction is rebased.
+   */
+  createDatabaseIn(txn: Transaction, fileName: string, options: Omit<OpenDatabaseOptions, 'create' | 'exclusive'> = {}): Database {
+    this.checkUsable();
+    this.checkTxn(txn);
+    const file = this.findFile(fileName);
+    if (file === undefined) throw new CairnError('NOT_FOUND', `database file ${fileName} does not exist`);
+    const dup: DupMode = options.duplicates === true ? 'sorted' : options.duplicates === false || options.duplicates === undefined ? 'none' : options.duplicates;
+    const key = Buffer.from(options.name ?? '', 'utf8');
+    let desc: Descriptor | undefined;
+    txn.apply((t) => {
+      const w = t.writer(file);
+      const cat = this.catalog(file, w);
+      if (cat.get(w, key) !== undefined) throw new CairnError('EXISTS', `database ${fileName}${options.name ? `:${options.name}` : ''} exists`);
+      desc = { ...options.descriptor, root: BTree.create(w), dup };
+      cat.put(w, key, encodeDescriptor(desc));
+    });
+    return this.handle(file, options.name, desc!);
+  }
+
   private handle(file: DataFile, name: string | undefined, desc: Descriptor): Database {
     const db = new Database(this, file, name, desc);
     this.databases.add(db);

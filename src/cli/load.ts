@@ -1,0 +1,75 @@
+// db_load: load a Berkeley DB 5.3 dump (or -T text) into a database, atomically (issue 5;
+// docs/TOOLS.md §db_load; the engine side is src/tools/loader.ts).
+//
+//   db_load [-nTV] [-c name=value] [-f file] [-h home] [-t btree|hash|recno|queue] db_file
+//
+// Exit status as Berkeley DB's: 0 success, 1 when -n left existing keys alone, 2 any error
+// (bad command line included). A malformed dump changes nothing on disk.
+
+import { checkOverrides, DUMP_TYPES, DumpOverrideError, type DumpParserOptions, type DumpType } from '../dump/format.js';
+import { CliError, runTool, usageError, type CliIo, type ToolSpec } from './common.js';
+import { refuseLiveOwner, requireHomeDir, resolveHome } from '../tools/home.js';
+import { runLoad, stdinChunks } from '../tools/loader.js';
+
+export const spec: ToolSpec = {
+  name: 'db_load',
+  usage: ['db_load [-nTV] [-c name=value] [-f file] [-h home] [-t btree | hash | recno | queue] db_file'],
+  options: 'c:f:h:nTt:V',
+  repeatable: 'c',
+  unsupported: {
+    P: 'cairn environments are not encrypted',
+    r: 'not needed in cairn: page LSNs and file ids are checked against the environment, and a data file cannot be moved between environments (dump it and load the dump instead)',
+  },
+  help: [
+    '  -c name=value  set a header keyword after the dump\'s header (bt_minkey chksum db_lorder db_pagesize',
+    '                 duplicates dupsort extentsize h_ffactor h_nelem re_len re_pad recnum renumber,',
+    '                 database=NAME to load into a named database, keys=0|1); repeatable',
+    '  -f file        read the dump from this file (default: standard input)',
+    '  -h home        the environment directory (default $DB_HOME, else the current directory);',
+    '                 a directory that holds no environment yet gets a new one',
+    '  -n             do not overwrite existing keys: report each one and exit 1',
+    '  -T             the input is plain text, one item per line (\\\\ and \\hh escapes); needs -t',
+    '  -t type        load as btree, hash, recno or queue (btree<->hash, recno<->queue; recno/queue dumps',
+    '                 taken with db_dump -k load as btree/hash with the record numbers as keys)',
+    '  -V             print the version and exit',
+    'The whole input is checked before anything is written; a new file appears only when the load',
+    'is complete, and a load into an existing file is one transaction.',
+    'Exit status: 0 success, 1 keys skipped by -n, 2 error.',
+  ].join('\n'),
+  usageExit: 2,
+  errorExit: 2,
+  operands: { min: 1, max: 1, name: 'db_file' },
+};
+
+export function main(args: string[], io: CliIo): Promise<number> {
+  return runTool(spec, args, io, async (opts, ctx) => {
+    const type = opts.value('t');
+    if (type !== undefined && !DUMP_TYPES.includes(type as DumpType)) throw usageError(`-t ${type}: expected btree, hash, recno or queue`);
+    const overrides = opts.values('c');
+    try {
+      checkOverrides(overrides);
+    } catch (e) {
+      if (e instanceof DumpOverrideError) throw new CliError(e.message, { exitCode: 2 });
+      throw e;
+    }
+    if (opts.has('T') && type === undefined) throw new CliError('no database type specified: -T needs -t btree, hash, recno or queue', { exitCode: 2 });
+    const parser: DumpParserOptions = {
+      ...(type !== undefined ? { type: type as DumpType } : {}),
+      ...(overrides.length > 0 ? { overrides } : {}),
+      ...(opts.has('T') ? { text: true } : {}),
+    };
+    const resolved = resolveHome(opts, opts.operands[0]);
+    requireHomeDir(resolved.home, 2);
+    refuseLiveOwner(resolved.home, 'load while it is stopped, or load through the API in that process', 2);
+    const result = await runLoad({
+      home: resolved.home,
+      file: resolved.file!,
+      input: opts.value('f'),
+      stdin: stdinChunks,
+      parser,
+      noOverwrite: opts.has('n'),
+      warn: (m) => ctx.warn(m),
+    });
+    return result.skipped > 0 ? 1 : 0;
+  });
+}

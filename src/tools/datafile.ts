@@ -1,0 +1,532 @@
+// Direct, read-only access to a cairn data file for db_verify, db_stat -d and db_dump -d
+// (issue 5). Nothing here goes through the environment: the file is read with plain reads,
+// every page is checked as it is read (checksum, page number, file id: I6), and nothing is
+// ever written. Callers make sure the file is quiescent first (tools/home.ts requireQuiescent).
+//
+// What db_verify checks (verifyDataFile), in order:
+//   1. the meta page: magic, version, page size, checksum, identity, type, environment id;
+//   2. the file size against the meta page's page count (truncated files, pages past the end);
+//   3. every page: checksum, page number, file id, a known type, no second meta page;
+//   4. the catalog tree and every database tree (BTree.verify: page types per level, cell
+//      bounds, key order within and across pages, separators, sibling links, overflow chains,
+//      duplicate encoding), the descriptors, and record-number keys of recno/queue databases;
+//   5. the free list: in range, free pages only, no cycle, nothing also in a tree;
+//   6. leaks: every page is the meta page, in exactly one tree, or on the free list.
+
+import * as fs from 'node:fs';
+import { BTree, type DupMode } from '../btree/btree.js';
+import type { PageReader } from '../btree/store.js';
+import { decodeDescriptor, type Descriptor } from '../env/database.js';
+import { MAX_PAGE_SIZE, MIN_PAGE_SIZE, PAGE_HEADER_SIZE, PageOffset, PageType } from '../page/format.js';
+import { DATA_MAGIC, MetaOffset, readMeta, type MetaInfo } from '../page/meta.js';
+import { checkPage } from '../page/pager.js';
+import { CairnError, CorruptionError } from '../util/errors.js';
+import { formatLsn, readLsn } from '../util/lsn.js';
+import { headerFor, isRecnoType, RECNO_KEY_SIZE } from './dbmeta.js';
+
+const TYPE_NAMES = ['free', 'meta', 'branch', 'leaf', 'overflow'];
+const SLOTS = 36;
+const H_UPPER = 32;
+const H_FRAG = 34;
+
+export function pageTypeName(t: number): string {
+  return TYPE_NAMES[t] ?? `unknown type ${t}`;
+}
+
+function validPageSize(n: number): boolean {
+  return n >= MIN_PAGE_SIZE && n <= MAX_PAGE_SIZE && (n & (n - 1)) === 0;
+}
+
+export interface CatalogEntry {
+  /** '' for the unnamed database. */
+  name: string;
+  desc: Descriptor;
+}
+
+/** An open data file, read page by page. Implements the B-tree's PageReader with checks. */
+export class RawDataFile implements PageReader {
+  readonly path: string;
+  readonly pageSize: number;
+  readonly uid: number;
+  readonly meta: MetaInfo;
+  /** Bytes in the file. */
+  readonly size: number;
+  /** Problem with page 0 itself (checksum, identity, type), or undefined. */
+  readonly metaProblem: string | undefined;
+  private readonly fd: number;
+  private readonly cache = new Map<number, Buffer>();
+  /** Called with every page number read through page() (db_verify records tree membership). */
+  onRead: ((pgno: number) => void) | undefined;
+
+  private constructor(p: string, fd: number, size: number, meta: MetaInfo, metaProblem: string | undefined) {
+    this.path = p;
+    this.fd = fd;
+    this.size = size;
+    this.meta = meta;
+    this.pageSize = meta.pageSize;
+    this.uid = meta.fileUid;
+    this.metaProblem = metaProblem;
+  }
+
+  /**
+   * Opens a data file. Throws CairnError NOT_FOUND when it does not exist and CORRUPT when it is
+   * not a cairn data file at all (no magic, bad version or page size).
+   */
+  static open(p: string): RawDataFile {
+    let fd: number;
+    try {
+      fd = fs.openSync(p, 'r');
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT') throw new CairnError('NOT_FOUND', `${p}: No such file or directory`);
+      if (code === 'EISDIR') throw new CairnError('INVALID_ARGUMENT', `${p} is a directory, not a data file`);
+      throw new CairnError('IO', `${p}: ${(e as Error).message}`);
+    }
+    try {
+      const size = fs.fstatSync(fd).size;
+      if (size < MIN_PAGE_SIZE) {
+        throw new CorruptionError(p, 0, `not a cairn data file (${size} bytes, shorter than the smallest page)`);
+      }
+      const head = Buffer.alloc(MIN_PAGE_SIZE);
+      fs.readSync(fd, head, 0, head.length, 0);
+      const meta = readMeta(head, p);
+      if (!validPageSize(meta.pageSize)) {
+        throw new CorruptionError(p, MetaOffset.pageSize, `meta page gives an impossible page size ${meta.pageSize}`);
+      }
+      const page0 = Buffer.alloc(meta.pageSize);
+      fs.readSync(fd, page0, 0, page0.length, 0);
+      let problem = checkPage(page0, 0, meta.fileUid);
+      if (problem === undefined && page0[PageOffset.type] !== PageType.Meta) problem = `page type is ${pageTypeName(page0[PageOffset.type]!)}, not meta`;
+      return new RawDataFile(p, fd, size, readMeta(page0, p), problem);
+    } catch (e) {
+      fs.closeSync(fd);
+      throw e;
+    }
+  }
+
+  close(): void {
+    fs.closeSync(this.fd);
+  }
+
+  /** Pages the file holds on disk (whole pages). */
+  get pagesOnDisk(): number {
+    return Math.floor(this.size / this.pageSize);
+  }
+
+  /** The bytes of a page as they are on disk, unchecked (zeros past the end of the file). */
+  rawPage(pgno: number): Buffer {
+    const buf = Buffer.alloc(this.pageSize);
+    if (pgno < this.pagesOnDisk) fs.readSync(this.fd, buf, 0, this.pageSize, pgno * this.pageSize);
+    return buf;
+  }
+
+  /** Why a page is not sound (checksum, identity, range), or undefined. */
+  checkPage(pgno: number, buf: Buffer = this.rawPage(pgno)): string | undefined {
+    if (pgno >= this.meta.pageCount) return `page number beyond the page count ${this.meta.pageCount}`;
+    if (pgno >= this.pagesOnDisk) return `page is missing from the file (it holds ${this.pagesOnDisk} pages)`;
+    return checkPage(buf, pgno, this.uid);
+  }
+
+  /** PageReader: the checked page; throws CorruptionError naming the page. */
+  page(pgno: number): Buffer {
+    this.onRead?.(pgno);
+    const hit = this.cache.get(pgno);
+    if (hit !== undefined) return hit;
+    const buf = this.rawPage(pgno);
+    const why = pgno === 0 ? this.metaProblem : this.checkPage(pgno, buf);
+    if (why !== undefined) throw new CorruptionError(`page ${pgno}`, pgno * this.pageSize, why);
+    if (this.cache.size >= 2048) this.cache.delete(this.cache.keys().next().value as number);
+    this.cache.set(pgno, buf);
+    return buf;
+  }
+
+  /** The catalog: every database in the file with its descriptor, in name order. */
+  catalog(): CatalogEntry[] {
+    const out: CatalogEntry[] = [];
+    const cat = new BTree(this.meta.catalogRoot, 'none');
+    const c = cat.cursor(this);
+    for (let e = c.first(); e !== undefined; e = c.next()) {
+      const name = e[0].toString('utf8');
+      out.push({ name, desc: decodeDescriptor(e[1], `${this.path} (database "${name}")`) });
+    }
+    return out;
+  }
+}
+
+// ---- db_verify -----------------------------------------------------------------------------------
+
+export interface Problem {
+  /** The page the problem is on; undefined for file-level problems. */
+  pgno?: number;
+  what: string;
+}
+
+export interface VerifyResult {
+  problems: Problem[];
+  /** Set when the problem list was cut short. */
+  truncated: boolean;
+  pages: number;
+  databases: number;
+  freePages: number;
+}
+
+const MAX_PROBLEMS = 1000;
+
+function label(name: string): string {
+  return name === '' ? 'the unnamed database' : `database "${name}"`;
+}
+
+/** Splits a B-tree verify message "page N: what" into its parts. */
+function splitPageMessage(s: string): Problem {
+  const m = /^page (\d+): ([^]*)$/.exec(s);
+  if (m) return { pgno: Number(m[1]), what: m[2]! };
+  const c = /^page (\d+) at offset \d+: ([^]*)$/.exec(s);
+  if (c) return { pgno: Number(c[1]), what: c[2]! };
+  return { what: s };
+}
+
+/** Checks a whole data file; never throws for damage (only for a missing or unreadable file). */
+export function verifyDataFile(p: string, options: { envId?: Buffer } = {}): VerifyResult {
+  const problems: Problem[] = [];
+  let truncated = false;
+  const add = (pr: Problem): void => {
+    if (problems.length < MAX_PROBLEMS) problems.push(pr);
+    else truncated = true;
+  };
+  let file: RawDataFile;
+  try {
+    file = RawDataFile.open(p);
+  } catch (e) {
+    if (e instanceof CorruptionError) {
+      add({ pgno: 0, what: e.message.replace(`${p} at offset ${e.offset}: `, '') });
+      return { problems, truncated, pages: 0, databases: 0, freePages: 0 };
+    }
+    throw e;
+  }
+  try {
+    return verifyOpen(file, options, add, () => truncated, problems);
+  } finally {
+    file.close();
+  }
+}
+
+function verifyOpen(
+  file: RawDataFile,
+  options: { envId?: Buffer },
+  add: (p: Problem) => void,
+  isTruncated: () => boolean,
+  problems: Problem[],
+): VerifyResult {
+  const { meta, pageSize } = file;
+  const count = meta.pageCount;
+  // 1. The meta page.
+  if (file.metaProblem !== undefined) add({ pgno: 0, what: `meta page: ${file.metaProblem}` });
+  if (options.envId !== undefined && !meta.envId.equals(options.envId)) {
+    add({ pgno: 0, what: `the file belongs to another environment (id ${meta.envId.toString('hex')}, this one is ${options.envId.toString('hex')})` });
+  }
+  if (count < 2) add({ pgno: 0, what: `page count ${count} is too small (a data file has a meta page and a catalog root)` });
+  if (meta.catalogRoot === 0 || meta.catalogRoot >= count) add({ pgno: 0, what: `catalog root ${meta.catalogRoot} is not a page of the file (page count ${count})` });
+  if (meta.freeHead >= count) add({ pgno: 0, what: `free list head ${meta.freeHead} is not a page of the file (page count ${count})` });
+  // 2. Size.
+  if (file.size % pageSize !== 0) add({ what: `file size ${file.size} is not a multiple of the page size ${pageSize} (a torn extension?)` });
+  const onDisk = file.pagesOnDisk;
+  if (onDisk < count) add({ what: `the meta page counts ${count} pages but the file holds ${onDisk} (truncated?)` });
+  if (onDisk > count) add({ what: `the file holds ${onDisk} pages but the meta page counts ${count}: pages ${count}..${onDisk - 1} are outside the file's page count` });
+  // 3. Every page.
+  const limit = Math.min(count, onDisk);
+  const types = new Uint8Array(Math.max(count, 1));
+  const bad = new Uint8Array(Math.max(count, 1));
+  types[0] = PageType.Meta;
+  for (let pgno = 1; pgno < limit; pgno++) {
+    const buf = file.rawPage(pgno);
+    const why = checkPage(buf, pgno, file.uid);
+    if (why !== undefined) {
+      bad[pgno] = 1;
+      add({ pgno, what: why });
+      continue;
+    }
+    const t = buf[PageOffset.type]!;
+    types[pgno] = t;
+    if (t === PageType.Meta) add({ pgno, what: 'a second meta page' });
+    else if (t > PageType.Overflow) add({ pgno, what: `unknown page type ${t}` });
+  }
+  for (let pgno = limit; pgno < count; pgno++) bad[pgno] = 1;
+  // 4. Trees. Record which tree reaches each page.
+  const owner = new Map<number, string>();
+  let current = '';
+  const twice = new Set<number>();
+  file.onRead = (pgno) => {
+    if (pgno === 0 || pgno >= count) return;
+    const was = owner.get(pgno);
+    if (was === undefined) owner.set(pgno, current);
+    else if (was !== current && !twice.has(pgno)) {
+      twice.add(pgno);
+      add({ pgno, what: `in two trees: ${was} and ${current}` });
+    }
+  };
+  const checkTree = (name: string, root: number, dup: DupMode): boolean => {
+    current = name;
+    if (root === 0 || root >= count) {
+      add({ pgno: 0, what: `${name}: root page ${root} is not a page of the file` });
+      return false;
+    }
+    const found = new BTree(root, dup).verify(file);
+    for (const s of found) {
+      const pr = splitPageMessage(s);
+      add({ ...pr, what: `${pr.what} (${name})` });
+    }
+    return found.length === 0;
+  };
+  let entries: CatalogEntry[] = [];
+  let databases = 0;
+  if (meta.catalogRoot !== 0 && meta.catalogRoot < count) {
+    checkTree('catalog', meta.catalogRoot, 'none');
+    current = 'catalog';
+    try {
+      const cat = new BTree(meta.catalogRoot, 'none');
+      const c = cat.cursor(file);
+      for (let e = c.first(); e !== undefined; e = c.next()) {
+        const name = e[0].toString('utf8');
+        try {
+          entries.push({ name, desc: decodeDescriptor(e[1], label(name)) });
+        } catch {
+          add({ pgno: meta.catalogRoot, what: `catalog entry for ${label(name)} is not a valid database descriptor` });
+        }
+      }
+    } catch (e) {
+      add({ what: `the catalog cannot be read: ${(e as Error).message}` });
+      entries = [];
+    }
+  }
+  for (const { name, desc } of entries) {
+    databases++;
+    const lbl = label(name);
+    const sound = checkTree(lbl, desc.root, desc.dup);
+    if (desc.type !== undefined && !['btree', 'hash', 'recno', 'queue'].includes(desc.type)) {
+      add({ what: `${lbl}: unknown Berkeley DB type "${String(desc.type)}" in its descriptor` });
+      continue;
+    }
+    try {
+      headerFor(desc, pageSize, { format: 'bytevalue', keys: false }, lbl);
+    } catch (e) {
+      add({ what: (e as Error).message });
+    }
+    if (sound && desc.type !== undefined && isRecnoType(desc.type)) {
+      current = lbl;
+      const c = new BTree(desc.root, desc.dup).cursor(file);
+      let n = 0;
+      for (let e = c.first(); e !== undefined; e = c.next()) {
+        n++;
+        if (e[0].length !== RECNO_KEY_SIZE || e[0].readUInt32BE(0) === 0) {
+          add({ what: `${lbl}: entry ${n} has key ${e[0].toString('hex') || '(empty)'}, not a 4-byte record number` });
+          break;
+        }
+      }
+    }
+  }
+  file.onRead = undefined;
+  // 5. The free list.
+  const free = new Set<number>();
+  for (let pgno = meta.freeHead, prev = 0; pgno !== 0; ) {
+    if (pgno >= count) {
+      add({ pgno: prev, what: `free list: next page ${pgno} is beyond the page count ${count}` });
+      break;
+    }
+    if (free.has(pgno)) {
+      add({ pgno, what: 'free list: cycle (page reached twice)' });
+      break;
+    }
+    free.add(pgno);
+    if (bad[pgno]) break; // already reported; its next pointer cannot be trusted
+    const buf = file.rawPage(pgno);
+    const t = buf[PageOffset.type]!;
+    if (t !== PageType.Free) add({ pgno, what: `on the free list but it is a ${pageTypeName(t)} page` });
+    const o = owner.get(pgno);
+    if (o !== undefined) add({ pgno, what: `on the free list and in the ${o} tree` });
+    prev = pgno;
+    pgno = buf.readUInt32LE(PageOffset.next);
+  }
+  // 6. Leaks.
+  for (let pgno = 1; pgno < count; pgno++) {
+    if (owner.has(pgno) || free.has(pgno) || bad[pgno]) continue;
+    add({ pgno, what: `${pageTypeName(types[pgno]!)} page neither in a tree nor on the free list (leaked)` });
+  }
+  return { problems, truncated: isTruncated(), pages: count, databases, freePages: free.size };
+}
+
+// ---- db_stat -d ---------------------------------------------------------------------------------
+
+export interface TreePagesStat {
+  pages: number;
+  bytesFree: number;
+  /** Percentage of the pages' bytes in use (BDB's "ff"). */
+  fill: number;
+}
+
+export interface DatabaseStat {
+  name: string;
+  type: 'btree' | 'hash' | 'recno' | 'queue';
+  duplicates: DupMode;
+  dumpHeader: Array<[string, string]>;
+  root: number;
+  levels: number;
+  /** Distinct keys (records for recno/queue); 0 with fast. */
+  keys: number;
+  /** Key/data pairs (entries); 0 with fast. */
+  items: number;
+  internal: TreePagesStat;
+  leaf: TreePagesStat;
+  overflow: TreePagesStat;
+  /** Leaf pages without entries (the root leaf of an empty database). */
+  emptyPages: number;
+}
+
+export interface FileStat {
+  path: string;
+  pageSize: number;
+  version: number;
+  pages: number;
+  freePages: number;
+  databases: DatabaseStat[];
+}
+
+function pagesStat(pages: number, free: number, pageSize: number): TreePagesStat {
+  const total = pages * pageSize;
+  return { pages, bytesFree: free, fill: total === 0 ? 0 : Math.round(((total - free) / total) * 100) };
+}
+
+function u16(b: Buffer, o: number): number {
+  return b.readUInt16LE(o);
+}
+
+/** Statistics of one database tree (walks every page; keys and items need a cursor walk unless fast). */
+function treeStat(file: RawDataFile, entry: CatalogEntry, fast: boolean): DatabaseStat {
+  const { desc } = entry;
+  const tree = new BTree(desc.root, desc.dup);
+  const ps = file.pageSize;
+  const n = { internal: 0, internalFree: 0, leaf: 0, leafFree: 0, ovf: 0, ovfFree: 0, empty: 0, levels: 0 };
+  tree.walkPages(file, (pgno, type) => {
+    const p = file.page(pgno);
+    if (type === PageType.Overflow) {
+      n.ovf++;
+      n.ovfFree += ps - PAGE_HEADER_SIZE - p.readUInt32LE(PageOffset.prev);
+      return;
+    }
+    const cnt = u16(p, PageOffset.count);
+    const up = u16(p, H_UPPER) === 0 ? ps : u16(p, H_UPPER);
+    const free = up - SLOTS - 2 * cnt + u16(p, H_FRAG);
+    if (type === PageType.Leaf) {
+      n.leaf++;
+      n.leafFree += free;
+      if (cnt === 0) n.empty++;
+    } else {
+      n.internal++;
+      n.internalFree += free;
+    }
+  });
+  n.levels = tree.stat(file).levels;
+  let keys = 0;
+  let items = 0;
+  if (!fast) {
+    const c = tree.cursor(file);
+    let prev: Buffer | undefined;
+    for (let e = c.first(); e !== undefined; e = c.next()) {
+      items++;
+      if (prev === undefined || !prev.equals(e[0])) keys++;
+      prev = e[0];
+    }
+  }
+  return {
+    name: entry.name,
+    type: desc.type ?? 'btree',
+    duplicates: desc.dup,
+    dumpHeader: desc.dumpHeader ?? [],
+    root: desc.root,
+    levels: n.levels,
+    keys,
+    items,
+    internal: pagesStat(n.internal, n.internalFree, ps),
+    leaf: pagesStat(n.leaf, n.leafFree, ps),
+    overflow: pagesStat(n.ovf, n.ovfFree, ps),
+    emptyPages: n.empty,
+  };
+}
+
+/** Statistics of a data file and its databases (all, or the one named). Throws on damage. */
+export function statDataFile(p: string, options: { name?: string; fast?: boolean } = {}): FileStat {
+  const file = RawDataFile.open(p);
+  try {
+    if (file.metaProblem !== undefined) throw new CorruptionError(p, 0, `meta page: ${file.metaProblem}; run db_verify`);
+    let entries = file.catalog();
+    if (options.name !== undefined) {
+      entries = entries.filter((e) => e.name === options.name);
+      if (entries.length === 0) throw new CairnError('NOT_FOUND', `${p}: no database named "${options.name}" (db_dump -l lists them)`);
+    }
+    let freePages = 0;
+    const seen = new Set<number>();
+    for (let pgno = file.meta.freeHead; pgno !== 0 && pgno < file.meta.pageCount && !seen.has(pgno); ) {
+      seen.add(pgno);
+      freePages++;
+      pgno = file.rawPage(pgno).readUInt32LE(PageOffset.next);
+    }
+    return {
+      path: p,
+      pageSize: file.pageSize,
+      version: 1,
+      pages: file.meta.pageCount,
+      freePages,
+      databases: entries.map((e) => treeStat(file, e, options.fast === true)),
+    };
+  } finally {
+    file.close();
+  }
+}
+
+// ---- db_dump -d -----------------------------------------------------------------------------------
+
+/**
+ * One line per page for db_dump -d (format not stable, as in Berkeley DB): page number, type,
+ * LSN, entry count, links, and whether the page passes its checks. `withFree` false (-d r)
+ * leaves free pages out.
+ */
+export function* pageLines(p: string, withFree: boolean): Generator<string> {
+  const file = RawDataFile.open(p);
+  try {
+    const m = file.meta;
+    yield `data file ${p}: page size ${file.pageSize}, ${m.pageCount} pages, catalog root ${m.catalogRoot}, free list head ${m.freeHead}, file id ${file.uid}, environment ${m.envId.toString('hex')}\n`;
+    const n = Math.max(m.pageCount, file.pagesOnDisk);
+    for (let pgno = 0; pgno < n; pgno++) {
+      const buf = file.rawPage(pgno);
+      const t = buf[PageOffset.type]!;
+      if (!withFree && t === PageType.Free && pgno !== 0) continue;
+      const why = pgno === 0 ? file.metaProblem : file.checkPage(pgno, buf);
+      const lsn = formatLsn(readLsn(buf, PageOffset.lsnFile));
+      const cnt = buf.readUInt16LE(PageOffset.count);
+      const next = buf.readUInt32LE(PageOffset.next);
+      const prev = buf.readUInt32LE(PageOffset.prev);
+      let detail: string;
+      switch (t) {
+        case PageType.Meta:
+          detail = buf.subarray(MetaOffset.magic, MetaOffset.magic + 8).equals(DATA_MAGIC) ? 'meta' : 'meta (bad magic)';
+          break;
+        case PageType.Leaf:
+          detail = `leaf: ${cnt} entries, prev ${prev}, next ${next}`;
+          break;
+        case PageType.Branch:
+          detail = `branch: ${cnt} children`;
+          break;
+        case PageType.Overflow:
+          detail = `overflow: ${prev} bytes, next ${next}`;
+          break;
+        case PageType.Free:
+          detail = `free: next ${next}`;
+          break;
+        default:
+          detail = pageTypeName(t);
+      }
+      yield `page ${pgno}: ${detail}: LSN ${lsn}${why === undefined ? '' : `: BAD: ${why}`}\n`;
+    }
+  } finally {
+    file.close();
+  }
+}

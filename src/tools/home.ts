@@ -1,0 +1,140 @@
+// Where the db_dump / db_load / db_verify / db_stat / db_printlog tools find things, and when
+// they must refuse to look (issue 5).
+//
+// * The home is -h, else $DB_HOME, else the current directory (cli/common.ts homeOf). When none
+//   was given and the current directory is not a cairn environment, a file operand with a
+//   directory part (`db_dump env/data.db`) makes its directory the home, so a data file can be
+//   named the way a shell user would name it.
+// * Data file names resolve as the engine resolves them: absolute as given, otherwise the first
+//   data directory (DB_CONFIG add_data_dir / set_data_dir) holding the file, else the create
+//   directory (set_create_dir, else the first data directory, else the home).
+// * The data files of an environment are consistent on disk only while nobody owns it and its
+//   control file says `closed` (cleanly closed or recovered). Tools that read data files
+//   directly check both first (`requireQuiescent`).
+
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { CliError, type Options } from '../cli/common.js';
+import { parseDbConfig, type ParsedDbConfig } from '../env/config.js';
+import { CONTROL_FILE, readControl, type Control } from '../env/control.js';
+import { readOwner } from '../env/lock.js';
+import { nodeVfs } from '../io/node.js';
+import { listLogFiles } from '../log/reader.js';
+
+export interface Layout {
+  home: string;
+  config: ParsedDbConfig | undefined;
+  logDir: string;
+  dataDirs: string[];
+  createDir: string;
+}
+
+function isDir(p: string): boolean {
+  try {
+    return fs.statSync(p).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
+/** A cairn environment lives here: a control file, or log files. */
+export function looksLikeEnvironment(dir: string): boolean {
+  if (!isDir(dir)) return false;
+  if (fs.existsSync(path.join(dir, CONTROL_FILE))) return true;
+  return listLogFiles(nodeVfs, dir).length > 0;
+}
+
+/**
+ * The home for a tool run, and the file operand as it should be given to the engine. With no
+ * -h and no $DB_HOME, a file operand with a directory part whose directory is an environment
+ * (while the current directory is not) selects that directory as the home.
+ */
+export function resolveHome(opts: Options, file?: string, env: NodeJS.ProcessEnv = process.env): { home: string; file: string | undefined } {
+  const given = opts.value('h') ?? env.DB_HOME;
+  if (given !== undefined && given !== '') return { home: path.resolve(given), file };
+  const cwd = path.resolve('.');
+  if (file !== undefined && !path.isAbsolute(file) && file.includes('/') && !looksLikeEnvironment(cwd)) {
+    const dir = path.resolve(path.dirname(file));
+    if (looksLikeEnvironment(dir)) return { home: dir, file: path.basename(file) };
+  }
+  if (file !== undefined && path.isAbsolute(file) && !looksLikeEnvironment(cwd)) {
+    const dir = path.dirname(file);
+    if (looksLikeEnvironment(dir)) return { home: dir, file: path.basename(file) };
+  }
+  return { home: cwd, file };
+}
+
+/** Throws a one-line error unless `home` is an existing directory. */
+export function requireHomeDir(home: string, exitCode?: number): void {
+  let st: fs.Stats;
+  try {
+    st = fs.statSync(home);
+  } catch {
+    throw new CliError(`environment home ${home} does not exist; give the environment directory with -h (or $DB_HOME)`, { exitCode });
+  }
+  if (!st.isDirectory()) throw new CliError(`environment home ${home} is not a directory; give the environment directory with -h`, { exitCode });
+}
+
+/** The directory layout of a home, from its DB_CONFIG (as the engine reads it). */
+export function layoutOf(home: string): Layout {
+  const cfgPath = path.join(home, 'DB_CONFIG');
+  let config: ParsedDbConfig | undefined;
+  if (fs.existsSync(cfgPath)) config = parseDbConfig(fs.readFileSync(cfgPath, 'utf8'), cfgPath);
+  const dataDirs = (config?.dataDirs ?? []).map((d) => path.resolve(home, d));
+  const createDir = config?.createDir !== undefined ? path.resolve(home, config.createDir) : (dataDirs[0] ?? home);
+  const logDir = config?.logDir !== undefined ? path.resolve(home, config.logDir) : home;
+  return { home, config, logDir, dataDirs, createDir };
+}
+
+/** Where a data file of this name is (or would be created), as Environment.resolveDataFile. */
+export function resolveDataFile(layout: Layout, name: string): string {
+  if (path.isAbsolute(name)) return name;
+  for (const d of layout.dataDirs.length > 0 ? layout.dataDirs : [layout.home]) {
+    const p = path.join(d, name);
+    if (fs.existsSync(p)) return p;
+  }
+  return path.join(layout.createDir, name);
+}
+
+/** The live owner of an environment (another process holding it open), if any. */
+export function liveOwnerPid(home: string): number | undefined {
+  try {
+    const o = readOwner(nodeVfs, home);
+    return o?.alive ? o.pid : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Refuses with one line naming the owner's pid when another process owns the environment.
+ * `advice` says what to do instead (e.g. "dump a hot backup of it").
+ */
+export function refuseLiveOwner(home: string, advice: string, exitCode?: number): void {
+  const pid = liveOwnerPid(home);
+  if (pid === undefined) return;
+  throw new CliError(`environment ${home} is open in process ${pid}, so its data files are not consistent on disk; ${advice}`, { exitCode });
+}
+
+/** The control file, or undefined when there is none; a damaged one is a one-line error. */
+export function controlOf(home: string, exitCode?: number): Control | undefined {
+  try {
+    return readControl(nodeVfs, home);
+  } catch (e) {
+    throw new CliError((e as Error).message, { exitCode });
+  }
+}
+
+/**
+ * Checks that the data files of `home` can be read directly: no live owner, and the control
+ * file (when there is one) says the environment was closed cleanly or recovered.
+ */
+export function requireQuiescent(home: string, tool: string, exitCode?: number): Control | undefined {
+  refuseLiveOwner(home, `stop that process first, or run ${tool} on a hot backup (db_hotbackup -h ${home} -b DIR)`, exitCode);
+  const control = controlOf(home, exitCode);
+  if (control !== undefined && control.state !== 'closed') {
+    const why = control.state === 'recovering' ? `a ${control.recovery ?? 'normal'} recovery of it did not finish` : 'it was not closed cleanly';
+    throw new CliError(`environment ${home} needs recovery (${why}), so its data files may be incomplete; run db_recover -h ${home} first`, { exitCode });
+  }
+  return control;
+}

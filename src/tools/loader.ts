@@ -1,0 +1,497 @@
+// db_load's engine side (issue 5): read a dump, check all of it, then load it atomically.
+//
+// Two passes over the input:
+//   1. Check: the whole dump is parsed (src/dump/) and every record checked against what the
+//      load will need (key and value limits, fixed record lengths, one type per database).
+//      Standard input (or any input that is not a regular file) is copied to a spool file in
+//      the OS temporary directory meanwhile. Nothing in the environment has been touched yet,
+//      so a malformed dump changes nothing on disk: no environment, no file, no log record.
+//   2. Load, atomically:
+//      * a new data file is built under a temporary name beside it (`.db_load.<pid>.<name>`) in
+//        batches of about BATCH_BYTES, then renamed to its real name in one committed
+//        transaction. Memory stays bounded by the batch size. A load that fails removes the
+//        temporary file; a load that is killed leaves it behind, and the next db_load in that
+//        environment removes it;
+//      * an existing data file is loaded in ONE transaction (databases created inside it through
+//        Environment.createDatabaseIn), which commits or aborts as a whole. Its memory bound is
+//        the transaction's: every page it changes, plus each loaded record once (about twice the
+//        size of the data loaded).
+//   When db_load created the environment itself and the load fails, the files it created are
+//   removed again.
+
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { Readable } from 'node:stream';
+import { DumpParser, encodeItem, type DumpEvent, type DumpHeader, type DumpParserOptions } from '../dump/format.js';
+import { Environment } from '../env/environment.js';
+import { MAX_KEY_SIZE, MAX_VALUE_SIZE, type Database } from '../env/database.js';
+import type { Transaction } from '../txn/txn.js';
+import { CairnError } from '../util/errors.js';
+import { CliError } from '../cli/common.js';
+import { RawDataFile } from './datafile.js';
+import { descriptorFor, dupModeOf, fixedLength, headerFor, isRecnoType, recnoKey } from './dbmeta.js';
+import { controlOf, layoutOf, looksLikeEnvironment, resolveDataFile, type Layout } from './home.js';
+import { processIsAlive } from '../env/lock.js';
+
+/** Records are committed in batches of about this many bytes while a new file is built. */
+export const BATCH_BYTES = 8 * 1024 * 1024;
+let batchBytes = BATCH_BYTES;
+
+/** @internal Tests use small batches to exercise several commits. */
+export function setBatchBytes(n: number): void {
+  batchBytes = n;
+}
+/** db_load's exit status for errors. */
+const ERR = 2;
+const TEMP_PREFIX = '.db_load.';
+
+export interface LoadRequest {
+  home: string;
+  /** The db_file operand (a name in the environment's data directories, or a path). */
+  file: string;
+  /** -f file; undefined: standard input. */
+  input: string | undefined;
+  stdin: () => AsyncIterable<Uint8Array | string>;
+  parser: DumpParserOptions;
+  /** -n: do not overwrite existing keys. */
+  noOverwrite: boolean;
+  /** One line for each record -n skipped. */
+  warn: (message: string) => void;
+}
+
+export interface LoadResult {
+  sections: number;
+  records: number;
+  skipped: number;
+  createdEnvironment: boolean;
+}
+
+function fail(message: string): never {
+  throw new CliError(message, { exitCode: ERR });
+}
+
+/** The database a section loads into: undefined for the unnamed one. */
+function targetOf(h: DumpHeader): string | undefined {
+  return h.database === undefined || h.database === '' ? undefined : h.database;
+}
+
+function show(name: string | undefined): string {
+  return name === undefined ? 'the unnamed database' : `database "${name}"`;
+}
+
+interface Plan {
+  header: DumpHeader;
+  line: number;
+}
+
+interface Checked {
+  sections: number;
+  records: number;
+  /** Per target database (key '' for unnamed): the first section's header. */
+  targets: Map<string, Plan>;
+  firstHeader: DumpHeader | undefined;
+}
+
+/** Reads an input as chunks. */
+function chunks(p: string): AsyncIterable<Buffer> {
+  return fs.createReadStream(p, { highWaterMark: 1024 * 1024 }) as AsyncIterable<Buffer>;
+}
+
+function isRegularFile(p: string): boolean {
+  try {
+    return fs.statSync(p).isFile();
+  } catch {
+    return false;
+  }
+}
+
+/** Runs a parser over chunks, handing each event to `fn`. Parse errors become exit-2 CliErrors. */
+async function parse(source: AsyncIterable<Uint8Array | string>, options: DumpParserOptions, fn: (e: DumpEvent) => void | Promise<void>, spool?: number): Promise<void> {
+  let parser: DumpParser;
+  try {
+    parser = new DumpParser(options);
+  } catch (e) {
+    fail((e as Error).message);
+  }
+  const run = async (events: () => DumpEvent[]): Promise<void> => {
+    let list: DumpEvent[];
+    try {
+      list = events();
+    } catch (e) {
+      if (e instanceof CairnError) fail(e.message);
+      throw e;
+    }
+    for (const ev of list) await fn(ev);
+  };
+  for await (const chunk of source) {
+    if (spool !== undefined) {
+      const b = typeof chunk === 'string' ? Buffer.from(chunk, 'utf8') : chunk;
+      let at = 0;
+      while (at < b.length) at += fs.writeSync(spool, b, at);
+    }
+    await run(() => parser.write(chunk));
+  }
+  await run(() => parser.end());
+}
+
+function valueLine(recordLine: number, keyed: boolean): number {
+  return keyed ? recordLine + 1 : recordLine;
+}
+
+/** Pass 1: checks the whole input (and spools standard input). */
+async function check(source: AsyncIterable<Uint8Array | string>, options: DumpParserOptions, spool?: number): Promise<Checked> {
+  const out: Checked = { sections: 0, records: 0, targets: new Map(), firstHeader: undefined };
+  let cur: { h: DumpHeader; keyed: boolean; fixed: { reLen: number; pad: number } | undefined } | undefined;
+  await parse(
+    source,
+    options,
+    (ev) => {
+      if (ev.kind === 'header') {
+        const h = ev.header;
+        const at = ev.line > 0 ? `line ${ev.line}: ` : '';
+        out.sections++;
+        out.firstHeader ??= h;
+        if (isRecnoType(h.type) && (h.duplicates === true || h.dupsort === true)) {
+          fail(`${at}a ${h.type} database cannot have duplicates (duplicates=1 / dupsort=1)`);
+        }
+        if (h.type === 'queue' && h.reLen === undefined) {
+          fail(`${at}a queue database needs a record length: re_len=N in the header, or db_load -c re_len=N`);
+        }
+        if (h.type === 'queue' && h.reLen === 0) fail(`${at}re_len=0: a queue record length must be at least 1`);
+        const key = targetOf(h) ?? '';
+        const before = out.targets.get(key);
+        if (before === undefined) out.targets.set(key, { header: h, line: ev.line });
+        else {
+          const b = before.header;
+          if (b.type !== h.type || dupModeOf(b) !== dupModeOf(h) || fixedLength(b)?.reLen !== fixedLength(h)?.reLen) {
+            fail(`${at}a second block for ${show(targetOf(h))} must have the type, duplicates and re_len of the first (line ${before.line})`);
+          }
+        }
+        const first = out.targets.get(key)!.header;
+        cur = { h: first, keyed: !isRecnoType(h.type) || h.keys === true, fixed: fixedLength(first) };
+        return;
+      }
+      if (ev.kind === 'record') {
+        const r = ev.record;
+        out.records++;
+        const c = cur!;
+        if (!isRecnoType(c.h.type) && r.key.length > MAX_KEY_SIZE) {
+          fail(`line ${r.line}: key of ${r.key.length} bytes exceeds cairn's limit of ${MAX_KEY_SIZE}`);
+        }
+        const vl = valueLine(r.line, c.keyed);
+        if (r.value.length > MAX_VALUE_SIZE) fail(`line ${vl}: value of ${r.value.length} bytes exceeds cairn's limit of ${MAX_VALUE_SIZE}`);
+        if (c.fixed !== undefined && r.value.length > c.fixed.reLen) {
+          fail(`line ${vl}: record ${r.recno ?? r.index} is ${r.value.length} bytes, longer than the fixed record length re_len=${c.fixed.reLen}`);
+        }
+      }
+    },
+    spool,
+  );
+  return out;
+}
+
+/** Checks an existing database against the section that loads into it. */
+function checkCompatible(desc: Parameters<typeof headerFor>[0], pageSize: number, h: DumpHeader, line: number, file: string, name: string | undefined): void {
+  const at = line > 0 ? `line ${line}: ` : '';
+  const where = `${file}: ${show(name)}`;
+  const existing = headerFor(desc, pageSize, { format: 'bytevalue', keys: false }, where);
+  if (existing.type !== h.type) fail(`${at}${where} exists as a ${existing.type} database; the dump is ${h.type} (load it into another file or database, or convert with -t ${existing.type})`);
+  const had = dupModeOf(existing);
+  const want = dupModeOf(h);
+  if (had !== want) fail(`${at}${where} exists with duplicates ${had}; the dump has duplicates ${want}`);
+  if (fixedLength(existing)?.reLen !== fixedLength(h)?.reLen) {
+    fail(`${at}${where} exists with re_len=${existing.reLen ?? 'none'}; the dump has re_len=${h.reLen ?? 'none'}`);
+  }
+}
+
+/**
+ * Before opening the environment: checks an existing target file from disk. Only when the
+ * environment was closed cleanly (otherwise the file on disk may be behind its log).
+ */
+function precheckExisting(layout: Layout, file: string, targets: Map<string, Plan>): void {
+  const p = resolveDataFile(layout, file);
+  if (!fs.existsSync(p)) return;
+  const control = controlOf(layout.home, ERR);
+  if (control === undefined || control.state !== 'closed') return;
+  let raw: RawDataFile;
+  try {
+    raw = RawDataFile.open(p);
+  } catch (e) {
+    fail(`${file}: ${(e as Error).message}`);
+  }
+  try {
+    if (raw.metaProblem !== undefined) fail(`${file}: the meta page is damaged (${raw.metaProblem}); run db_verify`);
+    if (raw.meta.envId.toString('hex') !== control.envId) {
+      fail(`${file} belongs to another environment (id ${raw.meta.envId.toString('hex')}, this one is ${control.envId}); load into a new file, or dump it from its own environment`);
+    }
+    const catalog = new Map(raw.catalog().map((e) => [e.name, e.desc]));
+    for (const [key, plan] of targets) {
+      const desc = catalog.get(key);
+      if (desc !== undefined) checkCompatible(desc, raw.pageSize, plan.header, plan.line, file, key === '' ? undefined : key);
+    }
+  } catch (e) {
+    if (e instanceof CliError) throw e;
+    fail(`${file}: ${(e as Error).message}; run db_verify`);
+  } finally {
+    raw.close();
+  }
+}
+
+function listFiles(dir: string): Set<string> {
+  try {
+    return new Set(fs.readdirSync(dir));
+  } catch {
+    return new Set();
+  }
+}
+
+/** Removes what an environment creation left (the files that were not there before). */
+function removeCreated(dirs: Map<string, Set<string>>): void {
+  for (const [dir, before] of dirs) {
+    for (const name of listFiles(dir)) {
+      if (before.has(name)) continue;
+      try {
+        fs.rmSync(path.join(dir, name), { force: true });
+      } catch {
+        // best effort: report the load's own error
+      }
+    }
+  }
+}
+
+/** Temporary data files of killed loads (we own the environment now, so nothing else uses them). */
+async function removeStaleTemps(env: Environment, layout: Layout): Promise<void> {
+  for (const dir of layout.dataDirs.length > 0 ? layout.dataDirs : [layout.home]) {
+    for (const name of listFiles(dir)) {
+      const m = /^\.db_load\.(\d+)\./.exec(name);
+      if (!m || (Number(m[1]) !== process.pid && processIsAlive(Number(m[1])))) continue;
+      try {
+        await env.removeDatabase(path.join(dir, name));
+      } catch {
+        // not one of ours (another environment's file): leave it
+      }
+    }
+  }
+}
+
+interface Current {
+  db: Database;
+  h: DumpHeader;
+  recno: boolean;
+  fixed: { reLen: number; pad: number } | undefined;
+  keyed: boolean;
+}
+
+/** Loads a checked dump. */
+export async function runLoad(req: LoadRequest): Promise<LoadResult> {
+  const layout = layoutOf(req.home);
+  // Pass 1.
+  let spoolDir: string | undefined;
+  let inputPath = req.input;
+  let checked: Checked;
+  if (inputPath !== undefined && !fs.existsSync(inputPath)) fail(`${inputPath}: No such file or directory`);
+  try {
+    if (inputPath !== undefined && isRegularFile(inputPath)) {
+      checked = await check(chunks(inputPath), req.parser);
+    } else {
+      spoolDir = fs.mkdtempSync(path.join(os.tmpdir(), 'db_load-'));
+      const spoolPath = path.join(spoolDir, 'input');
+      const fd = fs.openSync(spoolPath, 'w', 0o600);
+      try {
+        const source = inputPath !== undefined ? chunks(inputPath) : req.stdin();
+        checked = await check(source, req.parser, fd);
+      } finally {
+        fs.closeSync(fd);
+      }
+      inputPath = spoolPath;
+    }
+    if (checked.sections === 0) fail('the input holds no database');
+    precheckExisting(layout, req.file, checked.targets);
+    return await loadChecked(req, layout, inputPath, checked);
+  } finally {
+    if (spoolDir !== undefined) fs.rmSync(spoolDir, { recursive: true, force: true });
+  }
+}
+
+async function loadChecked(req: LoadRequest, layout: Layout, inputPath: string, checked: Checked): Promise<LoadResult> {
+  const createdEnvironment = !looksLikeEnvironment(req.home);
+  const before = new Map<string, Set<string>>();
+  if (createdEnvironment) {
+    before.set(req.home, listFiles(req.home));
+    if (layout.logDir !== req.home) before.set(layout.logDir, listFiles(layout.logDir));
+  }
+  const pageSize = checked.firstHeader?.dbPagesize;
+  let env: Environment;
+  try {
+    env = await Environment.open(req.home, { create: createdEnvironment, ...(pageSize !== undefined ? { pageSize } : {}) });
+  } catch (e) {
+    if (createdEnvironment) removeCreated(before);
+    throw e;
+  }
+  const result: LoadResult = { sections: 0, records: 0, skipped: 0, createdEnvironment };
+  let ok = false;
+  try {
+    await removeStaleTemps(env, layout);
+    let existing: string[] | undefined;
+    try {
+      existing = env.listDatabases(req.file);
+    } catch (e) {
+      if (!(e instanceof CairnError && e.code === 'NOT_FOUND')) throw e;
+    }
+    if (existing === undefined) await loadNewFile(env, req, inputPath, result);
+    else await loadExistingFile(env, req, inputPath, new Set(existing), result);
+    ok = true;
+  } finally {
+    await env.close();
+    if (!ok && createdEnvironment) removeCreated(before);
+  }
+  return result;
+}
+
+function tempName(file: string): string {
+  const dir = path.dirname(file);
+  const base = `${TEMP_PREFIX}${process.pid}.${path.basename(file)}`;
+  return dir === '.' ? base : path.join(dir, base);
+}
+
+function storeKey(cur: Current, key: Buffer, recno: number | undefined): Buffer {
+  return cur.recno ? recnoKey(recno!) : key;
+}
+
+function storeValue(cur: Current, value: Buffer): Buffer {
+  const f = cur.fixed;
+  if (f === undefined || value.length >= f.reLen) return value;
+  const out = Buffer.alloc(f.reLen, f.pad);
+  value.copy(out, 0);
+  return out;
+}
+
+/** The -n message for a skipped key, the key in the dump's own encoding. */
+function skippedMessage(req: LoadRequest, cur: Current, line: number, key: Buffer, recno: number | undefined): string {
+  const shown = cur.recno ? String(recno) : encodeItem(key, cur.h.format);
+  return `${req.file}: line ${line}: key already exists, not loaded: ${shown}`;
+}
+
+/** Applies one record inside `txn`. */
+function putRecord(req: LoadRequest, cur: Current, txn: Transaction, ev: Extract<DumpEvent, { kind: 'record' }>, result: LoadResult): number {
+  const r = ev.record;
+  const key = storeKey(cur, r.key, r.recno);
+  const value = storeValue(cur, r.value);
+  result.records++;
+  const stored = cur.db.put(key, value, txn, req.noOverwrite ? { noOverwrite: true } : undefined);
+  if (!stored) {
+    result.skipped++;
+    req.warn(skippedMessage(req, cur, r.line, r.key, r.recno));
+  }
+  return key.length + value.length;
+}
+
+function currentFor(db: Database, h: DumpHeader): Current {
+  return { db, h, recno: isRecnoType(h.type), fixed: fixedLength(h), keyed: !isRecnoType(h.type) || h.keys === true };
+}
+
+/** A new file: built under a temporary name in batches, renamed into place at the end. */
+async function loadNewFile(env: Environment, req: LoadRequest, inputPath: string, result: LoadResult): Promise<void> {
+  const tmp = tempName(req.file);
+  const handles = new Map<string, Database>();
+  let txn: Transaction | undefined;
+  let batch = 0;
+  let created = false;
+  const flush = async (): Promise<void> => {
+    if (txn === undefined) return;
+    const t = txn;
+    txn = undefined;
+    batch = 0;
+    await t.commit({ durability: 'nosync' }); // the final rename is a sync commit and covers these
+  };
+  let cur: Current | undefined;
+  try {
+    await parse(chunks(inputPath), req.parser, async (ev) => {
+      if (ev.kind === 'header') {
+        result.sections++;
+        const h = ev.header;
+        const key = targetOf(h) ?? '';
+        let db = handles.get(key);
+        if (db === undefined) {
+          await flush();
+          created = true;
+          db = await env.openDatabase(tmp, {
+            create: true,
+            exclusive: true,
+            ...(targetOf(h) !== undefined ? { name: targetOf(h) } : {}),
+            duplicates: dupModeOf(h) === 'none' ? false : dupModeOf(h),
+            descriptor: descriptorFor(h, env.pageSize),
+          });
+          handles.set(key, db);
+          cur = currentFor(db, h);
+        } else {
+          cur = currentFor(db, headerFor(db.descriptor, db.file.pageSize, { format: h.format, keys: h.keys === true }, req.file));
+        }
+        cur.h = { ...cur.h, format: h.format };
+        return;
+      }
+      if (ev.kind === 'record') {
+        txn ??= env.begin();
+        batch += putRecord(req, cur!, txn, ev, result);
+        if (batch >= batchBytes) await flush();
+      }
+    });
+    await flush();
+    await env.renameDatabase(tmp, undefined, path.basename(req.file));
+  } catch (e) {
+    (txn as Transaction | undefined)?.abort();
+    if (created) {
+      try {
+        await env.removeDatabase(tmp);
+      } catch {
+        // the environment is failing; the next db_load removes the temporary file
+      }
+    }
+    throw e;
+  }
+}
+
+/** An existing file: one transaction for the whole load. */
+async function loadExistingFile(env: Environment, req: LoadRequest, inputPath: string, names: Set<string>, result: LoadResult): Promise<void> {
+  const txn = env.begin();
+  const handles = new Map<string, Database>();
+  let cur: Current | undefined;
+  try {
+    await parse(chunks(inputPath), req.parser, async (ev) => {
+      if (ev.kind === 'header') {
+        result.sections++;
+        const h = ev.header;
+        const name = targetOf(h);
+        const key = name ?? '';
+        let db = handles.get(key);
+        if (db === undefined) {
+          if (names.has(key)) {
+            db = await env.openDatabase(req.file, name !== undefined ? { name } : {});
+            checkCompatible(db.descriptor, db.file.pageSize, h, ev.line, req.file, name);
+          } else {
+            db = env.createDatabaseIn(txn, req.file, {
+              ...(name !== undefined ? { name } : {}),
+              duplicates: dupModeOf(h) === 'none' ? false : dupModeOf(h),
+              descriptor: descriptorFor(h, env.pageSize),
+            });
+          }
+          handles.set(key, db);
+        }
+        const stored = headerFor(db.descriptor, db.file.pageSize, { format: h.format, keys: h.keys === true }, req.file);
+        cur = currentFor(db, { ...stored, format: h.format });
+        return;
+      }
+      if (ev.kind === 'record') putRecord(req, cur!, txn, ev, result);
+    });
+    await txn.commit();
+  } catch (e) {
+    txn.abort();
+    throw e;
+  }
+}
+
+/** Standard input as chunks. */
+export function stdinChunks(): AsyncIterable<Uint8Array | string> {
+  return process.stdin as Readable as AsyncIterable<Uint8Array | string>;
+}
