@@ -297,7 +297,8 @@ function remaining(it: { limit: number; count: number }): number {
   return it.limit === Infinity ? Infinity : it.limit - it.count;
 }
 
-function wrapRead<T>(f: () => T): T {
+/** Runs an engine call, giving its errors abstract-level codes. */
+function engine<T>(f: () => T): T {
   try {
     return f();
   } catch (e) {
@@ -320,20 +321,20 @@ class CairnIterator<K, V> extends AbstractIterator<CairnLevel<K, V>, K, V> {
   }
 
   async _next(): Promise<[Encoded | undefined, Encoded | undefined] | undefined> {
-    const e = wrapRead(() => this.walk.next());
+    const e = engine(() => this.walk.next());
     return e === undefined ? undefined : this.map(e);
   }
 
   async _nextv(size: number): Promise<Array<[Encoded | undefined, Encoded | undefined]>> {
-    return wrapRead(() => take(this.walk, size, this.map));
+    return engine(() => take(this.walk, size, this.map));
   }
 
   async _all(): Promise<Array<[Encoded | undefined, Encoded | undefined]>> {
-    return wrapRead(() => take(this.walk, remaining(this), this.map));
+    return engine(() => take(this.walk, remaining(this), this.map));
   }
 
   _seek(target: Encoded): void {
-    wrapRead(() => this.walk.seek(target));
+    engine(() => this.walk.seek(target));
   }
 
   async _close(): Promise<void> {
@@ -353,20 +354,20 @@ class CairnKeyIterator<K, V> extends AbstractKeyIterator<CairnLevel<K, V>, K> {
   }
 
   async _next(): Promise<Encoded | undefined> {
-    const e = wrapRead(() => this.walk.next());
+    const e = engine(() => this.walk.next());
     return e === undefined ? undefined : this.map(e);
   }
 
   async _nextv(size: number): Promise<Encoded[]> {
-    return wrapRead(() => take(this.walk, size, this.map));
+    return engine(() => take(this.walk, size, this.map));
   }
 
   async _all(): Promise<Encoded[]> {
-    return wrapRead(() => take(this.walk, remaining(this), this.map));
+    return engine(() => take(this.walk, remaining(this), this.map));
   }
 
   _seek(target: Encoded): void {
-    wrapRead(() => this.walk.seek(target));
+    engine(() => this.walk.seek(target));
   }
 
   async _close(): Promise<void> {
@@ -386,20 +387,20 @@ class CairnValueIterator<K, V> extends AbstractValueIterator<CairnLevel<K, V>, K
   }
 
   async _next(): Promise<Encoded | undefined> {
-    const e = wrapRead(() => this.walk.next());
+    const e = engine(() => this.walk.next());
     return e === undefined ? undefined : this.map(e);
   }
 
   async _nextv(size: number): Promise<Encoded[]> {
-    return wrapRead(() => take(this.walk, size, this.map));
+    return engine(() => take(this.walk, size, this.map));
   }
 
   async _all(): Promise<Encoded[]> {
-    return wrapRead(() => take(this.walk, remaining(this), this.map));
+    return engine(() => take(this.walk, remaining(this), this.map));
   }
 
   _seek(target: Encoded): void {
-    wrapRead(() => this.walk.seek(target));
+    engine(() => this.walk.seek(target));
   }
 
   async _close(): Promise<void> {
@@ -463,7 +464,7 @@ export class CairnLevelTransaction<K = string, V = string> {
 
   get<T = V>(key: K | unknown, options?: TransactionOpOptions): T | undefined {
     const k = this.key(key, options);
-    const v = wrapRead(() => this.database.get(k, this.txn));
+    const v = engine(() => this.database.get(k, this.txn));
     if (v === undefined) return undefined;
     const enc = this.target(options).valueEncoding(options?.valueEncoding);
     try {
@@ -475,19 +476,19 @@ export class CairnLevelTransaction<K = string, V = string> {
 
   has(key: K | unknown, options?: TransactionOpOptions): boolean {
     const k = this.key(key, options);
-    return wrapRead(() => this.database.has(k, this.txn));
+    return engine(() => this.database.has(k, this.txn));
   }
 
   put(key: K | unknown, value: V | unknown, options?: TransactionOpOptions): void {
     if (value === null || value === undefined) throw new CairnLevelError('Value cannot be null or undefined', 'LEVEL_INVALID_VALUE');
     const k = this.key(key, options);
     const v = this.target(options).valueEncoding(options?.valueEncoding).encode(value);
-    wrapRead(() => this.database.put(k, v, this.txn));
+    engine(() => this.database.put(k, v, this.txn));
   }
 
   del(key: K | unknown, options?: TransactionOpOptions): void {
     const k = this.key(key, options);
-    wrapRead(() => this.database.del(k, this.txn));
+    engine(() => this.database.del(k, this.txn));
   }
 }
 
@@ -629,7 +630,7 @@ export class CairnLevel<K = string, V = string> extends AbstractLevel<Buffer | U
   }
 
   _getSync(key: Encoded, options: ReadOptions): Encoded | undefined {
-    const v = wrapRead(() => this.cairnDb!.get(key, options.snapshot?.txn));
+    const v = engine(() => this.cairnDb!.get(key, options.snapshot?.txn));
     return v === undefined ? undefined : out(v, options.valueEncoding);
   }
 
@@ -637,7 +638,7 @@ export class CairnLevel<K = string, V = string> extends AbstractLevel<Buffer | U
     const db = this.cairnDb!;
     const txn = options.snapshot?.txn;
     const vf = options.valueEncoding;
-    return wrapRead(() =>
+    return engine(() =>
       keys.map((k) => {
         const v = db.get(k, txn);
         return v === undefined ? undefined : out(v, vf);
@@ -646,29 +647,29 @@ export class CairnLevel<K = string, V = string> extends AbstractLevel<Buffer | U
   }
 
   async _has(key: Encoded, options: ReadOptions): Promise<boolean> {
-    return wrapRead(() => this.cairnDb!.has(key, options.snapshot?.txn));
+    return engine(() => this.cairnDb!.has(key, options.snapshot?.txn));
   }
 
   async _hasMany(keys: Encoded[], options: ReadOptions): Promise<boolean[]> {
     const db = this.cairnDb!;
     const txn = options.snapshot?.txn;
-    return wrapRead(() => keys.map((k) => db.has(k, txn)));
+    return engine(() => keys.map((k) => db.has(k, txn)));
   }
 
   _iterator(options: RangeOpts): CairnIterator<K, V> {
-    return wrapRead(() => new CairnIterator(this, this.cairnDb!, options));
+    return engine(() => new CairnIterator(this, this.cairnDb!, options));
   }
 
   _keys(options: RangeOpts): CairnKeyIterator<K, V> {
-    return wrapRead(() => new CairnKeyIterator(this, this.cairnDb!, options));
+    return engine(() => new CairnKeyIterator(this, this.cairnDb!, options));
   }
 
   _values(options: RangeOpts): CairnValueIterator<K, V> {
-    return wrapRead(() => new CairnValueIterator(this, this.cairnDb!, options));
+    return engine(() => new CairnValueIterator(this, this.cairnDb!, options));
   }
 
   _snapshot(options: object): CairnSnapshot {
-    return wrapRead(() => new CairnSnapshot(options, this.environment!.begin({ readOnly: true })));
+    return engine(() => new CairnSnapshot(options, this.environment!.begin({ readOnly: true })));
   }
 
   // ---- transactions (additional method) ----------------------------------------------------
@@ -764,11 +765,11 @@ export class CairnLevel<K = string, V = string> extends AbstractLevel<Buffer | U
       await this.write(options, (db, txn) => void db.truncate(txn));
       return;
     }
-    const walk = wrapRead(() => new RangeWalk(this.cairnDb!, options));
+    const walk = engine(() => new RangeWalk(this.cairnDb!, options));
     try {
       let left = options.limit < 0 ? Infinity : options.limit;
       while (left > 0) {
-        const keys = wrapRead(() => take(walk, Math.min(CLEAR_CHUNK, left), (e) => e[0]));
+        const keys = engine(() => take(walk, Math.min(CLEAR_CHUNK, left), (e) => e[0]));
         if (keys.length === 0) break;
         left -= keys.length;
         await this.write(options, (db, txn) => {

@@ -94,6 +94,24 @@ test('environment form: createIfMissing and errorIfExists apply to the database'
   }
 });
 
+test('environment form on a read-only environment: reads work, writes fail with LEVEL_READONLY', async () => {
+  const dir = fresh();
+  const rw = new CairnLevel(dir, { environment: small });
+  await rw.put('a', '1');
+  await rw.close();
+  const env = await Environment.open(dir, { readOnly: true });
+  try {
+    const db = new CairnLevel({ env });
+    assert.equal(await db.get('a'), '1');
+    assert.deepEqual(await db.keys().all(), ['a']);
+    await assert.rejects(db.put('b', '2'), (e: { code: string }) => e.code === 'LEVEL_READONLY');
+    await assert.rejects(db.transaction((tx) => tx.put('b', '2')), (e: { code: string }) => e.code === 'LEVEL_READONLY');
+    await db.close();
+  } finally {
+    await env.close();
+  }
+});
+
 test('a second open of the same directory fails with LEVEL_LOCKED', async () => {
   const dir = fresh();
   const a = new CairnLevel(dir, { environment: small });
@@ -119,6 +137,12 @@ test('durability: default, option, and sync: true per write', async () => {
   const mid = syncs();
   await db.batch([{ type: 'del', key: 'a' }], { sync: true } as never);
   assert.ok(syncs() > mid, 'a batch with sync: true is fsynced');
+  const s2 = syncs();
+  await db.put('d', '4', { durability: 'sync' } as never);
+  assert.ok(syncs() > s2, 'durability per write');
+  const s1 = syncs();
+  await db.put('e', '5', { sync: false } as never);
+  assert.equal(syncs(), s1, 'sync: false is the default, not a sync');
   await db.close();
   assert.throws(() => new CairnLevel(fresh(), { durability: 'fast' as never }), /durability/);
 
