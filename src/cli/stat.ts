@@ -253,7 +253,7 @@ export function main(args: string[], io: CliIo): Promise<number> {
         printJson(io, { file: { ...st, path: p }, fast });
         return 0;
       }
-      const several = st.databases.length > 1 || st.databases.some((d) => d.name !== '');
+      const several = st.totalDatabases > 1 || st.databases.some((d) => d.name !== '');
       io.out(st.databases.map((d) => dbLines(st, d, several, fast)).join(RULE));
       return 0;
     }

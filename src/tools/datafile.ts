@@ -272,7 +272,7 @@ function verifyOpen(
     }
     const found = new BTree(root, dup).verify(file);
     for (const s of found) {
-      const pr = splitPageMessage(s);
+      const pr = splitPageMessage(s.replace(/unreadable: page \d+ at offset \d+: /, ''));
       add({ ...pr, what: `${pr.what} (${name})` });
     }
     return found.length === 0;
@@ -387,6 +387,8 @@ export interface FileStat {
   version: number;
   pages: number;
   freePages: number;
+  /** Databases in the file (all of them, also with a name filter). */
+  totalDatabases: number;
   databases: DatabaseStat[];
 }
 
@@ -458,6 +460,7 @@ export function statDataFile(p: string, options: { name?: string; fast?: boolean
   try {
     if (file.metaProblem !== undefined) throw new CorruptionError(p, 0, `meta page: ${file.metaProblem}; run db_verify`);
     let entries = file.catalog();
+    const totalDatabases = entries.length;
     if (options.name !== undefined) {
       entries = entries.filter((e) => e.name === options.name);
       if (entries.length === 0) throw new CairnError('NOT_FOUND', `${p}: no database named "${options.name}" (db_dump -l lists them)`);
@@ -475,6 +478,7 @@ export function statDataFile(p: string, options: { name?: string; fast?: boolean
       version: 1,
       pages: file.meta.pageCount,
       freePages,
+      totalDatabases,
       databases: entries.map((e) => treeStat(file, e, options.fast === true)),
     };
   } finally {
