@@ -6,20 +6,31 @@ import { MemStore } from './memstore.js';
 const N = Number(process.argv[2] ?? 1_000_000);
 const PS = Number(process.argv[3] ?? 4096);
 
+// 16-byte zero-padded decimal keys, as in bench/ (byte order = numeric order).
 function key(i: number): Buffer {
-  const k = Buffer.alloc(16);
-  k.write('k', 0);
-  k.writeUInt32BE(Math.floor(i / 0x100000000), 8);
-  k.writeUInt32BE(i >>> 0, 12);
-  return k;
+  return Buffer.from(String(i).padStart(16, '0'));
 }
 
-function rate(label: string, n: number, ms: number): void {
-  console.log(`${label.padEnd(28)} ${(ms / 1000).toFixed(2)} s  ${Math.round((n / ms) * 1000).toLocaleString('en-US')} ops/s`);
+// Wall time and this process's CPU time (the VM is shared: CPU time is the steadier number).
+let cpu0 = process.cpuUsage();
+let t0 = performance.now();
+function start(): void {
+  cpu0 = process.cpuUsage();
+  t0 = performance.now();
+}
+function rate(label: string, n: number): void {
+  const ms = performance.now() - t0;
+  const c = process.cpuUsage(cpu0);
+  const cpuMs = (c.user + c.system) / 1000;
+  console.log(
+    `${label.padEnd(28)} wall ${(ms / 1000).toFixed(2)} s ${Math.round((n / ms) * 1000).toLocaleString('en-US').padStart(11)} ops/s` +
+      `   cpu ${(cpuMs / 1000).toFixed(2)} s ${Math.round((n / cpuMs) * 1000).toLocaleString('en-US').padStart(11)} ops/s`,
+  );
 }
 
 const keys: Buffer[] = [];
 for (let i = 0; i < N; i++) keys.push(key(i));
+void key;
 const value = Buffer.alloc(100, 0x61);
 const order = Array.from({ length: N }, (_, i) => i);
 let seed = 12345;
@@ -31,39 +42,39 @@ for (let i = N - 1; i > 0; i--) {
 
 const w = new MemStore(PS);
 const t = new BTree(BTree.create(w), 'none');
-let t0 = performance.now();
+start();
 for (let i = 0; i < N; i++) t.put(w, keys[i], value);
-rate(`${N} sequential puts`, N, performance.now() - t0);
+rate(`${N} sequential puts`, N);
 console.log(t.stat(w));
 
 const r = w.snapshot();
-t0 = performance.now();
+start();
 let found = 0;
 for (let i = 0; i < N; i++) if (t.get(r, keys[order[i]]) !== undefined) found++;
-rate(`${N} random gets`, N, performance.now() - t0);
+rate(`${N} random gets`, N);
 if (found !== N) throw new Error(`found ${found}`);
 
-t0 = performance.now();
+start();
 let n = 0;
 t.scan(r, {}, () => {
   n++;
 });
-rate(`scan ${n}`, n, performance.now() - t0);
+rate(`scan ${n}`, n);
 
-t0 = performance.now();
+start();
 const c = t.cursor(r);
 n = 0;
 for (let e = c.first(); e; e = c.next()) n++;
-rate(`cursor ${n}`, n, performance.now() - t0);
+rate(`cursor ${n}`, n);
 
 const w2 = new MemStore(PS);
 const t2 = new BTree(BTree.create(w2), 'none');
-t0 = performance.now();
+start();
 for (let i = 0; i < N; i++) t2.put(w2, keys[order[i]], value);
-rate(`${N} random puts`, N, performance.now() - t0);
+rate(`${N} random puts`, N);
 console.log(t2.stat(w2));
 
-t0 = performance.now();
+start();
 for (let i = 0; i < N; i++) t2.del(w2, keys[order[i]]);
-rate(`${N} random dels`, N, performance.now() - t0);
+rate(`${N} random dels`, N);
 console.log('live pages after deleting all', w2.livePages());

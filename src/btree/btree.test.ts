@@ -526,3 +526,35 @@ describe('btree duplicates', () => {
     }
   });
 });
+
+test('re-putting an identical value does not dirty the page', () => {
+  const { w, t } = newTree();
+  t.put(w, b('k'), b('same'));
+  w.snapshot(); // from now on writable() copies pages
+  const copies = w.stats.copies;
+  t.put(w, b('k'), b('same'));
+  assert.equal(w.stats.copies, copies);
+  t.put(w, b('k'), b('diff'));
+  assert.equal(w.stats.copies, copies + 1);
+  assert.equal(hex(t.get(w, b('k'))), hex(b('diff')));
+});
+
+test('64 KiB pages: multi-level tree, compaction, merges', () => {
+  const { w, t } = newTree(65536);
+  const n = 6000;
+  const key = (i: number): Buffer => b(`key${String((i * 7919) % n).padStart(6, '0')}`);
+  for (let i = 0; i < n; i++) t.put(w, key(i), fill(600 + (i % 900), i));
+  let st = t.stat(w);
+  assert.ok(st.levels >= 2 && st.leafPages > 20, JSON.stringify(st));
+  checkTree(w, [t]);
+  // rewrite with other sizes (holes, compaction), then delete most
+  for (let i = 0; i < n; i += 2) t.put(w, key(i), fill(100 + (i % 2000), i + 1));
+  checkTree(w, [t]);
+  for (let i = 0; i < n; i++) assert.equal(t.get(w, key(i))?.length, i % 2 ? 600 + (i % 900) : 100 + (i % 2000));
+  for (let i = 0; i < n; i++) if (i % 10 !== 0) t.del(w, key(i));
+  st = t.stat(w);
+  checkTree(w, [t]);
+  assert.equal(st.entries, n / 10);
+  for (let i = 0; i < n; i += 10) t.del(w, key(i));
+  assert.equal(w.livePages(), 1);
+});

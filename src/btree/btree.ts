@@ -52,9 +52,21 @@
 //   type and byte counts); any violation throws CorruptionError(`page N`, offset, what). Loops
 //   are bounded (descent depth <= 64, chains by their recorded length, leaf walks by key order).
 //
-// * Reads never copy pages. Binary search compares the search key with cell bytes in place
-//   (JS loop for short keys, Buffer#compare over offsets for long ones). Cursors keep (leaf, index)
-//   and follow sibling links; they run over an immutable snapshot, so no latching is needed.
+// * Reads never copy pages. Binary search compares the search key with cell bytes in place,
+//   skipping the leading bytes known to be equal (the common prefix of the search key with the
+//   current lower and upper bounds, carried from each branch level to the next), so keys with
+//   long shared prefixes cost little. Cursors keep (leaf, index) and follow sibling links; they
+//   run over an immutable snapshot, so no latching is needed.
+//
+// * Reading API. get/getAll/cursor return copies. scan(r, range, fn) is the fast path for
+//   iterators: fn(key, value) gets views into the pages (no copy for inline entries) that are
+//   valid only during the call; it returns the number of entries visited, and stops when fn
+//   returns false or `limit` is reached. Neither a scan nor a cursor may run over a PageWriter
+//   that is modified while they are in use (use a snapshot reader).
+//
+// * Writes dirty only what they change: put descends with page(), then makes writable() only the
+//   leaf (and, on a split or merge, the pages involved). Re-putting an identical inline value
+//   writes nothing.
 //
 // ==== On-page format (FORMAT.md §B-tree pages) ===============================================
 //
@@ -540,6 +552,25 @@ function stepPrev(r: PageReader, pos: Pos): boolean {
   return prevLeaf(r, pos);
 }
 
+// The entry decoded by loadEntry (module state: no allocation for a result pair in scans).
+let entK: Buffer = EMPTY;
+let entV: Buffer = EMPTY;
+
+/** Decodes the user key and value of the leaf cell at off into entK / entV. */
+function loadEntry(dup: DupMode, r: PageReader, p: Buffer, pgno: number, off: number, copy: boolean): void {
+  if (dup === 'none') {
+    entK = leafKey(r, p, pgno, off, copy);
+    entV = leafValue(r, p, pgno, off, copy);
+    return;
+  }
+  const ik = leafKey(r, p, pgno, off, false);
+  const t = terminatorAt(ik, 0, ik.length);
+  if (t < 0 || (dup === 'unsorted' && ik.length !== t + 10)) throw corrupt(pgno, off, 'malformed duplicate key');
+  entK = unescapeKey(ik, 0, t, copy);
+  if (dup === 'sorted') entV = copy ? copyOf(ik, t + 2, ik.length) : ik.subarray(t + 2);
+  else entV = leafValue(r, p, pgno, off, copy);
+}
+
 function asBuf(b: unknown, what: string): Buffer {
   if (Buffer.isBuffer(b)) return b;
   if (b instanceof Uint8Array) return Buffer.from(b.buffer, b.byteOffset, b.byteLength);
@@ -570,9 +601,6 @@ export class BTree {
   private readonly ix: number[] = [];
   private depth = 0;
   private readonly pos: Pos = { p: EMPTY, pgno: 0, i: 0 };
-  // Entry decoded by loadEntry.
-  private ek: Buffer = EMPTY;
-  private ev: Buffer = EMPTY;
   // Split bookkeeping, reused.
   private readonly itOff: number[] = [];
   private readonly itSz: number[] = [];
@@ -703,9 +731,9 @@ export class BTree {
             const c = cmpLeaf(r, hi!, p, pgno, off, se);
             if (c < 0 || (c === 0 && !hiIncl)) return seen;
           }
-          this.loadEntry(r, p, pgno, off, false);
+          loadEntry(this.dup, r, p, pgno, off, false);
           seen++;
-          if (fn(this.ek, this.ev) === false || seen === limit) return seen;
+          if (fn(entK, entV) === false || seen === limit) return seen;
         }
         pos.i = n - 1;
         ok = nextLeaf(r, pos);
@@ -732,36 +760,15 @@ export class BTree {
             const c = cmpLeaf(r, lo!, p, pgno, off, se);
             if (c > 0 || (c === 0 && !loIncl)) return seen;
           }
-          this.loadEntry(r, p, pgno, off, false);
+          loadEntry(this.dup, r, p, pgno, off, false);
           seen++;
-          if (fn(this.ek, this.ev) === false || seen === limit) return seen;
+          if (fn(entK, entV) === false || seen === limit) return seen;
         }
         pos.i = 0;
         ok = prevLeaf(r, pos);
       }
     }
     return seen;
-  }
-
-  /** Decodes the entry of the leaf cell at off into this.ek / this.ev (user key and value). */
-  private loadEntry(r: PageReader, p: Buffer, pgno: number, off: number, copy: boolean): void {
-    if (this.dup === 'none') {
-      this.ek = leafKey(r, p, pgno, off, copy);
-      this.ev = leafValue(r, p, pgno, off, copy);
-      return;
-    }
-    const ik = leafKey(r, p, pgno, off, false);
-    const t = terminatorAt(ik, 0, ik.length);
-    if (t < 0 || (this.dup === 'unsorted' && ik.length !== t + 10)) throw corrupt(pgno, off, 'malformed duplicate key');
-    this.ek = unescapeKey(ik, 0, t, copy);
-    if (this.dup === 'sorted') this.ev = copy ? copyOf(ik, t + 2, ik.length) : ik.subarray(t + 2);
-    else this.ev = leafValue(r, p, pgno, off, copy);
-  }
-
-  /** @internal used by TreeCursor */
-  _entry(r: PageReader, pos: Pos): [Buffer, Buffer] {
-    this.loadEntry(r, pos.p, pos.pgno, slot(pos.p, pos.i), true);
-    return [this.ek, this.ev];
   }
 
   /** Number of entries (pairs, for dup trees). Reads every leaf. */
@@ -930,6 +937,14 @@ export class BTree {
     const s = this.locateW(w, ikey);
     if (s >= 0) {
       if (mode !== REPLACE) return mode === KEEP;
+      // An identical inline value: nothing to write (the page is not even made writable).
+      const pgno = this.pg[this.depth];
+      const p = w.page(pgno);
+      const off = slot(p, s);
+      if ((p[off] & F_VOVF) === 0 && u16(p, off + 3) === ival.length) {
+        const vo = off + LEAF_HDR + u16(p, off + 1);
+        if (vo + ival.length <= p.length && memcmp2(ival, 0, ival.length, p, vo, ival.length) === 0) return true;
+      }
       this.replaceAt(w, ikey, ival);
       return true;
     }
@@ -1661,7 +1676,9 @@ class TreeCursor implements Cursor {
       return undefined;
     }
     this.state = ON;
-    return this.t._entry(this.r, this.pos);
+    const pos = this.pos;
+    loadEntry(this.t.dup, this.r, pos.p, pos.pgno, slot(pos.p, pos.i), true);
+    return [entK, entV];
   }
 
   first(): [Buffer, Buffer] | undefined {
