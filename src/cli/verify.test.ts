@@ -85,6 +85,13 @@ test('db_verify: a sound file verifies; a fault in each kind of page is reported
     assert.equal(ok.code, 0, ok.stderr);
     assert.equal(ok.stdout, 'Verification of data.db succeeded.\n');
     assert.equal(ok.stderr, '');
+    // db_dump -d: one line per page (r: without the free pages), damage flagged.
+    const pages = await runInProcess('dump', ['-d', 'r', '-h', pristine, 'data.db']);
+    assert.equal(pages.code, 0, pages.stderr);
+    const listed = pages.stdout.trimEnd().split('\n');
+    assert.match(listed[0]!, /^data file .*data\.db: page size 4096, \d+ pages/);
+    assert.equal(listed.length - 1, L.pageCount - L.free.length);
+    assert.ok(listed.every((l, i) => i === 0 || (/^page \d+: (meta|leaf|branch|overflow)/.test(l) && !l.includes('BAD'))));
     const quiet = await runInProcess('verify', ['-q', '-h', pristine, 'data.db']);
     assert.equal(quiet.code, 0);
     assert.equal(quiet.stdout, '');
@@ -138,6 +145,10 @@ test('db_verify: a sound file verifies; a fault in each kind of page is reported
       assert.equal(r.stdout, 'Verification of data.db failed.\n', f.kind);
       assert.match(r.stderr, f.expect, `${f.kind}:\n${r.stderr}`);
       for (const line of r.stderr.trimEnd().split('\n')) assert.match(line, /^db_verify: data\.db: /, f.kind);
+      if (f.fix === false) {
+        const listing = await runInProcess('dump', ['-d', 'a', '-h', home, 'data.db']);
+        assert.match(listing.stdout, new RegExp(`^page ${f.pgno}: .*: BAD: page checksum mismatch$`, 'm'), f.kind);
+      }
       fs.rmSync(home, { recursive: true, force: true });
     }
 

@@ -252,7 +252,7 @@ function removeCreated(dirs: Map<string, Set<string>>): void {
     for (const name of listFiles(dir)) {
       if (before.has(name)) continue;
       try {
-        fs.rmSync(path.join(dir, name), { force: true });
+        fs.rmSync(path.join(dir, name), { recursive: true, force: true });
       } catch {
         // best effort: report the load's own error
       }
