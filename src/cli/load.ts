@@ -58,7 +58,7 @@ export function main(args: string[], io: CliIo): Promise<number> {
       ...(overrides.length > 0 ? { overrides } : {}),
       ...(opts.has('T') ? { text: true } : {}),
     };
-    const resolved = resolveHome(opts, opts.operands[0]);
+    const resolved = resolveHome(opts, opts.operands[0], process.env, { creating: true });
     requireHomeDir(resolved.home, 2);
     refuseLiveOwner(resolved.home, 'load while it is stopped, or load through the API in that process', 2);
     const result = await runLoad({

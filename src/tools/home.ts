@@ -4,7 +4,8 @@
 // * The home is -h, else $DB_HOME, else the current directory (cli/common.ts homeOf). When none
 //   was given and the current directory is not a cairn environment, a file operand with a
 //   directory part (`db_dump env/data.db`) makes its directory the home, so a data file can be
-//   named the way a shell user would name it.
+//   named the way a shell user would name it. For db_load (`creating`) that directory is the
+//   home even when it holds no environment yet: the new environment goes where the file goes.
 // * Data file names resolve as the engine resolves them: absolute as given, otherwise the first
 //   data directory (DB_CONFIG add_data_dir / set_data_dir) holding the file, else the create
 //   directory (set_create_dir, else the first data directory, else the home).
@@ -49,17 +50,19 @@ export function looksLikeEnvironment(dir: string): boolean {
  * -h and no $DB_HOME, a file operand with a directory part whose directory is an environment
  * (while the current directory is not) selects that directory as the home.
  */
-export function resolveHome(opts: Options, file?: string, env: NodeJS.ProcessEnv = process.env): { home: string; file: string | undefined } {
+export function resolveHome(
+  opts: Options,
+  file?: string,
+  env: NodeJS.ProcessEnv = process.env,
+  options: { creating?: boolean } = {},
+): { home: string; file: string | undefined } {
   const given = opts.value('h') ?? env.DB_HOME;
   if (given !== undefined && given !== '') return { home: path.resolve(given), file };
   const cwd = path.resolve('.');
-  if (file !== undefined && !path.isAbsolute(file) && file.includes('/') && !looksLikeEnvironment(cwd)) {
+  if (file !== undefined && file.includes('/') && !looksLikeEnvironment(cwd)) {
     const dir = path.resolve(path.dirname(file));
-    if (looksLikeEnvironment(dir)) return { home: dir, file: path.basename(file) };
-  }
-  if (file !== undefined && path.isAbsolute(file) && !looksLikeEnvironment(cwd)) {
-    const dir = path.dirname(file);
-    if (looksLikeEnvironment(dir)) return { home: dir, file: path.basename(file) };
+    // db_load makes the environment where the file is to be, never in the current directory.
+    if (looksLikeEnvironment(dir) || options.creating === true) return { home: dir, file: path.basename(file) };
   }
   return { home: cwd, file };
 }
