@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { SimVfs } from '../io/sim.js';
 import { Environment, type EnvironmentOptions } from './environment.js';
 import { CairnError, LockedError, RunRecoveryError } from '../util/errors.js';
+import type { Transaction } from '../txn/txn.js';
 import { rng, randInt, testSeeds } from '../util/random.js';
 
 const HOME = '/env';
@@ -383,4 +384,34 @@ test('misuse throws at once with a clear message', async () => {
   assert.throws(() => db.get('a'), code('CLOSED'));
   assert.throws(() => env.begin(), code('CLOSED'));
   await env.close(); // idempotent
+});
+
+test('read-modify-write: concurrent increments are never lost (CONFLICT and retry)', async () => {
+  const vfs = fresh();
+  const env = await Environment.open(HOME, opts(vfs));
+  const db = await env.openDatabase('a.db', { create: true });
+  await db.put('n', '0');
+  const incr = (t: Transaction) => db.put('n', String(Number(db.get('n', t)!.toString()) + 1), t);
+  // Synchronous callbacks commit in the same turn; async ones conflict and are run again.
+  await Promise.all(Array.from({ length: 25 }, () => env.transaction((t) => void incr(t))));
+  await Promise.all(
+    Array.from({ length: 25 }, () =>
+      env.transaction(async (t) => {
+        const v = Number(db.get('n', t)!.toString());
+        await new Promise((r) => setImmediate(r));
+        db.put('n', String(v + 1), t);
+      }),
+    ),
+  );
+  assert.equal(db.get('n')?.toString(), '50');
+  // Explicit transactions get the typed error.
+  const a = env.begin();
+  const b = env.begin();
+  incr(a);
+  incr(b);
+  await a.commit();
+  await assert.rejects(b.commit(), (e: unknown) => e instanceof CairnError && e.code === 'CONFLICT');
+  assert.equal(b.state, 'aborted');
+  assert.equal(db.get('n')?.toString(), '51');
+  await env.close();
 });

@@ -452,18 +452,55 @@ export class Environment implements TxnHost, DbHost {
 
   /**
    * Runs fn in a transaction and commits it; aborts if fn throws. Returns fn's result once the
-   * commit is durable per the durability chosen.
+   * commit is durable per the durability chosen. If fn read data that a concurrent commit
+   * changed (CONFLICT), fn runs again in a new transaction (up to `retries` times, default 100;
+   * retries run one at a time):
+   * keep fn free of side effects other than the transaction's. A synchronous fn never conflicts.
    */
-  async transaction<T>(fn: (txn: Transaction) => T | Promise<T>, options: { durability?: Durability; readOnly?: boolean } = {}): Promise<T> {
+  async transaction<T>(fn: (txn: Transaction) => T | Promise<T>, options: { durability?: Durability; readOnly?: boolean; retries?: number } = {}): Promise<T> {
+    const retries = options.retries ?? 100;
+    for (let attempt = 0; ; attempt++) {
+      // After a conflict, attempts run one at a time, so that contenders make progress.
+      const release = attempt > 0 ? await this.retryTurn() : undefined;
+      try {
+        return await this.attempt(fn, options);
+      } catch (e) {
+        if (!(e instanceof CairnError && e.code === 'CONFLICT') || attempt >= retries) throw e;
+      } finally {
+        release?.();
+      }
+    }
+  }
+
+  private retryQueue: Promise<void> = Promise.resolve();
+
+  private async retryTurn(): Promise<() => void> {
+    let release!: () => void;
+    const turn = new Promise<void>((r) => (release = r));
+    const before = this.retryQueue;
+    this.retryQueue = before.then(() => turn);
+    await before;
+    return release;
+  }
+
+  private async attempt<T>(fn: (txn: Transaction) => T | Promise<T>, options: { durability?: Durability; readOnly?: boolean }): Promise<T> {
     const txn = this.begin(options);
     let result: T;
+    let commit: Promise<void> | undefined;
     try {
-      result = await fn(txn);
+      const r = fn(txn);
+      if (r instanceof Promise) result = await r;
+      else {
+        result = r;
+        // A synchronous callback commits in the same turn: nothing can interleave (no conflict).
+        if (txn.active) commit = txn.commit();
+      }
     } catch (e) {
       txn.abort();
       throw e;
     }
-    if (txn.active) await txn.commit();
+    if (commit === undefined && txn.active) commit = txn.commit();
+    await commit;
     return result;
   }
 
@@ -495,7 +532,18 @@ export class Environment implements TxnHost, DbHost {
       txn.state = 'committed';
       return;
     }
-    if (txn.seq !== this.pager.seq) txn.rebase();
+    if (txn.seq !== this.pager.seq) {
+      for (const c of this.recent) {
+        if (c.seq <= txn.seq) continue;
+        for (const f of c.files) {
+          if (txn.readFiles.has(f)) {
+            txn.state = 'aborted';
+            throw new CairnError('CONFLICT', `the transaction read ${f.name}, which another transaction changed after it began; run it again (env.transaction() does so itself)`);
+          }
+        }
+      }
+      txn.rebase();
+    }
     const id = this.nextTxn;
     this.nextTxn = this.nextTxn >= 0xffff_fff0 ? 1 : this.nextTxn + 1;
     const log = this.log;
@@ -534,6 +582,7 @@ export class Environment implements TxnHost, DbHost {
     }
     // Install: from here the changes are visible to new readers.
     const seq = ++this.pager.seq;
+    this.noteCommit(seq, txn);
     for (const f of txn.newFiles) this.pager.addFile(f);
     for (const [file, pgno, buf, image] of installs) this.pager.install(file, pgno, buf, seq, image);
     for (const op of txn.fileOps) {
@@ -548,6 +597,22 @@ export class Environment implements TxnHost, DbHost {
     else if (mode === 'write-nosync') log.write();
     for (const op of txn.fileOps) this.applyFileOp(op);
     if (this.ckptKbytes > 0 && log.stats.bytes - this.logAtLastCkpt >= this.ckptKbytes * 1024) this.backgroundCheckpoint();
+  }
+
+  /** Files changed by recent commits, kept while an older write transaction may still commit. */
+  private recent: Array<{ seq: number; files: DataFile[] }> = [];
+
+  private noteCommit(seq: number, txn: Transaction): void {
+    let oldest = Infinity;
+    for (const t of this.active) if (t !== txn && !t.readOnly && t.seq < oldest) oldest = t.seq;
+    if (oldest === Infinity) {
+      this.recent.length = 0;
+      return;
+    }
+    let drop = 0;
+    while (drop < this.recent.length && this.recent[drop]!.seq <= oldest) drop++;
+    if (drop > 0) this.recent.splice(0, drop);
+    this.recent.push({ seq, files: [...txn.files.keys(), ...txn.fileOps.map((o) => o.file)] });
   }
 
   private track<T>(p: Promise<T>): Promise<T> {

@@ -7,6 +7,10 @@
 // the transaction's operations onto the current state instead (each write is recorded as a
 // closure for that purpose), so commits never lose each other's changes.
 //
+// A transaction that READ from a data file that another transaction changed meanwhile cannot
+// be replayed safely (what it read may be stale: a lost update); its commit fails with
+// CONFLICT instead, and env.transaction() runs the callback again. Blind writes never conflict.
+//
 // A read-only transaction is just a registered snapshot.
 
 import { FilePages, type DataFile, type Pager, SnapshotReader } from '../page/pager.js';
@@ -60,8 +64,12 @@ export class Transaction {
     if (this.state !== 'active') throw new CairnError('TXN_STATE', `the transaction is already ${this.state}; begin a new one`);
   }
 
+  /** Data files this transaction read from (for conflict checks at commit). */
+  readonly readFiles = new Set<DataFile>();
+
   /** Pages of `file` as this transaction sees them (read path). */
   reader(file: DataFile): PageReader {
+    this.readFiles.add(file);
     const own = this.files.get(file);
     if (own !== undefined) return own;
     let r = this.readers.get(file);
