@@ -67,6 +67,12 @@ test('env.hotBackup while this process commits; then { update: true } moves the 
     assert.equal(m.history.length, 2);
     assert.equal(m.requiredLsn, upd.requiredLsn);
     assert.equal(m.dataFiles.length, 1, 'the data files of the full backup are still listed');
+
+    // Failed over to (opened read-write and written): it has its own history; -u is refused.
+    const fo = await Environment.open(bk);
+    await (await fo.openDatabase('orders.db')).put('written-after-failover', 'x');
+    await fo.close();
+    await assert.rejects(env.hotBackup(bk, { update: true }), /was opened as an environment since its last backup .*it has a history of its own now/);
   } finally {
     await env.close();
     fs.rmSync(dir, { recursive: true, force: true });

@@ -392,6 +392,20 @@ export function checkBackupTarget(vfs: Vfs, src: Dirs, envId: Buffer, dir: strin
     }
     if (prev.layout !== layout) throw new CairnError('INVALID_ARGUMENT', `the backup in ${target} was taken ${prev.layout === 'config' ? 'with' : 'without'} -D; update it the same way`);
     if (prev.kind === 'full' && prev.state === 'copying') throw new CairnError('INVALID_ARGUMENT', `the full backup into ${target} never finished copying; take a full backup again (db_hotbackup without -u)`);
+    // Opened read-write since (failed over to?): its log has its own history now, and copying
+    // the source's logs over it would mix two histories.
+    let control;
+    try {
+      control = readControl(vfs, target);
+    } catch {
+      control = undefined;
+    }
+    if (prev.state === 'recovered' && prev.end !== undefined && control !== undefined && (control.state !== 'closed' || control.end !== prev.end)) {
+      throw new CairnError(
+        'INVALID_ARGUMENT',
+        `${target} was opened as an environment since its last backup (its log ends at ${formatLsn(control.end)}, the backup's at ${prev.endLsn}; state ${control.state}): it has a history of its own now, and updating it would mix two histories; take a full backup into an empty directory instead`,
+      );
+    }
   } else if (entries.length > 0 && !holdsOurs) {
     const whose = prev !== undefined ? `a backup of another environment (${prev.envId})` : prevControlEnv !== undefined ? `an environment with another id (${prevControlEnv})` : 'no backup of this environment';
     throw new CairnError('INVALID_ARGUMENT', `the backup directory ${target} is not empty and holds ${whose}; choose an empty or new directory (cairn deletes only files of an earlier backup of the same environment)`);
@@ -481,7 +495,14 @@ export async function runHotBackup(source: BackupSource, dir: string, opts: Back
         const clash = names.get(to);
         if (clash !== undefined) throw new CairnError('INVALID_ARGUMENT', `${clash} and ${f.path} would both be ${to}; back up with -D to keep the data directories apart`);
         names.set(to, f.path);
-        const r = await copyDataFile(vfs, f, to, say);
+        let r;
+        try {
+          r = await copyDataFile(vfs, f, to, say);
+        } catch (e) {
+          if (!(e instanceof IoError && e.errno === 'ENOENT' && vfs.stat(f.path) === undefined)) throw e;
+          say(`${f.path} was removed or renamed while the backup ran; recovery replays that from the log`);
+          continue;
+        }
         say(`copying database ${f.path} to ${to} (${r.pages} pages verified${r.reread > 0 ? `, ${r.reread} read again` : ''})`);
         files.push({ path: rel(to), kind: 'data', size: r.size, sha256: r.sha256, how: 'copied', pages: r.pages, reread: r.reread });
         bytes += r.size;

@@ -20,7 +20,7 @@ import { readBootId } from '../io/node.js';
 import { LogReader, listLogFiles } from '../log/reader.js';
 import { LOG_HEADER_SIZE, logFileName } from '../log/file.js';
 import { CairnError, IoError } from '../util/errors.js';
-import { type Lsn, formatLsn, lsnFile, makeLsn } from '../util/lsn.js';
+import { type Lsn, formatLsn, lsnFile, makeLsn, parseLsn } from '../util/lsn.js';
 import { readLayout } from './layout.js';
 
 export const MANIFEST_FILE = '__cairn.backup.json';
@@ -176,6 +176,8 @@ export function recordRecovery(vfs: Vfs, dir: string, report: { start: string; e
   writeManifest(vfs, dir, {
     ...m,
     state: 'recovered',
+    end: parseLsn(report.end) ?? m.end,
+    endLsn: report.end,
     required,
     requiredLsn: formatLsn(required),
     recovery: { start: report.start, end: report.end, transactions: report.transactions, lastCommit: report.lastCommit?.toISOString(), durationMs: Math.round(report.durationMs) },
