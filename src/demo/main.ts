@@ -114,8 +114,9 @@ async function main(): Promise<number> {
       fs.fsyncSync(fs.openSync(path.join(failover, path.basename(f)), 'r'));
       fs.unlinkSync(f);
     }
-    // Step 3: copy the active logs.
-    const all = tool('db_archive', ['-l', '-a', '-h', primary]);
+    // Step 3: copy the active logs, newest first: a log file that fills up while we copy is
+    // then followed by a copy of its successor that we did not take, never by a half copy of it.
+    const all = tool('db_archive', ['-l', '-a', '-h', primary]).reverse();
     for (const f of all) copyInto(f, failover);
     // Step 4: catastrophic recovery on the copy.
     const t0 = performance.now();
