@@ -17,7 +17,7 @@ import {
 import { LogReader, listLogFiles } from '../log/reader.js';
 import { formatRecoverTime } from '../log/records.js';
 import { LogWriter } from '../log/writer.js';
-import { DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, MIN_PAGE_SIZE, PageType } from '../page/format.js';
+import { DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, MIN_PAGE_SIZE, PageOffset, PageType } from '../page/format.js';
 import { MetaOffset, initMeta, readMeta } from '../page/meta.js';
 import { DataFile, type FilePages, Pager, SnapshotReader, diffPage, initPageHeader } from '../page/pager.js';
 import { DURABILITIES, type Durability, Transaction, type TxnHost } from '../txn/txn.js';
@@ -557,10 +557,11 @@ export class Environment implements TxnHost, DbHost {
           const buf = fp.changed.get(pgno)!;
           const created = fp.created.has(pgno);
           const base = created ? undefined : this.pager.read(file, pgno, Infinity);
-          const ranges = base === undefined ? undefined : diffPage(base, buf);
-          if (ranges !== undefined && ranges.length === 0) continue;
-          let lsn: Lsn;
           const image = base === undefined || this.pager.needsImage(file, pgno);
+          // An image needs no delta: only whether the page changed at all (past checksum and LSN).
+          const ranges = base === undefined ? undefined : image ? undefined : diffPage(base, buf);
+          if (ranges !== undefined ? ranges.length === 0 : base !== undefined && base.compare(buf, PageOffset.pgno, buf.length, PageOffset.pgno, base.length) === 0) continue;
+          let lsn: Lsn;
           buf.fill(0, 0, 12);
           if (image) lsn = log.append({ type: 'page_image', txn: id, file: file.uid, pgno, image: buf });
           else lsn = log.append({ type: 'page_delta', txn: id, file: file.uid, pgno, prev: readLsn(base!, 4), ranges: ranges! });

@@ -390,18 +390,34 @@ export function initPageHeader(buf: Buffer, pgno: number, uid: number, type: Pag
   buf[PageOffset.type] = type;
 }
 
+let diffScratch = Buffer.alloc(0);
+
 /**
  * The byte ranges in which `next` differs from `prev`, skipping the checksum and LSN fields,
  * encoded for a page_delta record: repeated (u32 offset, u32 length, bytes). Ranges closer than
  * 16 bytes are merged.
  */
 export function diffPage(prev: Buffer, next: Buffer): Buffer {
-  const parts: Buffer[] = [];
   const n = next.length;
+  if (diffScratch.length < 2 * n + 16) diffScratch = Buffer.allocUnsafeSlow(2 * n + 16);
+  const out = diffScratch;
+  let len = 0;
+  // Equal stretches are skipped 4 bytes at a time through Int32 views when both pages are
+  // 4-byte aligned (page buffers are: each has its own ArrayBuffer). Profiles of random loads
+  // showed the former native 64-byte block compares (argument checks per call) costing more than
+  // this loop. The ranges found are the same as a byte-by-byte scan finds.
+  const aligned = prev.length === n && (prev.byteOffset & 3) === 0 && (next.byteOffset & 3) === 0 && (n & 3) === 0;
+  const pw = aligned ? new Int32Array(prev.buffer, prev.byteOffset, n >> 2) : EMPTY_WORDS;
+  const nw = aligned ? new Int32Array(next.buffer, next.byteOffset, n >> 2) : EMPTY_WORDS;
+  const nwords = pw.length;
   let i: number = PageOffset.pgno;
   while (i < n) {
-    // Skip equal 64-byte blocks quickly.
-    while (i + 64 <= n && prev.compare(next, i, i + 64, i, i + 64) === 0) i += 64;
+    while (i < n && (i & 3) !== 0 && prev[i] === next[i]) i++;
+    if ((i & 3) === 0) {
+      let w = i >> 2;
+      while (w < nwords && pw[w] === nw[w]) w++;
+      if (w > i >> 2) i = w << 2;
+    }
     while (i < n && prev[i] === next[i]) i++;
     if (i >= n) break;
     const start = i;
@@ -414,14 +430,16 @@ export function diffPage(prev: Buffer, next: Buffer): Buffer {
       } else if (j - end >= 16) break;
       else j++;
     }
-    const head = Buffer.allocUnsafe(8);
-    head.writeUInt32LE(start, 0);
-    head.writeUInt32LE(end - start, 4);
-    parts.push(head, next.subarray(start, end));
+    out.writeUInt32LE(start, len);
+    out.writeUInt32LE(end - start, len + 4);
+    next.copy(out, len + 8, start, end);
+    len += 8 + end - start;
     i = end;
   }
-  return Buffer.concat(parts);
+  return Buffer.from(out.subarray(0, len));
 }
+
+const EMPTY_WORDS = new Int32Array(0);
 
 /** Applies a page_delta's ranges to `page` in place; throws on a malformed delta. */
 export function applyDelta(page: Buffer, ranges: Buffer): void {
