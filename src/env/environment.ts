@@ -22,7 +22,7 @@ import { MetaOffset, initMeta, readMeta } from '../page/meta.js';
 import { DataFile, type FilePages, Pager, SnapshotReader, diffPage, initPageHeader } from '../page/pager.js';
 import { DURABILITIES, type Durability, Transaction, type TxnHost } from '../txn/txn.js';
 import { CairnError, RunRecoveryError, invalid } from '../util/errors.js';
-import { type Lsn, formatLsn, lsnFile, lsnOffset, readLsn, writeLsn } from '../util/lsn.js';
+import { type Lsn, formatLsn, lsnFile, lsnOffset, parseLsn, readLsn, writeLsn } from '../util/lsn.js';
 import { type ParsedDbConfig, parseDbConfig } from './config.js';
 import { type Control, readControl, writeControl, CONTROL_FILE } from './control.js';
 import { Database, type DbHost, type Descriptor, decodeDescriptor, encodeDescriptor } from './database.js';
@@ -78,6 +78,8 @@ export interface RecoverOptions {
   catastrophic?: boolean;
   /** Recover to this time: later commits are not applied, and the later log is kept aside. */
   until?: Date;
+  /** Recover to this LSN ("file/offset" or "[file][offset]"): transactions committed before it. */
+  untilLsn?: string;
   vfs?: Vfs;
   progress?: (message: string) => void;
 }
@@ -390,7 +392,13 @@ export class Environment implements TxnHost, DbHost {
       }
       const t0 = performance.now();
       const pager = new Pager(vfs, { cacheSize: 64 * 1024 * 1024 });
-      const out = runRecovery(vfs, dirs, pager, control, kind, { untilTime: options.until?.getTime() }, options.progress);
+      let untilLsn: Lsn | undefined;
+      if (options.untilLsn !== undefined) {
+        untilLsn = parseLsn(options.untilLsn);
+        if (untilLsn === undefined) throw invalid(`untilLsn must look like 3/1200 or [3][1200], got "${options.untilLsn}"`);
+      }
+      if (options.until !== undefined && !(options.until instanceof Date && !Number.isNaN(options.until.getTime()))) throw invalid('until must be a valid Date');
+      const out = runRecovery(vfs, dirs, pager, control, kind, { untilTime: options.until?.getTime(), untilLsn }, options.progress);
       const r = out.result;
       for (const f of pager.files.values()) f.handle?.close();
       return {
@@ -1036,7 +1044,7 @@ function runRecovery(
   pager: Pager,
   control: Control | undefined,
   kind: 'normal' | 'catastrophic',
-  opts: { untilTime?: number },
+  opts: { untilTime?: number; untilLsn?: Lsn },
   progress?: (m: string) => void,
 ): { control: Control; result: RecoveryResult; keptLogDir?: string } {
   const files = listLogFiles(vfs, dirs.logDir);
@@ -1078,11 +1086,11 @@ function runRecovery(
     progress,
   };
   let keptLogDir: string | undefined;
-  let untilLsn: Lsn | undefined;
-  if (opts.untilTime !== undefined) {
-    untilLsn = findStopPoint(vfs, dirs.logDir, envId, opts.untilTime);
+  let untilLsn: Lsn | undefined = opts.untilLsn;
+  if (opts.untilTime !== undefined) untilLsn = findStopPoint(vfs, dirs.logDir, envId, opts.untilTime);
+  if (untilLsn !== undefined) {
     // Redo-only recovery cannot take pages back in time: the data files must predate the point.
-    if (untilLsn !== undefined) checkAllPages(pager, ctx, untilLsn, 'the data files are newer than the recovery point; restore data files from a backup made before it, then recover to the time again');
+    checkAllPages(pager, ctx, untilLsn, 'the data files are newer than the recovery point; restore data files from a backup made before it, then recover to the time again');
   }
   const from = kind === 'normal' ? base.redo || undefined : undefined;
   const result = recover(ctx, { from, untilLsn, checkAllPages: kind === 'catastrophic' });

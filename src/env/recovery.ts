@@ -226,7 +226,8 @@ export function recover(ctx: RecoveryContext, opts: RecoveryOptions): RecoveryRe
   let nextReport = 0;
   for (const raw of reader.records(opts.from)) {
     if (opts.untilLsn !== undefined && raw.lsn >= opts.untilLsn) {
-      result.stoppedAt = raw.lsn;
+      // Cut at a transaction boundary: the unfinished transaction's records go too.
+      result.stoppedAt = pending.length > 0 ? pending[0]!.lsn : raw.lsn;
       stopped = true;
       break;
     }
