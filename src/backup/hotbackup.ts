@@ -225,7 +225,8 @@ async function copyPlain(vfs: Vfs, from: string, to: string, check?: (head: Buff
         if (n < buf.length) break;
         await yieldNow();
       }
-      out.sync();
+      // fdatasync without blocking the event loop: the source's writers keep committing.
+      await out.syncAsync();
     } finally {
       out.close();
     }
@@ -267,21 +268,32 @@ async function copyDataFile(vfs: Vfs, src: DataFileInfo, to: string, say: (m: st
     for (;;) {
       const got = h.read(chunk, pgno * ps);
       const whole = Math.floor(got / ps);
+      // Verified pages are written (and hashed) in runs: one write per run of sound pages
+      // instead of one per page.
+      let run = 0;
+      const flushRun = (upTo: number) => {
+        if (upTo > run) {
+          const bytes = chunk.subarray(run * ps, upTo * ps);
+          out.write(bytes, (pgno + run) * ps);
+          hash.update(bytes);
+        }
+      };
       for (let i = 0; i < whole; i++) {
         const n = pgno + i;
-        let page: Buffer = chunk.subarray(i * ps, (i + 1) * ps);
-        const why = pageProblem(page, n, src.uid);
+        const why = pageProblem(chunk.subarray(i * ps, (i + 1) * ps), n, src.uid);
         if (why !== undefined) {
+          flushRun(i);
+          run = i + 1;
           const again = await readAgain(n, why);
           if (again === undefined) {
             say(`${src.path}: page ${n} is being added right now; the copy ends before it (the log rebuilds it)`);
-            return finish(n);
+            return await finish(n);
           }
-          page = again;
+          out.write(again, n * ps);
+          hash.update(again);
         }
-        out.write(page, n * ps);
-        hash.update(page);
       }
+      flushRun(whole);
       pgno += whole;
       if (got < chunk.length) {
         if (got % ps !== 0) {
@@ -297,14 +309,14 @@ async function copyDataFile(vfs: Vfs, src: DataFileInfo, to: string, say: (m: st
       }
       await yieldNow();
     }
-    return finish(pgno);
+    return await finish(pgno);
   } finally {
     h.close();
     out.close();
   }
-  function finish(pages: number) {
+  async function finish(pages: number) {
     out.truncate(pages * ps);
-    out.sync();
+    await out.syncAsync();
     return { sha256: hash.digest('hex'), size: pages * ps, pages, reread };
   }
 }

@@ -79,6 +79,8 @@ function durableClaim(body: Buffer): Lsn {
   return 0;
 }
 
+const ZERO_SPAN = Buffer.alloc(64 * 1024);
+
 export class LogReader {
   readonly dir: string;
   readonly files: number[];
@@ -181,7 +183,15 @@ export class LogReader {
       // The last file: look for proof that the bytes at `offset` were durable.
       for (let at = offset + 1; at + RECORD_HEADER_SIZE < data.length; at++) {
         const len = data.readUInt32LE(at);
-        if (len === 0 || at + RECORD_HEADER_SIZE + len > data.length) continue;
+        if (len === 0) {
+          // The preallocated tail is zeros: skip all-zero stretches with one native compare
+          // (a record can only start where its length field has a non-zero byte). A byte-wise
+          // scan of a 10 MiB file's zero tail cost ~0.25 s per open or recovery.
+          const e = at + ZERO_SPAN.length;
+          if (e <= data.length && data.compare(ZERO_SPAN, 0, ZERO_SPAN.length, at, e) === 0) at = e - 4;
+          continue;
+        }
+        if (at + RECORD_HEADER_SIZE + len > data.length) continue;
         const later = recordAt(fileNo, data, at);
         if (later === undefined) continue;
         maxClaim = Math.max(maxClaim, durableClaim(later));
