@@ -7,20 +7,12 @@ import assert from 'node:assert/strict';
 import { BTree, type DupMode, type ScanOptions } from './btree.js';
 import type { PageReader } from './store.js';
 import { newTree, checkTree, maxCell } from './testutil.js';
+import { rng } from '../util/random.js';
 
 const SEED = process.env.CAIRN_SEED !== undefined ? Number(process.env.CAIRN_SEED) >>> 0 : (Math.random() * 0x100000000) >>> 0;
 const OPS = Number(process.env.CAIRN_MODEL_OPS ?? 2500);
 
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const mulberry32 = rng; // the shared seeded generator (util/random.ts)
 
 type Entry = [Buffer, Buffer];
 

@@ -46,6 +46,7 @@ import {
   type DumpType,
 } from './format.js';
 import { CairnError } from '../util/errors.js';
+import { rng } from '../util/random.js';
 
 const VECTOR_DIR = fileURLToPath(new URL('../../../shared/reference/bdb-dumps/', import.meta.url));
 
@@ -56,17 +57,7 @@ const SEED = process.env['CAIRN_SEED'] !== undefined
   : (Date.now() ^ (process.pid << 16)) >>> 0;
 const SEED_NOTE = `seed=${SEED} (replay: CAIRN_SEED=${SEED})`;
 
-/** mulberry32: small, fast, good enough for test data. */
-function makeRng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const makeRng = rng; // the shared seeded generator (util/random.ts)
 
 function int(rng: () => number, n: number): number {
   return Math.floor(rng() * n);
