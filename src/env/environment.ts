@@ -29,6 +29,7 @@ import { Database, type DbHost, type Descriptor, decodeDescriptor, encodeDescrip
 import { type OwnerLock, acquireOwnerLock } from './lock.js';
 import { type Channel, startChannel } from './channel.js';
 import { type RecoveryResult, checkAllPages, openDataFile, recover } from './recovery.js';
+import { planted } from '../util/plant.js'; // PLANT: the planted-bug yardstick (src/util/plant.ts)
 
 export interface EnvironmentOptions {
   /** Create the home and a new environment if there is none. */
@@ -164,6 +165,16 @@ function layout(home: string, cfg: ParsedDbConfig | undefined): Dirs {
   const dataDirs = (cfg?.dataDirs ?? []).map((d) => path.resolve(home, d));
   const createDir = cfg?.createDir !== undefined ? path.resolve(home, cfg.createDir) : (dataDirs[0] ?? home);
   return { home, logDir: cfg?.logDir !== undefined ? path.resolve(home, cfg.logDir) : home, dataDirs, createDir };
+}
+
+/** Where a data file of this name is (the first data directory holding it), or would be created. */
+function resolveDataFile(vfs: Vfs, dirs: Dirs, name: string): string {
+  if (path.isAbsolute(name)) return name;
+  for (const d of dirs.dataDirs.length > 0 ? dirs.dataDirs : [dirs.home]) {
+    const p = path.join(d, name);
+    if (vfs.stat(p) !== undefined) return p;
+  }
+  return path.join(dirs.createDir, name);
 }
 
 function isDataFileName(name: string): boolean {
@@ -550,7 +561,8 @@ export class Environment implements TxnHost, DbHost {
           }
         }
       }
-      txn.rebase();
+      // Blind writes whose pages nobody else changed meanwhile install as they are.
+      if (txn.readFiles.size > 0 || !txn.pagesStillCurrent()) txn.rebase();
     }
     const id = this.nextTxn;
     this.nextTxn = this.nextTxn >= 0xffff_fff0 ? 1 : this.nextTxn + 1;
@@ -657,12 +669,7 @@ export class Environment implements TxnHost, DbHost {
 
   /** @internal Where a data file of this name is, or would be created. */
   resolveDataFile(name: string): string {
-    if (path.isAbsolute(name)) return name;
-    for (const d of this.dirs.dataDirs.length > 0 ? this.dirs.dataDirs : [this.home]) {
-      const p = path.join(d, name);
-      if (this.vfs.stat(p) !== undefined) return p;
-    }
-    return path.join(this.dirs.createDir, name);
+    return resolveDataFile(this.vfs, this.dirs, name);
   }
 
   private checkFileName(name: string): void {
@@ -868,7 +875,7 @@ export class Environment implements TxnHost, DbHost {
 
   private async runCheckpoint(): Promise<void> {
     const log = this.log;
-    const redo = log.end;
+    let redo = log.end; // PLANT(ckpt-late-redo): `let` only for the planted bug below
     this.pager.epoch++;
     this.logAtLastCkpt = log.stats.bytes;
     const dirty = this.pager.collectDirty();
@@ -877,12 +884,14 @@ export class Environment implements TxnHost, DbHost {
     let n = 0;
     for (const d of dirty) {
       if (d.file.removed || !this.pager.files.has(d.file.uid)) continue;
+      if (planted('ckpt-skip-dirty') && d === dirty[dirty.length - 1]) continue; // PLANT(ckpt-skip-dirty)
       this.pager.writePage(d.file, d.pgno, d.buf);
       touched.add(d.file);
       if (++n % 256 === 0) await new Promise((r) => setImmediate(r));
     }
     for (const f of touched) if (!f.removed && f.handle !== undefined) await f.handle.syncAsync();
     for (const d of dirty) this.pager.markClean(d.file, d.pgno, d.buf);
+    if (planted('ckpt-late-redo')) redo = log.end; // PLANT(ckpt-late-redo)
     const files = [...this.pager.files.values()].filter((f) => !f.removed).map((f) => `${f.uid} ${f.name}`).join('\n');
     const ckp = log.append({ type: 'checkpoint', redo, prev: this.lastCkpt, time: Date.now(), durable: log.durableLsn, files });
     await log.flush();
@@ -902,6 +911,7 @@ export class Environment implements TxnHost, DbHost {
     let minPin = Infinity;
     for (const f of this.pins.keys()) minPin = Math.min(minPin, f);
     const limit = Math.min(redoFile, minPin);
+    if (planted('archive-needed-log')) return listLogFiles(this.vfs, this.dirs.logDir).filter((n) => n <= limit); // PLANT(archive-needed-log)
     return listLogFiles(this.vfs, this.dirs.logDir).filter((n) => n < limit);
   }
 
@@ -1065,14 +1075,7 @@ function runRecovery(
     pager,
     logDir: dirs.logDir,
     envId,
-    resolve: (name: string) => {
-      if (path.isAbsolute(name)) return name;
-      for (const d of dirs.dataDirs.length > 0 ? dirs.dataDirs : [dirs.home]) {
-        const p = path.join(d, name);
-        if (vfs.stat(p) !== undefined) return p;
-      }
-      return path.join(dirs.createDir, name);
-    },
+    resolve: (name: string) => resolveDataFile(vfs, dirs, name),
     listDataFiles: () => {
       const out = new Map<string, string>();
       for (const d of dirs.dataDirs.length > 0 ? dirs.dataDirs : [dirs.home]) {
