@@ -334,6 +334,8 @@ export class FilePages implements PageWriter {
   /** Private pages: changed copies and new pages. */
   readonly changed = new Map<number, Buffer>();
   readonly created = new Set<number>();
+  /** The committed version each changed page was copied from (immutable buffers: identity tells whether it is still current). */
+  readonly bases = new Map<number, Buffer>();
   constructor(
     private readonly pager: Pager,
     readonly file: DataFile,
@@ -349,10 +351,27 @@ export class FilePages implements PageWriter {
   writable(pgno: number): Buffer {
     let buf = this.changed.get(pgno);
     if (buf === undefined) {
-      buf = Buffer.from(this.pager.read(this.file, pgno, this.seq));
+      const base = this.pager.read(this.file, pgno, this.seq);
+      buf = Buffer.from(base);
       this.changed.set(pgno, buf);
+      this.bases.set(pgno, base);
     }
     return buf;
+  }
+
+  /**
+   * True when every page this set changed is still, in the latest committed state, the version
+   * it was copied from (and every new page was allocated at the end of the file, whose meta page
+   * is then also unchanged). Pages without a recorded base (free-list reuse, freed pages) answer
+   * false.
+   */
+  basesCurrent(): boolean {
+    for (const pgno of this.changed.keys()) {
+      if (this.created.has(pgno)) continue;
+      const base = this.bases.get(pgno);
+      if (base === undefined || this.pager.read(this.file, pgno, Infinity) !== base) return false;
+    }
+    return true;
   }
 
   allocate(type: PageType): { pgno: number; buf: Buffer } {

@@ -105,6 +105,24 @@ export class Transaction {
   }
 
   /**
+   * Whether the private pages can be installed as they are although other transactions
+   * committed since this one began: no page it changed was changed by them (each is still the
+   * committed version it was copied from; new pages came from the end of the file, whose meta
+   * page is unchanged), and no data file was created, removed or renamed. A B-tree write changes
+   * the pages that hold its result (leaf, and on a split the parent and the meta page), so
+   * replaying the operations on the current state would produce the same pages: the rebase
+   * (copy + replay of every page) is skipped. Only for transactions that read nothing (the
+   * caller has already refused those with CONFLICT when needed).
+   */
+  pagesStillCurrent(): boolean {
+    if (this.newFiles.length > 0 || this.fileOps.length > 0) return false;
+    for (const [file, fp] of this.files) {
+      if (file.removed || !fp.basesCurrent()) return false;
+    }
+    return true;
+  }
+
+  /**
    * Rebases the transaction onto the current state: discards private pages and replays its
    * operations. Called by the environment at commit when another commit came in between.
    */
