@@ -44,6 +44,7 @@ import {
   readManifest,
   writeManifest,
 } from './manifest.js';
+import { planted } from '../util/plant.js'; // PLANT: the planted-bug yardstick (src/util/plant.ts)
 
 /** Where the backup copies from: checkpoint and pin go through the owner. */
 export interface BackupSource {
@@ -497,6 +498,8 @@ export async function runHotBackup(source: BackupSource, dir: string, opts: Back
       }
       writeManifest(vfs, target, { ...base, state: 'copying', files });
 
+      // PLANT(backup-logs-first): the log copied before the data files (the log loop below then skips it)
+      if (planted('backup-logs-first')) for (const n of listLogFiles(vfs, src.logDir).filter((x) => x >= lsnFile(start)).reverse()) { const to = path.join(tdirs.logDir, logFileName(n)); const r = await copyPlain(vfs, path.join(src.logDir, logFileName(n)), to); files.push({ path: rel(to), kind: 'log', size: r.size, sha256: r.sha256, how: 'copied' }); logsCopied.push(rel(to)); }
       // Data files first (I4: they must be older than the log copied after them).
       const { own, foreign, other } = listDataFiles(vfs, src, source.envId);
       for (const f of foreign) say(`skipping ${f}: a data file of another environment`);
@@ -539,6 +542,7 @@ export async function runHotBackup(source: BackupSource, dir: string, opts: Back
         if (toCopy[i] !== toCopy[i - 1]! + 1) throw new CairnError('CORRUPT', `log file ${logFileName(toCopy[i - 1]! + 1)} is missing in ${src.logDir} (have ${logFileName(toCopy[i]!)} after it); the source has a gap in its log`);
       }
       for (const n of [...toCopy].reverse()) {
+        if (planted('backup-logs-first')) continue; // PLANT(backup-logs-first)
         const from = path.join(src.logDir, logFileName(n));
         const to = path.join(tdirs.logDir, logFileName(n));
         const r = await copyPlain(vfs, from, to, logHeaderCheck(vfs, from, n, source.envId));

@@ -21,6 +21,7 @@ import {
   recordChecksum,
 } from './file.js';
 import { type LogRecord, decodeRecord, recordName } from './records.js';
+import { planted } from '../util/plant.js'; // PLANT: the planted-bug yardstick (src/util/plant.ts)
 
 export interface RawRecord {
   lsn: Lsn;
@@ -64,6 +65,7 @@ function recordAt(fileNo: number, data: Buffer, offset: number): Buffer | undefi
   if (len === 0 || offset + RECORD_HEADER_SIZE + len > data.length) return undefined;
   const body = data.subarray(offset + RECORD_HEADER_SIZE, offset + RECORD_HEADER_SIZE + len);
   if (recordName(body[0]!) === undefined) return undefined;
+  if (planted('log-ignore-checksum')) return body; // PLANT(log-ignore-checksum)
   if (data.readUInt32LE(offset + 4) !== recordChecksum(fileNo, offset, body)) return undefined;
   return body;
 }
@@ -196,6 +198,7 @@ export class LogReader {
         if (later === undefined) continue;
         maxClaim = Math.max(maxClaim, durableClaim(later));
         if (maxClaim > stop) {
+          if (planted('log-corrupt-as-end')) break; // PLANT(log-corrupt-as-end)
           throw new CorruptionError(this.pathOf(fileNo), offset, `bad log record before valid ones (a record at offset ${at} says the log was durable to [${lsnFile(maxClaim)}][${lsnOffset(maxClaim)}]); the log is corrupt, not torn: restore it from a backup or run catastrophic recovery from an intact copy`);
         }
       }

@@ -16,6 +16,7 @@ import { RunRecoveryError } from '../util/errors.js';
 import { type Lsn, lsnFile, lsnOffset, makeLsn } from '../util/lsn.js';
 import { LOG_HEADER_SIZE, RECORD_HEADER_SIZE, encodeLogHeader, logFileName, recordChecksum } from './file.js';
 import { type LogRecord, encodeRecord } from './records.js';
+import { planted } from '../util/plant.js'; // PLANT: the planted-bug yardstick (src/util/plant.ts)
 
 export interface LogWriterOptions {
   envId: Buffer;
@@ -107,6 +108,7 @@ export class LogWriter {
     }
     handle.write(encodeLogHeader({ fileNo, fileSize: opts.fileSize, envId: opts.envId, prevEnd }), 0);
     handle.sync();
+    if (planted('log-skip-dir-fsync')) return handle; // PLANT(log-skip-dir-fsync)
     vfs.syncDir(dir);
     return handle;
   }
@@ -230,8 +232,9 @@ export class LogWriter {
         const handle = this.handle;
         this.write();
         try {
-          await handle.syncAsync();
+          if (!planted('log-skip-fsync')) await handle.syncAsync(); // PLANT(log-skip-fsync): else the line was just `await handle.syncAsync();`
         } catch (e) {
+          if (planted('fsync-retry') && (await handle.syncAsync().then(() => true, () => false))) { this.durable = Math.max(this.durable, target); this.resolveWaiters(); continue; } // PLANT(fsync-retry)
           this.fail(e as Error);
           return;
         }

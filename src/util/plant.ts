@@ -1,0 +1,39 @@
+// Planted bugs for the yardstick (issue 4 item 8; scripts/planted.mjs, `npm run test:planted`).
+//
+// CAIRN_PLANT=<name>[,<name>...] turns on known bugs, each a one-line guarded branch in the
+// engine marked `// PLANT(<name>)`. The suite must catch every one of them; a bug the suite
+// does not catch is a hole in the suite. Read once at load: when CAIRN_PLANT is unset,
+// planted() is a constant `false` check on an empty set.
+
+/** Every plant, with where it lives and what it breaks. scripts/planted.mjs lists the same names. */
+export const PLANTS = {
+  'log-skip-fsync': 'src/log/writer.ts flushLoop: group commit acknowledges without the fdatasync',
+  'page-ignore-checksum': 'src/page/pager.ts checkPage: a page checksum mismatch is ignored',
+  'log-ignore-checksum': 'src/log/reader.ts recordAt: a log record checksum mismatch is ignored',
+  'ckpt-skip-dirty': 'src/env/environment.ts runCheckpoint: the last dirty page is not written',
+  'ckpt-late-redo': 'src/env/environment.ts runCheckpoint: the redo point is the log end after writing the pages',
+  'archive-needed-log': 'src/env/environment.ts removableLogs: the redo point\'s own log file is listed as removable',
+  'backup-logs-first': 'src/backup/hotbackup.ts: the log is copied before the data files',
+  'log-corrupt-as-end': 'src/log/reader.ts records: a bad record followed by valid ones is taken as the end of the log',
+  'fsync-retry': 'src/log/writer.ts flushLoop: a failed fsync is retried and the writer carries on',
+  'log-skip-dir-fsync': 'src/log/writer.ts makeFile: no directory fsync after creating a log file',
+  'drop-page-image': 'src/page/pager.ts needsImage: never a full page image after a checkpoint',
+} as const;
+
+export type PlantName = keyof typeof PLANTS;
+
+const active: ReadonlySet<string> = new Set(
+  (process.env['CAIRN_PLANT'] ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s !== ''),
+);
+for (const name of active) {
+  if (!(name in PLANTS)) throw new Error(`CAIRN_PLANT: unknown planted bug ${name} (known: ${Object.keys(PLANTS).join(', ')})`);
+}
+const any = active.size > 0;
+
+/** True when the planted bug `name` is switched on (CAIRN_PLANT). */
+export function planted(name: PlantName): boolean {
+  return any && active.has(name);
+}
