@@ -230,6 +230,7 @@ export class LogWriter {
       while (this.waiters.length > 0 && !this.failure) {
         const target = this.end;
         const handle = this.handle;
+        if (this.bufLen > 0) try { this.write(); } catch { return; } // issue 4 fix: a failed write rejected this (unawaited) loop's promise: unhandled rejection; fail() has told the waiters
         this.write();
         try {
           if (!planted('log-skip-fsync')) await handle.syncAsync(); // PLANT(log-skip-fsync): else the line was just `await handle.syncAsync();`
