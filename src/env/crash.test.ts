@@ -169,7 +169,7 @@ function isDeepEqual(a: State, b: State): boolean {
 }
 
 const nightly = process.env.CAIRN_NIGHTLY === '1';
-const seedCount = nightly ? 1300 : 55; // about 40 fsyncs each: over 2,000 crash states per run
+const seedCount = nightly ? 1500 : 60; // about 35 fsyncs each (a lone committer's commits made in one turn share one): over 2,000 crash states per run
 const seeds = process.env.CAIRN_SEED ? [Number(process.env.CAIRN_SEED)] : Array.from({ length: seedCount }, (_, i) => i + 1);
 
 test(`crash at every fsync of the standard workload, ${seeds.length} seeds`, async () => {

@@ -376,6 +376,14 @@ export class Environment implements TxnHost, DbHost {
   private wire(): void {
     // The log panics the environment when a write or fsync fails (I8).
     if (this.writer) this.writer.onPanic = (e) => this.panic(e);
+    // A flush may fdatasync synchronously only when no write transaction is open (W2's lone
+    // writer); with others open their commits must be able to run meanwhile (group commit).
+    if (this.writer) {
+      this.writer.mayBlock = () => {
+        for (const t of this.active) if (!t.readOnly) return false;
+        return true;
+      };
+    }
     this.pager.onPressure = () => this.backgroundCheckpoint();
   }
 

@@ -49,6 +49,11 @@ export class LogWriter {
   private flushing = false;
   private retired: FileHandle[] = [];
   private failure: Error | undefined;
+  /**
+   * Whether a flush may fdatasync synchronously (the environment says so when no other write
+   * transaction is open, so no commit could join the group meanwhile). Default: never.
+   */
+  mayBlock: () => boolean = () => false;
   /** Called once when the writer fails (I8), so the environment can panic. */
   onPanic: ((err: Error) => void) | undefined;
   /** Counters for env.stat(). */
@@ -228,12 +233,22 @@ export class LogWriter {
     this.flushing = true;
     try {
       while (this.waiters.length > 0 && !this.failure) {
+        // A lone committer with nobody else about to commit: fdatasync in this thread, at the
+        // end of this event-loop turn (saves syncAsync's thread-pool round trip; the turn ends
+        // first so that a committer awaiting in a loop cannot starve timers and I/O, and commits
+        // made meanwhile join). Otherwise syncAsync, so that the event loop runs the other
+        // transactions' commits while the disk works (they form the next group).
+        const block = this.waiters.length === 1 && this.mayBlock();
+        if (block) {
+          await new Promise<void>((r) => setImmediate(r));
+          if (this.failure) return;
+        }
         const target = this.end;
         const handle = this.handle;
         if (this.bufLen > 0) try { this.write(); } catch { return; } // issue 4 fix: a failed write rejected this (unawaited) loop's promise: unhandled rejection; fail() has told the waiters
         this.write();
         try {
-          if (!planted('log-skip-fsync')) await handle.syncAsync(); // PLANT(log-skip-fsync): else the line was just `await handle.syncAsync();`
+          if (!planted('log-skip-fsync')) { if (block) handle.sync(); else await handle.syncAsync(); } // PLANT(log-skip-fsync): else the line was just `if (block) handle.sync(); else await handle.syncAsync();`
         } catch (e) {
           if (planted('fsync-retry') && (await handle.syncAsync().then(() => true, () => false))) { this.durable = Math.max(this.durable, target); this.resolveWaiters(); continue; } // PLANT(fsync-retry)
           this.fail(e as Error);
