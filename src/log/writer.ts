@@ -245,8 +245,12 @@ export class LogWriter {
         }
         const target = this.end;
         const handle = this.handle;
-        if (this.bufLen > 0) try { this.write(); } catch { return; } // issue 4 fix: a failed write rejected this (unawaited) loop's promise: unhandled rejection; fail() has told the waiters
-        this.write();
+        try {
+          this.write();
+        } catch {
+          // fail() has told every waiter (I8); throwing here would reject this unawaited loop
+          return;
+        }
         try {
           if (!planted('log-skip-fsync')) { if (block) handle.sync(); else await handle.syncAsync(); } // PLANT(log-skip-fsync): else the line was just `if (block) handle.sync(); else await handle.syncAsync();`
         } catch (e) {
