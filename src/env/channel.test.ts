@@ -10,7 +10,7 @@ import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import { Environment } from './environment.js';
-import { MAX_REQUEST_BYTES, SOCKET_FILE, SOCKET_PATH_FILE, channelPath, connectChannel } from './channel.js';
+import { ChannelClient, MAX_REQUEST_BYTES, SOCKET_FILE, SOCKET_PATH_FILE, channelPath, connectChannel } from './channel.js';
 import { Writer, logsIn, ok, run, tmpdir } from '../backup/testkit.js';
 
 /** A raw connection: send text, read reply lines. */
@@ -211,6 +211,26 @@ test('the channel never keeps the owner process alive', async () => {
     });
     assert.equal(code, 0, 'the process exited by itself with its environment (and channel) open');
   } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('a request the owner never answers fails with a clear error instead of hanging', async () => {
+  const dir = tmpdir('silent');
+  const sock = path.join(dir, 'silent.sock');
+  // An "owner" that accepts the connection and never replies (as one blocked in a sync call).
+  const server = net.createServer((s) => s.on('data', () => {}));
+  await new Promise<void>((r) => server.listen(sock, r));
+  try {
+    const socket = net.connect(sock);
+    await new Promise<void>((r) => socket.once('connect', () => r()));
+    const client = new ChannelClient(socket, 4242, sock);
+    client.replyMs = 200;
+    await assert.rejects(client.status(), /pid 4242\) did not answer "status" within 0\.2 s/);
+    await assert.rejects(client.status(), /did not answer/); // the connection is done for
+    client.close();
+  } finally {
+    server.close();
     fs.rmSync(dir, { recursive: true, force: true });
   }
 });

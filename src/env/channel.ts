@@ -421,6 +421,10 @@ export function startChannel(host: ChannelHost): Channel {
 
 // ---- the client --------------------------------------------------------------------------------
 
+/** How long a utility waits for the owner's reply (a checkpoint may write the whole cache). */
+const REPLY_MS = Number(process.env.CAIRN_CHANNEL_REPLY_MS ?? 30_000);
+const CHECKPOINT_REPLY_MS = 300_000;
+
 /** A utility's connection to the owner of an environment. */
 export class ChannelClient {
   readonly pid: number;
@@ -429,6 +433,8 @@ export class ChannelClient {
   private buffered = '';
   private waiting: Array<{ resolve: (v: Record<string, unknown>) => void; reject: (e: Error) => void }> = [];
   private closedError: Error | undefined;
+  /** How long to wait for a reply before giving up with an error (ms). */
+  replyMs = REPLY_MS;
 
   /** @internal use connectChannel */
   constructor(socket: net.Socket, pid: number, socketPath: string) {
@@ -463,8 +469,26 @@ export class ChannelClient {
   /** Sends one request; resolves with the reply's fields or rejects with the owner's error. */
   async request<T = Record<string, unknown>>(op: string, args: Record<string, unknown> = {}): Promise<T> {
     if (this.closedError) throw this.closedError;
+    const waitMs = op === 'checkpoint' ? Math.max(this.replyMs, CHECKPOINT_REPLY_MS) : this.replyMs;
     const reply = await new Promise<Record<string, unknown>>((resolve, reject) => {
-      this.waiting.push({ resolve, reject });
+      // Never wait forever: an owner that is blocked (e.g. this tool was run synchronously from
+      // inside the owning process) cannot answer. Replies are matched in order, so a request
+      // that timed out ends the connection.
+      const timer = setTimeout(() => {
+        this.closedError ??= new CairnError('IO', `the owner of the environment (pid ${this.pid}) did not answer "${op}" within ${waitMs / 1000} s; it may be blocked (a tool run synchronously from inside the owning process can never be answered) or overloaded: check that process, then run the command again`);
+        reject(this.closedError);
+        this.socket.destroy();
+      }, waitMs);
+      this.waiting.push({
+        resolve: (v) => {
+          clearTimeout(timer);
+          resolve(v);
+        },
+        reject: (e) => {
+          clearTimeout(timer);
+          reject(e);
+        },
+      });
       this.socket.write(`${JSON.stringify({ ...args, op })}\n`);
     });
     if (reply.ok !== true) {
