@@ -473,6 +473,23 @@ export async function runHotBackup(source: BackupSource, dir: string, opts: Back
     let dataFiles: ManifestFile[] = prev?.dataFiles ?? [];
     let bytes = 0;
     const rel = (p: string) => path.relative(target, p);
+    /**
+     * Copies log files newest first: a file that fills up during the copy is then followed by a
+     * successor we did not take, never copied half-written before one we did.
+     */
+    const copyLogs = async (numbers: number[], skip?: () => boolean): Promise<void> => {
+      for (const n of [...numbers].reverse()) {
+        if (skip?.()) continue;
+        const from = path.join(src.logDir, logFileName(n));
+        const to = path.join(tdirs.logDir, logFileName(n));
+        const r = await copyPlain(vfs, from, to, logHeaderCheck(vfs, from, n, source.envId));
+        say(`copying ${from} to ${to}`);
+        files.push({ path: rel(to), kind: 'log', size: r.size, sha256: r.sha256, how: 'copied' });
+        logsCopied.push(rel(to));
+        bytes += r.size;
+      }
+      if (numbers.length > 0) say(`lowest numbered log file copied: ${numbers[0]}`);
+    };
     const base: Omit<Manifest, 'state' | 'files'> = {
       format: MANIFEST_FORMAT,
       envId: envHex,
@@ -541,17 +558,7 @@ export async function runHotBackup(source: BackupSource, dir: string, opts: Back
       for (let i = 1; i < toCopy.length; i++) {
         if (toCopy[i] !== toCopy[i - 1]! + 1) throw new CairnError('CORRUPT', `log file ${logFileName(toCopy[i - 1]! + 1)} is missing in ${src.logDir} (have ${logFileName(toCopy[i]!)} after it); the source has a gap in its log`);
       }
-      for (const n of [...toCopy].reverse()) {
-        if (planted('backup-logs-first')) continue; // PLANT(backup-logs-first)
-        const from = path.join(src.logDir, logFileName(n));
-        const to = path.join(tdirs.logDir, logFileName(n));
-        const r = await copyPlain(vfs, from, to, logHeaderCheck(vfs, from, n, source.envId));
-        say(`copying ${from} to ${to}`);
-        files.push({ path: rel(to), kind: 'log', size: r.size, sha256: r.sha256, how: 'copied' });
-        logsCopied.push(rel(to));
-        bytes += r.size;
-      }
-      say(`lowest numbered log file copied: ${toCopy[0]}`);
+      await copyLogs(toCopy, () => planted('backup-logs-first')); // PLANT(backup-logs-first)
     } else {
       // -u: move the inactive logs, copy the active ones; refuse anything that leaves a gap.
       const have = listLogFiles(vfs, tdirs.logDir);
@@ -588,16 +595,7 @@ export async function runHotBackup(source: BackupSource, dir: string, opts: Back
         vfs.syncDir(tdirs.logDir);
         vfs.syncDir(src.logDir);
       }
-      for (const n of [...toCopy].reverse()) {
-        const from = path.join(src.logDir, logFileName(n));
-        const to = path.join(tdirs.logDir, logFileName(n));
-        const r = await copyPlain(vfs, from, to, logHeaderCheck(vfs, from, n, source.envId));
-        say(`copying ${from} to ${to}`);
-        files.push({ path: rel(to), kind: 'log', size: r.size, sha256: r.sha256, how: 'copied' });
-        logsCopied.push(rel(to));
-        bytes += r.size;
-      }
-      if (toCopy.length > 0) say(`lowest numbered log file copied: ${toCopy[0]}`);
+      await copyLogs(toCopy);
     }
     vfs.syncDir(tdirs.logDir);
     await pin.release();
