@@ -29,6 +29,7 @@ export const CATCHERS = {
   'fsync-retry': ['env/crash.test.js', 'log/log.test.js'],
   'log-skip-dir-fsync': ['env/crash.test.js'],
   'drop-page-image': ['env/fuzzycopy.test.js'],
+  'page-ignore-stale': ['env/stale.test.js'],
 };
 
 function run(plant, files, seed) {

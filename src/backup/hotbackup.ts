@@ -27,6 +27,7 @@ import { readOwner } from '../env/lock.js';
 import { nodeVfs } from '../io/node.js';
 import type { Vfs } from '../io/vfs.js';
 import { LOG_HEADER_SIZE, decodeLogHeader, logFileName } from '../log/file.js';
+import { pageMapPath } from '../page/lsnmap.js';
 import { LogReader, listLogFiles } from '../log/reader.js';
 import { checkPage } from '../page/pager.js';
 import { CairnError, CorruptionError, IoError } from '../util/errors.js';
@@ -517,6 +518,15 @@ export async function runHotBackup(source: BackupSource, dir: string, opts: Back
 
       // PLANT(backup-logs-first): the log copied before the data files (the log loop below then skips it)
       if (planted('backup-logs-first')) for (const n of listLogFiles(vfs, src.logDir).filter((x) => x >= lsnFile(start)).reverse()) { const to = path.join(tdirs.logDir, logFileName(n)); const r = await copyPlain(vfs, path.join(src.logDir, logFileName(n)), to); files.push({ path: rel(to), kind: 'log', size: r.size, sha256: r.sha256, how: 'copied' }); logsCopied.push(rel(to)); }
+      // The page LSN map, now that the redo point is taken: whichever map is on disk was written
+      // by the checkpoint that set it or a later one, so it holds the right LSN for every page
+      // the log copied from R does not touch (src/page/lsnmap.ts). Without it recovery of the
+      // copy does not check those pages for staleness.
+      if (vfs.stat(pageMapPath(src.home)) !== undefined) {
+        const to = pageMapPath(target);
+        const r = await copyPlain(vfs, pageMapPath(src.home), to);
+        files.push({ path: rel(to), kind: 'pagemap', size: r.size, sha256: r.sha256, how: 'copied' });
+      }
       // Data files first (I4: they must be older than the log copied after them).
       const { own, foreign, other } = listDataFiles(vfs, src, source.envId);
       for (const f of foreign) say(`skipping ${f}: a data file of another environment`);

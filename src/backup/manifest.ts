@@ -30,7 +30,7 @@ export const MANIFEST_FORMAT = 'cairn-backup/1';
 export interface ManifestFile {
   /** Relative to the backup directory. */
   path: string;
-  kind: 'data' | 'log' | 'config';
+  kind: 'data' | 'log' | 'config' | 'pagemap';
   size: number;
   sha256: string;
   /** Logs: copied from the source, or moved out of it (db_hotbackup -u). */

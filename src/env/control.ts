@@ -38,6 +38,8 @@ export interface Control {
   logFileSize: number;
   /** Time of the last commit applied (ms), for status and backups. */
   lastCommit?: number;
+  /** The tag of the page LSN map `__cairn.pages` written with the data files' last change. */
+  pageMap?: Lsn;
 }
 
 export function controlPath(home: string): string {

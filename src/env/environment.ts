@@ -20,8 +20,9 @@ import { LogWriter } from '../log/writer.js';
 import { DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, MIN_PAGE_SIZE, PageOffset, PageType } from '../page/format.js';
 import { MetaOffset, initMeta, readMeta } from '../page/meta.js';
 import { DataFile, type FilePages, Pager, SnapshotReader, diffPage, initPageHeader } from '../page/pager.js';
+import { PageLsnMap, pageMapPath, readPageMap, writePageMap } from '../page/lsnmap.js';
 import { DURABILITIES, type Durability, Transaction, type TxnHost } from '../txn/txn.js';
-import { CairnError, RunRecoveryError, invalid } from '../util/errors.js';
+import { CairnError, CorruptionError, RunRecoveryError, invalid } from '../util/errors.js';
 import { type Lsn, formatLsn, lsnFile, lsnOffset, parseLsn, readLsn, writeLsn } from '../util/lsn.js';
 import { type ParsedDbConfig, parseDbConfig } from './config.js';
 import { type Control, readControl, writeControl, CONTROL_FILE } from './control.js';
@@ -316,7 +317,8 @@ export class Environment implements TxnHost, DbHost {
           if (!options.create) throw new CairnError('NOT_FOUND', `${home} is not a cairn environment (no ${CONTROL_FILE}); pass { create: true } to make one`);
           const envId = randomBytes(16);
           log = LogWriter.create(vfs, dirs.logDir, { ...logOpts, envId });
-          control = { version: 1, envId: envId.toString('hex'), state: 'open', redo: log.end, checkpoint: 0, end: log.end, nextTxn: 1, logFileSize };
+          writePageMap(vfs, home, pager.lsns, envId, log.end);
+          control = { version: 1, envId: envId.toString('hex'), state: 'open', redo: log.end, checkpoint: 0, end: log.end, nextTxn: 1, logFileSize, pageMap: log.end };
         }
       } else {
         const wantCatastrophic = options.recover === 'catastrophic';
@@ -336,6 +338,7 @@ export class Environment implements TxnHost, DbHost {
               `the log of ${home} changed since it was last closed or recovered (end ${end === undefined ? 'missing' : formatLsn(end)}, expected ${formatLsn(control.end)}); run db_recover -c -h ${home} to apply the new log files`,
             );
           }
+          pager.lsns = loadPageMap(vfs, home, control);
         }
       }
       const envId = Buffer.from(control.envId, 'hex');
@@ -364,7 +367,8 @@ export class Environment implements TxnHost, DbHost {
         ckptMinutes: ckpt.minutes,
       });
       env.wire();
-      env.channel = startChannel(env);
+      // The channel is a real socket in the home: only for environments on the real file system.
+      if (vfs === nodeVfs) env.channel = startChannel(env);
       return env;
     } catch (e) {
       log?.close();
@@ -899,6 +903,10 @@ export class Environment implements TxnHost, DbHost {
     }
     for (const f of touched) if (!f.removed && f.handle !== undefined) await f.handle.syncAsync();
     for (const d of dirty) this.pager.markClean(d.file, d.pgno, d.buf);
+    // The data files changed: so does the map of the LSNs their pages carry (before the control
+    // file names it: a crash between leaves the control file 'open', and recovery rebuilds it).
+    const pageMapTag = redo;
+    writePageMap(this.vfs, this.home, this.pager.lsns, this.envId, pageMapTag);
     if (planted('ckpt-late-redo')) redo = log.end; // PLANT(ckpt-late-redo)
     const files = [...this.pager.files.values()].filter((f) => !f.removed).map((f) => `${f.uid} ${f.name}`).join('\n');
     const ckp = log.append({ type: 'checkpoint', redo, prev: this.lastCkpt, time: Date.now(), durable: log.durableLsn, files });
@@ -906,7 +914,7 @@ export class Environment implements TxnHost, DbHost {
     this.lastCkpt = ckp;
     this.lastCkptTime = Date.now();
     this.ckptCount++;
-    this.control = { ...this.control, redo, checkpoint: ckp, nextTxn: this.nextTxn, lastCommit: this.lastCommit };
+    this.control = { ...this.control, redo, checkpoint: ckp, nextTxn: this.nextTxn, lastCommit: this.lastCommit, pageMap: pageMapTag };
     writeControl(this.vfs, this.home, this.control);
     if (this.autoRemove) this.removeLogs(this.removableLogs());
   }
@@ -1053,6 +1061,24 @@ export class Environment implements TxnHost, DbHost {
 }
 
 /**
+ * The page LSN map of a closed environment: it must be the one the control file names (written
+ * by the last checkpoint or recovery), or the data files and the map are from different times.
+ */
+function loadPageMap(vfs: Vfs, home: string, control: Control): PageLsnMap {
+  const found = readPageMap(vfs, home);
+  if (control.pageMap === undefined) return found?.map ?? new PageLsnMap();
+  if (found === undefined) {
+    throw new RunRecoveryError(`${pageMapPath(home)} is missing (the control file names the one written at ${formatLsn(control.pageMap)}); run db_recover -c -h ${home} to rebuild it from the logs`);
+  }
+  if (found.tag !== control.pageMap || !found.envId.equals(Buffer.from(control.envId, 'hex'))) {
+    throw new RunRecoveryError(
+      `${pageMapPath(home)} is not the page LSN map of this environment's data files (written at ${formatLsn(found.tag)}, the control file names ${formatLsn(control.pageMap)}); run db_recover -c -h ${home} to rebuild it from the logs`,
+    );
+  }
+  return found.map;
+}
+
+/**
  * Runs recovery in a directory and writes the control file around it: 'recovering' first (so
  * a recovery that stops half way is noticed: I7), 'closed' with the new redo point after.
  */
@@ -1104,7 +1130,22 @@ function runRecovery(
     checkAllPages(pager, ctx, untilLsn, 'the data files are newer than the recovery point; restore data files from a backup made before it, then recover to the time again');
   }
   const from = kind === 'normal' ? base.redo || undefined : undefined;
+  // Recovery starts from the page LSN map written with the data files' last change; catastrophic
+  // recovery, the way to rebuild a damaged or lost map, goes on without one it cannot trust
+  // (pages no replayed record touches are then not checked for staleness).
+  let found: ReturnType<typeof readPageMap>;
+  try {
+    found = readPageMap(vfs, dirs.home);
+    if (found !== undefined && control?.pageMap !== undefined && found.tag < control.pageMap) {
+      throw new CorruptionError(pageMapPath(dirs.home), 32, `page LSN map is older (${formatLsn(found.tag)}) than the one the control file names (${formatLsn(control.pageMap)}): an old copy was put back; run db_recover -c -h ${dirs.home}`);
+    }
+  } catch (e) {
+    if (kind !== 'catastrophic' || !(e instanceof CorruptionError)) throw e;
+    found = undefined;
+  }
+  if (found !== undefined && found.envId.equals(envId)) pager.lsns = found.map;
   const result = recover(ctx, { from, untilLsn, checkAllPages: kind === 'catastrophic' });
+  writePageMap(vfs, dirs.home, pager.lsns, envId, result.end);
   if (untilLsn !== undefined && result.stoppedAt !== undefined) keptLogDir = keepLaterLog(vfs, dirs, result.stoppedAt);
   const next: Control = {
     ...base,
@@ -1116,6 +1157,7 @@ function runRecovery(
     nextTxn: Math.max(base.nextTxn, result.maxTxn + 1),
     lastCommit: result.lastCommit ?? base.lastCommit,
     logFileSize,
+    pageMap: result.end,
   };
   writeControl(vfs, dirs.home, next);
   return { control: next, result, keptLogDir };

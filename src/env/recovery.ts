@@ -11,7 +11,10 @@
 //
 // Normal recovery starts at the control file's redo point. Catastrophic recovery starts at
 // the first log file and, at the end, checks every page of every data file: checksum,
-// identity, and no LSN beyond the end of the log (I7).
+// identity, no LSN beyond the end of the log (I7), and the LSN the page LSN map expects.
+//
+// Every page a replayed record touches is set in the pager's page LSN map to that record's
+// LSN (the caller loads the map first and writes it after): see src/page/lsnmap.ts.
 
 import * as path from 'node:path';
 import type { Vfs } from '../io/vfs.js';
@@ -115,6 +118,8 @@ export function recover(ctx: RecoveryContext, opts: RecoveryOptions): RecoveryRe
       if (!missing.has(rec.file)) missing.set(rec.file, lsn);
       return;
     }
+    // Whatever the page holds now, after recovery it must carry this record's LSN (lsnmap.ts).
+    pager.lsns.set(file.uid, rec.pgno, lsn);
     let buf: Buffer;
     let valid: boolean;
     const cached = file.pages.get(rec.pgno);
@@ -363,6 +368,8 @@ export function checkAllPages(pager: Pager, ctx: RecoveryContext, end: Lsn, hint
           if (lsn > end) {
             throw new CairnError('CORRUPT', `data file ${file.path} page ${pgno} has LSN ${formatLsn(lsn)}, past the end of the log at ${formatLsn(end)}: ${hint}`);
           }
+          const stale = pager.checkLsn(file, pgno, page);
+          if (stale !== undefined) throw new CorruptionError(file.path, base + off, stale);
         }
       }
     } finally {

@@ -13,10 +13,11 @@ import type { FileHandle, Vfs } from '../io/vfs.js';
 import type { PageReader, PageWriter } from '../btree/store.js';
 import { assert } from '../util/assert.js';
 import { CorruptionError } from '../util/errors.js';
-import { type Lsn, readLsn } from '../util/lsn.js';
+import { type Lsn, formatLsn, readLsn } from '../util/lsn.js';
 import { zlib } from '../util/node.js';
 import { NO_PAGE, PAGE_HEADER_SIZE, PageOffset, type PageType } from './format.js';
 import { MetaOffset } from './meta.js';
+import { PageLsnMap } from './lsnmap.js';
 import { planted } from '../util/plant.js'; // PLANT: the planted-bug yardstick (src/util/plant.ts)
 
 export interface PageVersion {
@@ -103,6 +104,8 @@ export class Pager {
   private cached = 0;
   private dirtyCount = 0;
   readonly stats = { hits: 0, misses: 0, evictions: 0, pagesWritten: 0 };
+  /** The LSN each page on disk must carry (a stale copy is caught when read: lsnmap.ts). */
+  lsns = new PageLsnMap();
   /** Called when dirty pages fill half the cache: the environment schedules a checkpoint. */
   onPressure: (() => void) | undefined;
 
@@ -131,6 +134,7 @@ export class Pager {
     }
     this.cached -= file.pages.size;
     file.pages.clear();
+    this.lsns.drop(file.uid);
     file.handle?.close();
     file.handle = undefined;
     this.files.delete(file.uid);
@@ -202,13 +206,22 @@ export class Pager {
 
   private load(file: DataFile, pgno: number): CachedPage {
     const buf = this.readFromDisk(file, pgno);
-    const why = checkPage(buf, pgno, file.uid);
+    const why = checkPage(buf, pgno, file.uid) ?? this.checkLsn(file, pgno, buf);
     if (why !== undefined) throw new CorruptionError(file.path, pgno * file.pageSize, why);
     const p = new CachedPage(buf, 0);
     file.pages.set(pgno, p);
     this.cached++;
     if (this.cached * file.pageSize > this.opts.cacheSize) this.evict(file.pageSize);
     return p;
+  }
+
+  /** A reason when a sound page read from disk is not the version the LSN map expects (stale). */
+  checkLsn(file: DataFile, pgno: number, buf: Buffer): string | undefined {
+    const want = this.lsns.get(file.uid, pgno);
+    if (want === 0 || planted('page-ignore-stale')) return undefined; // PLANT(page-ignore-stale)
+    const have = readLsn(buf, PageOffset.lsnFile);
+    if (have === want) return undefined;
+    return `stale page: page ${pgno} has LSN ${formatLsn(have)} but the last change written to it is at ${formatLsn(want)} (a lost or misdirected write, or a data file from another time); restore the environment from a backup or the data file from a copy made with its logs, then run db_recover -c`;
   }
 
   /** Raw bytes of a page from the file (zeros past its end). */
@@ -303,6 +316,7 @@ export class Pager {
   writePage(file: DataFile, pgno: number, buf: Buffer): void {
     buf.writeUInt32LE(pageChecksum(buf), PageOffset.checksum);
     this.handleOf(file, true)!.write(buf, pgno * file.pageSize);
+    this.lsns.set(file.uid, pgno, readLsn(buf, PageOffset.lsnFile));
     this.stats.pagesWritten++;
   }
 

@@ -18,6 +18,7 @@ export const PLANTS = {
   'fsync-retry': 'src/log/writer.ts flushLoop: a failed fsync is retried and the writer carries on',
   'log-skip-dir-fsync': 'src/log/writer.ts makeFile: no directory fsync after creating a log file',
   'drop-page-image': 'src/page/pager.ts needsImage: never a full page image after a checkpoint',
+  'page-ignore-stale': 'src/page/pager.ts checkLsn: a page older (or newer) than the page LSN map says is accepted',
 } as const;
 
 export type PlantName = keyof typeof PLANTS;
