@@ -130,7 +130,7 @@ import {
   keyPrefix,
   leafCellSize,
   maxCell,
-  readChain,
+  chainBuffer,
   removeSlot,
   reserve,
   setU16,
@@ -191,6 +191,8 @@ const KEEP = 2;
 const MAX_LEN = 0xffffffff;
 
 // ---- cell access ------------------------------------------------------------------------------
+
+const EMPTY_PREFIX = Buffer.alloc(0);
 
 function badCell(pgno: number, off: number): CairnError {
   return corrupt(pgno, off, 'cell outside the cell area or with bad flags');
@@ -326,10 +328,7 @@ function leafKey(r: PageReader, p: Buffer, pgno: number, off: number, copy: bool
   if (ro + REF > p.length) throw badCell(pgno, off);
   const total = u32(p, ro);
   if (total <= kin) throw corrupt(pgno, ro, `overflow key length ${total} not beyond its inline prefix ${kin}`);
-  const out = Buffer.allocUnsafe(total);
-  p.copy(out, 0, ko, ko + kin);
-  readChain(r, u32(p, ro + 4), total - kin, out, kin, pgno, ro);
-  return out;
+  return chainBuffer(r, p.subarray(ko, ko + kin), u32(p, ro + 4), total - kin, pgno, ro);
 }
 
 /** The value of the leaf cell at off: a view when inline (unless copy), else read. */
@@ -342,10 +341,7 @@ function leafValue(r: PageReader, p: Buffer, pgno: number, off: number, copy: bo
   if ((fl & F_VOVF) === 0) return copy ? copyOf(p, vo, vo + vin) : p.subarray(vo, vo + vin);
   const ro = vo + vin + (fl & F_KOVF ? REF : 0);
   if (ro + REF > p.length) throw badCell(pgno, off);
-  const total = u32(p, ro);
-  const out = Buffer.allocUnsafe(total);
-  readChain(r, u32(p, ro + 4), total, out, 0, pgno, ro);
-  return out;
+  return chainBuffer(r, EMPTY_PREFIX, u32(p, ro + 4), u32(p, ro), pgno, ro);
 }
 
 /** The separator of the branch cell at off (fresh buffer when it overflows). */
@@ -359,10 +355,7 @@ function branchKey(r: PageReader, p: Buffer, pgno: number, off: number): Buffer 
   if (ro + REF > p.length) throw badCell(pgno, off);
   const total = u32(p, ro);
   if (total <= kin) throw corrupt(pgno, ro, `overflow key length ${total} not beyond its inline prefix ${kin}`);
-  const out = Buffer.allocUnsafe(total);
-  p.copy(out, 0, ko, ko + kin);
-  readChain(r, u32(p, ro + 4), total - kin, out, kin, pgno, ro);
-  return out;
+  return chainBuffer(r, p.subarray(ko, ko + kin), u32(p, ro + 4), total - kin, pgno, ro);
 }
 
 /** Compares the keys of two leaf cells (used for the order check between sibling leaves). */

@@ -267,6 +267,36 @@ export function readChain(r: PageReader, first: number, len: number, dst: Buffer
 }
 
 /**
+ * A new buffer holding `prefix` followed by a chain of len bytes. The chain is walked and checked
+ * before the buffer is allocated, so a corrupt length field (up to 4 GiB) never sizes an
+ * allocation by itself; a chain that comes back to one of its own pages is corruption.
+ */
+export function chainBuffer(r: PageReader, prefix: Buffer, first: number, len: number, owner: number, refOff: number): Buffer {
+  const cap = ovfCapacity(r.pageSize);
+  const parts: Buffer[] = [];
+  const seen = new Set<number>();
+  let pg = first;
+  let remaining = len;
+  while (remaining > 0) {
+    if (pg === 0) throw corrupt(owner, refOff, `overflow chain ends ${remaining} bytes early`);
+    if (seen.has(pg)) throw corrupt(owner, refOff, `overflow chain comes back to page ${pg}`);
+    seen.add(pg);
+    const p = r.page(pg);
+    const n = checkOvfPage(p, pg, remaining, cap);
+    parts.push(p.subarray(OVF_DATA, OVF_DATA + n));
+    remaining -= n;
+    const nx = u32(p, H_NEXT);
+    if (remaining === 0 && nx !== 0) throw corrupt(pg, H_NEXT, 'overflow chain continues past its recorded length');
+    pg = nx;
+  }
+  const out = Buffer.allocUnsafe(prefix.length + len);
+  prefix.copy(out, 0);
+  let pos = prefix.length;
+  for (const part of parts) pos += part.copy(out, pos);
+  return out;
+}
+
+/**
  * Compares key[from..] with a chain of len bytes (the rest of a stored key). Stops reading at the
  * first difference.
  */

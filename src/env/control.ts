@@ -9,6 +9,7 @@ import type { Vfs } from '../io/vfs.js';
 import { CorruptionError } from '../util/errors.js';
 import type { Lsn } from '../util/lsn.js';
 import { zlib } from '../util/node.js';
+import { MIN_LOG_FILE_SIZE } from '../log/file.js';
 
 export const CONTROL_FILE = '__cairn.control';
 
@@ -56,7 +57,36 @@ export function readControl(vfs: Vfs, home: string): Control | undefined {
   if (nl < 0 || !m || parseInt(m[1]!, 16) !== zlib.crc32(Buffer.from(json, 'utf8'))) {
     throw new CorruptionError(file, 0, 'control file checksum mismatch; run db_recover -c (catastrophic recovery) to rebuild it from the logs');
   }
-  return JSON.parse(json) as Control;
+  return checkControl(file, json);
+}
+
+const STATES: readonly string[] = ['open', 'closed', 'recovering'];
+const isLsn = (v: unknown): boolean => Number.isSafeInteger(v) && (v as number) >= 0;
+const isU32 = (v: unknown): boolean => Number.isInteger(v) && (v as number) >= 0 && (v as number) < 2 ** 32;
+
+/**
+ * Parses the JSON line and checks every field's type and range: a control file whose checksum
+ * matches but whose content is not one cairn writes (another program's, or a bug's) is
+ * corruption, never a TypeError later.
+ */
+function checkControl(file: string, json: string): Control {
+  const bad = (what: string) => new CorruptionError(file, 0, `control file ${what}; run db_recover -c (catastrophic recovery) to rebuild it from the logs`);
+  let c: Record<string, unknown>;
+  try {
+    c = JSON.parse(json) as Record<string, unknown>;
+  } catch {
+    throw bad('is not valid JSON');
+  }
+  if (typeof c !== 'object' || c === null || Array.isArray(c)) throw bad('is not a JSON object');
+  if (c.version !== 1) throw bad(`has version ${JSON.stringify(c.version)}, expected 1`);
+  if (typeof c.envId !== 'string' || !/^[0-9a-f]{32}$/.test(c.envId)) throw bad('has no valid envId (32 hex digits)');
+  if (!STATES.includes(c.state as string)) throw bad(`has an unknown state ${JSON.stringify(c.state)}`);
+  if (c.recovery !== undefined && c.recovery !== 'normal' && c.recovery !== 'catastrophic') throw bad(`has an unknown recovery ${JSON.stringify(c.recovery)}`);
+  for (const f of ['redo', 'checkpoint', 'end']) if (!isLsn(c[f])) throw bad(`has an invalid ${f} LSN ${JSON.stringify(c[f])}`);
+  if (!isU32(c.nextTxn)) throw bad(`has an invalid nextTxn ${JSON.stringify(c.nextTxn)}`);
+  if (c.logFileSize !== undefined && (!isU32(c.logFileSize) || (c.logFileSize as number) < MIN_LOG_FILE_SIZE)) throw bad(`has an invalid logFileSize ${JSON.stringify(c.logFileSize)}`);
+  if (c.lastCommit !== undefined && !Number.isFinite(c.lastCommit)) throw bad(`has an invalid lastCommit ${JSON.stringify(c.lastCommit)}`);
+  return c as unknown as Control;
 }
 
 export function writeControl(vfs: Vfs, home: string, c: Control): void {

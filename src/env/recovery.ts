@@ -118,6 +118,14 @@ export function recover(ctx: RecoveryContext, opts: RecoveryOptions): RecoveryRe
       if (!missing.has(rec.file)) missing.set(rec.file, lsn);
       return;
     }
+    if (rec.type === 'page_image') {
+      // An image carries its page's identity (I6): a record whose image is another page, of
+      // another file or of another size would put it at the wrong place.
+      const img = rec.image;
+      if (img.length !== file.pageSize || img.readUInt32LE(PageOffset.pgno) !== rec.pgno || img.readUInt32LE(PageOffset.fileUid) !== file.uid) {
+        throw new CorruptionError(reader.pathOf(lsnFile(lsn)), lsn % 0x1_0000_0000, `page image record for page ${rec.pgno} of ${file.path} holds ${img.length >= PageOffset.fileUid + 4 ? `page ${img.readUInt32LE(PageOffset.pgno)} of file id ${img.readUInt32LE(PageOffset.fileUid)}` : 'no page'} (${img.length} bytes, pages are ${file.pageSize})`);
+      }
+    }
     // Whatever the page holds now, after recovery it must carry this record's LSN (lsnmap.ts).
     pager.lsns.set(file.uid, rec.pgno, lsn);
     let buf: Buffer;

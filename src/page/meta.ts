@@ -11,6 +11,7 @@
 //     72    4 catalogRoot root page of the catalog tree (database name → descriptor)
 
 import { CorruptionError } from '../util/errors.js';
+import { MAX_PAGE_SIZE, MIN_PAGE_SIZE } from './format.js';
 
 export const DATA_MAGIC = Buffer.from('CAIRNDB\0', 'latin1');
 export const DATA_VERSION = 1;
@@ -48,8 +49,13 @@ export function readMeta(buf: Buffer, file: string): MetaInfo {
   }
   const version = buf.readUInt32LE(MetaOffset.version);
   if (version !== DATA_VERSION) throw new CorruptionError(file, MetaOffset.version, `unsupported data file version ${version}`);
+  // Every page of the file is read at multiples of this: an impossible one is refused before it sizes a buffer.
+  const pageSize = buf.readUInt32LE(MetaOffset.pageSize);
+  if (!(pageSize >= MIN_PAGE_SIZE && pageSize <= MAX_PAGE_SIZE && (pageSize & (pageSize - 1)) === 0)) {
+    throw new CorruptionError(file, MetaOffset.pageSize, `meta page gives an impossible page size ${pageSize}`);
+  }
   return {
-    pageSize: buf.readUInt32LE(MetaOffset.pageSize),
+    pageSize,
     envId: Buffer.from(buf.subarray(MetaOffset.envId, MetaOffset.envId + 16)),
     fileUid: buf.readUInt32LE(16),
     pageCount: buf.readUInt32LE(MetaOffset.pageCount),

@@ -1,0 +1,179 @@
+// Structure-aware fuzzing of opening and recovery (issue 4 item 7; reliability.md §9).
+//
+// Mutations keep every checksum valid (control file crc, log header crc, salted log record
+// crc, page crc: see fuzzcases.ts) so the input reaches the parsers behind the checksums:
+// control file JSON fields, log file headers, record lengths, types, LSNs, file ids, prev-LSNs
+// of deltas, checkpoint fields, page images inside the log, meta pages, branch/leaf/overflow
+// headers and cells (counts, slot offsets, child pages making cycles, sibling links, overflow
+// lengths and chains, 4 GiB lengths). Oracle per case: success or a CairnError, never another
+// exception; at most CASE_MS per case (enforced: the cases run in a worker that is terminated
+// when one overruns); no Buffer allocation above MAX_ALLOC and a bounded heap.
+//
+// Replay one case: CAIRN_SEED=<seed> CAIRN_FUZZ_CASE=<case> node --test dist/env/fuzz.test.js
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { testSeeds } from '../util/random.js';
+import { guardAllocations, runFuzzWorker } from '../util/fuzzkit.js';
+import { buildImages, HOME, PAGE_SIZE, type EnvFuzzJob } from './fuzzcases.js';
+import { SimVfs } from '../io/sim.js';
+import { Environment } from './environment.js';
+import { CONTROL_FILE } from './control.js';
+import { CairnError } from '../util/errors.js';
+import { zlib } from '../util/node.js';
+import { LOG_HEADER_SIZE, RECORD_HEADER_SIZE, recordChecksum } from '../log/file.js';
+
+const NIGHTLY = process.env.CAIRN_NIGHTLY === '1';
+const CASES = NIGHTLY ? 50_000 : 1_000;
+const CASE_MS = 2_000;
+const only = process.env.CAIRN_FUZZ_CASE;
+
+test(`structure-aware fuzzing of open and recovery: ${only !== undefined ? `case ${only}` : `${CASES} cases`}, typed errors only, ≤ ${CASE_MS} ms each, bounded memory`, async () => {
+  const job: EnvFuzzJob = { seeds: testSeeds(1, 1), cases: CASES, ...(only !== undefined ? { only: Number(only) } : {}) };
+  const stats = await runFuzzWorker({ module: new URL('./fuzzcases.js', import.meta.url), workerData: { env: job }, caseMs: CASE_MS, heapMb: 512 });
+  const typed = Object.entries(stats.typed).map(([c, n]) => `${c} ${n}`).join(', ');
+  process.stdout.write(
+    `open/recovery fuzz: ${stats.cases} cases, ${stats.ok} ok, typed errors: ${typed}; slowest ${stats.maxMs.toFixed(0)} ms; largest allocation ${stats.maxAlloc} bytes; peak rss ${(stats.peakRss / 2 ** 20).toFixed(0)} MiB\n`,
+  );
+  assert.deepEqual(stats.failures, [], `${stats.failures.length} cases ended in an untyped error or an unbounded allocation:\n${stats.failures.join('\n\n')}`);
+  assert.equal(stats.cases, only !== undefined ? job.seeds.length : job.seeds.length * CASES);
+  // The mutations must reach past the checksums: both outcomes occur in quantity.
+  if (only === undefined) {
+    const errors = stats.cases - stats.ok;
+    assert.ok(errors > stats.cases / 5 && stats.ok > stats.cases / 10, `${stats.ok} ok and ${errors} typed errors: are the mutations landing?`);
+  }
+});
+
+// ---- regressions: the bugs this fuzzer found, each as a fixed input ----------------------------
+
+type Files = Map<string, Buffer>;
+
+async function expectCorrupt(files: Files, catastrophic: boolean, what: RegExp, allocLimit = 16 * 1024 * 1024): Promise<void> {
+  const vfs = SimVfs.fromFiles(files);
+  const guard = guardAllocations(allocLimit);
+  try {
+    await assert.rejects(
+      async () => {
+        if (catastrophic) await Environment.recover(HOME, { vfs, catastrophic: true });
+        const env = await Environment.open(HOME, { vfs, checkpoint: false });
+        try {
+          for (const file of ['a.db', 'b.db']) {
+            for (const name of env.listDatabases(file)) {
+              const db = await env.openDatabase(file, name === '' ? {} : { name });
+              for (const _ of db.range()) void _;
+            }
+          }
+        } finally {
+          await env.close();
+        }
+      },
+      (e: unknown) => e instanceof CairnError && e.code === 'CORRUPT' && what.test(e.message),
+    );
+  } finally {
+    guard.restore();
+  }
+  assert.equal(guard.tripped, undefined, guard.tripped);
+}
+
+function sealPage(page: Buffer): void {
+  page.writeUInt32LE(zlib.crc32(page.subarray(4)), 0);
+}
+
+function control(json: string): Buffer {
+  return Buffer.from(`${json}\ncrc32 ${zlib.crc32(Buffer.from(json, 'utf8')).toString(16).padStart(8, '0')}\n`, 'utf8');
+}
+
+test('regression (fuzz seed 1 cases 17, 254, 290, 330, 577): a checksum-valid control file that is not JSON or has wrongly typed fields is CORRUPT', async () => {
+  const { closed } = await buildImages();
+  const path = `${HOME}/${CONTROL_FILE}`;
+  const good = JSON.parse(closed.get(path)!.toString('utf8').split('\n')[0]!) as Record<string, unknown>;
+  const texts = ['', '{}', '[]', 'null', '{"version":1', JSON.stringify({ ...good, envId: 1.5 }), JSON.stringify({ ...good, end: 'x' }), JSON.stringify({ ...good, nextTxn: 2 ** 40 }), JSON.stringify({ ...good, state: 'bogus' })];
+  for (const t of texts) {
+    for (const catastrophic of [false, true]) {
+      const files = new Map(closed);
+      files.set(path, control(t));
+      await expectCorrupt(files, catastrophic, /control file/);
+    }
+  }
+});
+
+test('regression (fuzz seed 1 cases 14, 533, 602): a meta page with an impossible page size is CORRUPT, not a RangeError or a 4 GiB allocation', async () => {
+  const { closed } = await buildImages();
+  for (const size of [0, 1, 511, 3000, 2 ** 31]) {
+    const files = new Map(closed);
+    const data = Buffer.from(files.get(`${HOME}/b.db`)!);
+    data.writeUInt32LE(size, 44);
+    sealPage(data.subarray(0, PAGE_SIZE));
+    files.set(`${HOME}/b.db`, data);
+    await expectCorrupt(files, false, /not a cairn data file|page size/);
+  }
+});
+
+test('regression (fuzz seed 1 cases 990, 1441): an overflow length of up to 4 GiB, or a chain that loops, is CORRUPT without a large allocation', async () => {
+  const { closed } = await buildImages();
+  const data = closed.get(`${HOME}/b.db`)!;
+  // A leaf of b.db with a cell whose value overflows (flags bit 1).
+  let found: { pgno: number; ro: number } | undefined;
+  for (let pg = 1; pg < data.length / PAGE_SIZE && found === undefined; pg++) {
+    const p = data.subarray(pg * PAGE_SIZE, (pg + 1) * PAGE_SIZE);
+    if (p[20] !== 3) continue;
+    for (let i = 0; i < p.readUInt16LE(22); i++) {
+      const off = p.readUInt16LE(36 + 2 * i);
+      const fl = p[off]!;
+      if ((fl & 2) === 0) continue;
+      found = { pgno: pg, ro: off + 5 + p.readUInt16LE(off + 1) + p.readUInt16LE(off + 3) + (fl & 1 ? 8 : 0) };
+      break;
+    }
+  }
+  assert.ok(found !== undefined, 'no overflowing value in the image');
+  for (const [what, patch] of [
+    ['length 4 GiB - 1', (p: Buffer) => p.writeUInt32LE(0xffffffff, found!.ro)],
+    ['length 128 MiB', (p: Buffer) => p.writeUInt32LE(128 * 2 ** 20, found!.ro)],
+  ] as const) {
+    const files = new Map(closed);
+    const copy = Buffer.from(data);
+    const page = copy.subarray(found.pgno * PAGE_SIZE, (found.pgno + 1) * PAGE_SIZE);
+    patch(page);
+    sealPage(page);
+    files.set(`${HOME}/b.db`, copy);
+    await expectCorrupt(files, false, /overflow/, 1024 * 1024);
+    void what;
+  }
+  // The chain's first page pointing back to itself, its byte count claiming a full page: a loop.
+  const files = new Map(closed);
+  const copy = Buffer.from(data);
+  const page = copy.subarray(found.pgno * PAGE_SIZE, (found.pgno + 1) * PAGE_SIZE);
+  const first = page.readUInt32LE(found.ro + 4);
+  page.writeUInt32LE(0xffffffff, found.ro);
+  sealPage(page);
+  const ovf = copy.subarray(first * PAGE_SIZE, (first + 1) * PAGE_SIZE);
+  ovf.writeUInt32LE(first, 24);
+  ovf.writeUInt32LE(PAGE_SIZE - 32, 28);
+  sealPage(ovf);
+  files.set(`${HOME}/b.db`, copy);
+  await expectCorrupt(files, false, /comes back to page/, 1024 * 1024);
+});
+
+test('regression (fuzz seed 1 case 780): a page_image record whose pgno is not the image\'s page is CORRUPT at the record, not written elsewhere', async () => {
+  const { crashed } = await buildImages();
+  // The last page_image record of the newest log file gets another page number, re-checksummed.
+  const logs = [...crashed.keys()].filter((p) => /log\.\d{10}$/.test(p)).sort();
+  const p = logs[logs.length - 1]!;
+  const fileNo = Number(p.slice(-10));
+  const data = Buffer.from(crashed.get(p)!);
+  let at = LOG_HEADER_SIZE;
+  let target = -1;
+  while (at + RECORD_HEADER_SIZE <= data.length && data.readUInt32LE(at) !== 0) {
+    if (data[at + RECORD_HEADER_SIZE] === 1) target = at;
+    at += RECORD_HEADER_SIZE + data.readUInt32LE(at);
+  }
+  assert.ok(target > 0, 'no page_image record in the last log file');
+  const len = data.readUInt32LE(target);
+  const body = data.subarray(target + RECORD_HEADER_SIZE, target + RECORD_HEADER_SIZE + len);
+  body.writeUInt32LE(65535, 9); // type u8, txn u32, file u32, pgno u32
+  data.writeUInt32LE(recordChecksum(fileNo, target, body), target + 4);
+  const files = new Map(crashed);
+  files.set(p, data);
+  await expectCorrupt(files, false, /page image record for page 65535/, 1024 * 1024);
+  await expectCorrupt(files, true, /page image record for page 65535/, 1024 * 1024);
+});
