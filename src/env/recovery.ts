@@ -112,12 +112,22 @@ export function recover(ctx: RecoveryContext, opts: RecoveryOptions): RecoveryRe
     }
     return n;
   };
+  /** Page records replayed per file: a file grows by at most one page per record. */
+  const grown = new Map<DataFile, number>();
   const applyPage = (lsn: Lsn, rec: Extract<LogRecord, { type: 'page_image' | 'page_delta' }>) => {
     const file = known(rec.file);
     if (file === undefined) {
       if (!missing.has(rec.file)) missing.set(rec.file, lsn);
       return;
     }
+    // Pages are allocated one at a time at the end of a file, each with a record: a page number
+    // beyond the file's pages plus the records replayed so far is a damaged record, which must
+    // not size a write or the page LSN map.
+    const g = grown.get(file) ?? 0;
+    if (rec.pgno > Math.ceil(diskSize(file) / file.pageSize) + g) {
+      throw new CorruptionError(reader.pathOf(lsnFile(lsn)), lsn % 0x1_0000_0000, `${rec.type} record for page ${rec.pgno} of ${file.path}, which cannot have more than ${Math.ceil(diskSize(file) / file.pageSize) + g} pages at this point of the log`);
+    }
+    grown.set(file, g + 1);
     if (rec.type === 'page_image') {
       // An image carries its page's identity (I6): a record whose image is another page, of
       // another file or of another size would put it at the wrong place.
