@@ -28,7 +28,7 @@ import * as path from 'node:path';
 import { Environment } from '../env/environment.js';
 import { SimVfs } from '../io/sim.js';
 import type { Vfs } from '../io/vfs.js';
-import { logFileName } from '../log/file.js';
+import { LOG_HEADER_SIZE, logFileName } from '../log/file.js';
 import { listLogFiles } from '../log/reader.js';
 import { CairnError, IoError } from '../util/errors.js';
 import { type Lsn, lsnFile } from '../util/lsn.js';
@@ -43,7 +43,8 @@ const nightly = process.env['CAIRN_NIGHTLY'] === '1';
 const WORKLOADS = nightly ? 100 : 10;
 const PER_WORKLOAD = nightly ? 100 : 50;
 const debug = process.env['CAIRN_DEBUG'] === '1';
-const GAPS = process.env['CAIRN_GAPS'] === '1';
+/** Known gaps made failures (see the note at the end): CAIRN_GAPS=first-missing,old-primary. */
+const GAPS = new Set((process.env['CAIRN_GAPS'] ?? '').split(',').filter(Boolean));
 const LOG_CHUNK = process.env['CAIRN_LOG_CHUNK'] ? Number(process.env['CAIRN_LOG_CHUNK']) : undefined;
 
 type State = Map<string, string>;
@@ -221,8 +222,8 @@ async function foreignDataFile(): Promise<Buffer> {
 async function interleaving(rec: Recording, seed: number, index: number): Promise<Outcome> {
   const r = rng(seed * 1_000_003 + index);
   const copier: Copier = randInt(r, 2) === 0 ? 'hot' : 'manual';
-  // The manual copy without its first log is a known gap (see the note at the end): only with CAIRN_GAPS=1.
-  const negatives: Negative[] = copier === 'hot' ? ['middle-missing', 'first-missing'] : ['logs-first', 'middle-missing', 'foreign', ...(GAPS ? (['first-missing'] as const) : [])];
+  // The manual copy without its first log is a known gap (see the note at the end): only with CAIRN_GAPS=first-missing.
+  const negatives: Negative[] = copier === 'hot' ? ['middle-missing', 'first-missing'] : ['logs-first', 'middle-missing', 'foreign', ...(GAPS.has('first-missing') ? (['first-missing'] as const) : [])];
   const negative: Negative = randInt(r, 3) === 0 ? negatives[randInt(r, negatives.length)]! : 'none';
   const q = [0.1, 0.3, 0.6, 0.9][randInt(r, 4)]!;
   const burst = [1, 3, 10, 40][randInt(r, 4)]!;
@@ -427,9 +428,9 @@ async function interleaving(rec: Recording, seed: number, index: number): Promis
     const got = await readState(raw, COPY, where);
     // 'new': the old primary's logs held nothing the copy lacked (identical files). 'old': the new
     // primary's acknowledged commits are silently gone; 'mixed': neither history. Both are a
-    // known gap (see the note at the end): counted per run, failures with CAIRN_GAPS=1.
+    // known gap (see the note at the end): counted per run, failures with CAIRN_GAPS=old-primary.
     const which = same(got, model) ? 'new' : rec.states.some((s) => same(s, got)) ? 'old' : 'mixed';
-    assert.ok(!GAPS || which === 'new', `${where}: the old primary's logs copied over the failed-over copy were accepted: recovered to ${which === 'old' ? "the old primary's history (the new primary's commits are lost)" : 'a mix of both histories'}`);
+    assert.ok(!GAPS.has('old-primary') || which === 'new', `${where}: the old primary's logs copied over the failed-over copy were accepted: recovered to ${which === 'old' ? "the old primary's history (the new primary's commits are lost)" : 'a mix of both histories'}`);
     return { rounds: done, tally: [`accepted-${which}:old-primary-logs`] };
   }
   return { rounds: done, tally: [] };
@@ -463,3 +464,98 @@ test(`backup and failover interleaved with a writer at I/O granularity: ${WORKLO
     for (const n of ['logs-first', 'middle-missing', 'first-missing', 'foreign']) assert.ok((tally.get(`refused:${n}`) ?? 0) > 0, `no interleaving was refused for ${n}`);
   }
 });
+
+/** A writer that fills one long log file with sequential commits (for the chunk-boundary test). */
+async function recordLong(logFileSize: number, logBytes: number): Promise<Recording & { logEnd: number[] }> {
+  const rec = new RecordingVfs(new SimVfs());
+  const out: Recording & { logEnd: number[] } = { ops: rec.ops, envId: Buffer.alloc(0), states: [new Map()] as State[], issuedAt: [0], ackedAt: [0], redo: [undefined] as Array<Lsn | undefined>, removable: [undefined] as Array<number[] | undefined>, logEnd: [0] };
+  let env: Environment | undefined;
+  const logHandles = new Set<number>();
+  const headerDone = new Set<number>();
+  let logEnd = 0;
+  rec.after = () => {
+    const o = rec.ops[rec.ops.length - 1]!;
+    if (o.op === 'open' && o.path.endsWith(logFileName(1))) logHandles.add(o.h);
+    if (o.op === 'write' && logHandles.has(o.h)) {
+      if (headerDone.has(o.h)) logEnd = Math.max(logEnd, o.pos + o.data.length);
+      else if (o.pos === 0 && o.data.length === LOG_HEADER_SIZE) headerDone.add(o.h); // the header is written after the preallocated zeros
+    }
+    out.logEnd.push(logEnd);
+    out.redo.push(env?.redoPoint);
+    out.removable.push(env === undefined ? undefined : env.removableLogs());
+  };
+  rec.mkdir(HOME, { recursive: true });
+  env = await Environment.open(HOME, { create: true, vfs: rec, logFileSize, pageSize: 1024, checkpoint: false });
+  out.envId = env.envId;
+  const model: State = new Map();
+  const commit = async (change: () => Promise<unknown>) => {
+    out.states.push(new Map(model));
+    out.issuedAt.push(rec.ops.length);
+    out.ackedAt.push(Infinity);
+    const i = out.states.length - 1;
+    await change();
+    out.ackedAt[i] = rec.ops.length;
+  };
+  model.set('a.db', '');
+  let a!: Awaited<ReturnType<Environment['openDatabase']>>;
+  await commit(async () => (a = await env!.openDatabase('a.db', { create: true })));
+  for (let i = 0; logEnd < logBytes; i++) {
+    const k = key(i % 200);
+    const v = `${i}:`.repeat(700);
+    model.set(`a.db/${k}`, v);
+    await commit(() => a.put(k, v));
+    if (i % 100 === 99) await env.checkpoint();
+  }
+  await env.close();
+  env = undefined;
+  return out;
+}
+
+test('hot backup: the newest log file, longer than one read of the copy, appended across the read boundary while it is copied', async () => {
+  const MiB = 1024 * 1024;
+  const rec = await recordLong(4 * MiB, MiB + 64 * 1024);
+  for (const before of [3000, 700, 1]) {
+    // Start with the log end `before` bytes short of 1 MiB; before the copier's second read of
+    // the log (its first read past 1 MiB), let the writer run until the log is 16 KiB past it.
+    const start = rec.logEnd.findIndex((e) => e >= MiB - before);
+    const startAt = start > 0 && rec.logEnd[start]! < MiB ? start : start - 1;
+    const target = rec.logEnd.findIndex((e) => e >= MiB + 16 * 1024);
+    assert.ok(startAt > 0 && rec.logEnd[startAt]! < MiB && target > startAt, `the recorded log crosses 1 MiB (${rec.logEnd[startAt]})`);
+    const replica = new Replica(rec.ops);
+    replica.advance(startAt);
+    let reads = 0;
+    let logStart: number | undefined;
+    const vfs = new ScheduledVfs(
+      replica,
+      (call, p) => (call === 'read' && p.endsWith(logFileName(1)) && ++reads === 3 ? target - replica.at : 0),
+      (call, p) => {
+        if (logStart === undefined && call === 'open' && p.startsWith(`${HOME}/log.`)) logStart = replica.at;
+      },
+    );
+    const source: BackupSource = {
+      dirs: readLayout(replica.vfs, HOME),
+      envId: rec.envId,
+      checkpoint: () => Promise.reject(new Error('not used')),
+      pin: async () => ({ redo: rec.redo[replica.at]!, end: rec.redo[replica.at]!, removable: [], logFiles: listLogFiles(vfs, HOME), release: () => {} }),
+    };
+    const where = `log end ${before} bytes short of 1 MiB when the copy of the log began`;
+    await runHotBackup(source, COPY, { vfs });
+    assert.ok(reads >= 3 && replica.at >= target, `${where}: the writer crossed the boundary during the copy (${reads} reads)`);
+    checkPrefix(rec, await readState(replica.vfs, COPY, where), ackedBy(rec, logStart!), issuedBy(rec, replica.at), where);
+  }
+});
+
+// Known gaps (reported in docs/TESTING.md; reproducible, kept out of the per-run assertions):
+// - CAIRN_LOG_CHUNK=<bytes>: the five-step procedure's step 3 with `cp`-like reads of that size.
+//   A chunked copy of the log file being appended to can read a region before the writer fills it
+//   and a later region after: the copy has zeros between records, and catastrophic recovery
+//   refuses it as "bad log record before valid ones" (safe, but the documented procedure fails).
+//   e.g. CAIRN_LOG_CHUNK=4096 CAIRN_SEED=1 CAIRN_INTERLEAVING=24.
+// - CAIRN_GAPS=first-missing: a manual copy (no manifest) without its first log file is not
+//   always refused: recovery can succeed with a data file page that the tree references but only
+//   the missing log had (a typed error when read), or without changes only that log held.
+// - CAIRN_GAPS=old-primary: the old primary's log files copied over a copy that was failed over
+//   to (and written) are not always refused: recovery can yield the old primary's history (the
+//   new primary's commits lost) or a mix, e.g. CAIRN_SEED=10 CAIRN_INTERLEAVING=7 (mixed),
+//   CAIRN_SEED=1 CAIRN_INTERLEAVING=34 (old). Log files carry no history id that would tell the
+//   two histories apart; a fix is a format change.
