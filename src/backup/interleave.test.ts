@@ -209,6 +209,8 @@ interface Outcome {
 }
 
 let foreignBytes: Buffer | undefined;
+/** CAIRN_LOG_CHUNK runs: recoveries refused for zeros between records in a chunked log copy. */
+let fuzzyLogRefusals = 0;
 async function foreignDataFile(): Promise<Buffer> {
   if (foreignBytes) return foreignBytes;
   const vfs = new SimVfs();
@@ -229,7 +231,8 @@ async function interleaving(rec: Recording, seed: number, index: number): Promis
   const burst = [1, 3, 10, 40][randInt(r, 4)]!;
   const rounds = 1 + randInt(r, 3);
   const survives = randInt(r, 2) === 0;
-  const where0 = `workload seed ${seed}, interleaving ${index} (replay: CAIRN_SEED=${seed} CAIRN_INTERLEAVING=${index}): ${copier}${negative !== 'none' ? ` ${negative}` : ''}, p=${q} burst=${burst}, ${rounds} rounds, primary disk ${survives ? 'survives' : 'lost'}`;
+  // The writer call count fingerprints the recording (file ids are random, so a replay's log can differ by a byte).
+  const where0 = `workload seed ${seed} (${rec.ops.length} writer calls), interleaving ${index} (replay: CAIRN_SEED=${seed} CAIRN_INTERLEAVING=${index}): ${copier}${negative !== 'none' ? ` ${negative}` : ''}, p=${q} burst=${burst}, ${rounds} rounds, primary disk ${survives ? 'survives' : 'lost'}`;
   if (debug) console.error(where0);
 
   const replica = new Replica(rec.ops);
@@ -377,7 +380,18 @@ async function interleaving(rec: Recording, seed: number, index: number): Promis
       if (round === 0) step1();
       step2();
       step3();
-      await Environment.recover(COPY, { catastrophic: true, vfs });
+      for (let attempt = 1; ; attempt++) {
+        try {
+          await Environment.recover(COPY, { catastrophic: true, vfs });
+          break;
+        } catch (e) {
+          // CAIRN_LOG_CHUNK (a known gap): a chunked copy of the active log can hold zeros
+          // between records; recovery refuses it, and copying the logs again is the remedy.
+          if (LOG_CHUNK === undefined || attempt >= 5 || !(e instanceof CairnError && /bad log record before valid ones/.test(e.message))) throw e;
+          fuzzyLogRefusals++;
+          step3();
+        }
+      }
     }
     assert.ok(logStart !== undefined, `${where}: the copier never touched a log file`);
     const acked = ackedBy(rec, logStart);
@@ -458,7 +472,7 @@ test(`backup and failover interleaved with a writer at I/O granularity: ${WORKLO
       for (const t of o.tally) tally.set(t, (tally.get(t) ?? 0) + 1);
     }
   }
-  process.stdout.write(`interleavings: ${cases}, copy rounds checked: ${rounds}, negative cases: ${JSON.stringify(Object.fromEntries([...tally].sort()))}\n`);
+  process.stdout.write(`interleavings: ${cases}, copy rounds checked: ${rounds}, negative cases: ${JSON.stringify(Object.fromEntries([...tally].sort()))}${LOG_CHUNK ? `, chunked log copies refused and copied again: ${fuzzyLogRefusals}` : ''}\n`);
   if (only === undefined && process.env['CAIRN_SEED'] === undefined) {
     assert.ok(cases >= (nightly ? 10_000 : 500), `only ${cases} interleavings`);
     for (const n of ['logs-first', 'middle-missing', 'first-missing', 'foreign']) assert.ok((tally.get(`refused:${n}`) ?? 0) > 0, `no interleaving was refused for ${n}`);
