@@ -202,7 +202,13 @@ async function hashFile(vfs: Vfs, p: string): Promise<{ sha256: string; size: nu
   return { sha256: hash.digest('hex'), size: at };
 }
 
-/** Copies a whole file (a log file, DB_CONFIG): chunked, hashed, fsynced. */
+/**
+ * Copies a whole file (a log file, DB_CONFIG): chunked, hashed, fsynced. The chunks are read LAST
+ * FIRST, for the reason log files are copied newest first: the log is written in order, so what
+ * the writer appends while we copy can only complete what a read of a later chunk already saw.
+ * First chunk first could read a chunk before the writer reached its end and the next one after:
+ * zeros between records in the copy, which recovery rightly refuses as corruption.
+ */
 async function copyPlain(vfs: Vfs, from: string, to: string, check?: (head: Buffer) => Promise<void>): Promise<{ sha256: string; size: number }> {
   const h = vfs.open(from, { readOnly: true });
   try {
@@ -212,27 +218,29 @@ async function copyPlain(vfs: Vfs, from: string, to: string, check?: (head: Buff
       await check(head);
     }
     const out = vfs.open(to, { create: true });
-    const hash = createHash('sha256');
-    const buf = Buffer.allocUnsafe(1024 * 1024);
-    let at = 0;
+    const CHUNK = 1024 * 1024;
+    const chunks: Buffer[] = [];
+    let size = 0;
     try {
       out.truncate(0);
-      for (;;) {
+      const length = h.size();
+      for (let at = Math.floor(Math.max(0, length - 1) / CHUNK) * CHUNK; at >= 0; at -= CHUNK) {
+        const buf = Buffer.allocUnsafe(Math.min(CHUNK, Math.max(0, length - at)));
         const n = h.read(buf, at);
-        if (n === 0) break;
         const chunk = buf.subarray(0, n);
-        out.write(chunk, at);
-        hash.update(chunk);
-        at += n;
-        if (n < buf.length) break;
-        await yieldNow();
+        if (n > 0) out.write(chunk, at);
+        chunks.unshift(chunk);
+        size = Math.max(size, at + n);
+        if (at > 0) await yieldNow();
       }
       // fdatasync without blocking the event loop: the source's writers keep committing.
       await out.syncAsync();
     } finally {
       out.close();
     }
-    return { sha256: hash.digest('hex'), size: at };
+    const hash = createHash('sha256');
+    for (const c of chunks) hash.update(c);
+    return { sha256: hash.digest('hex'), size };
   } finally {
     h.close();
   }

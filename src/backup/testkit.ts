@@ -8,6 +8,8 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Environment } from '../env/environment.js';
+import { SimVfs } from '../io/sim.js';
+import type { FileHandle, OpenOptions, Stat, Vfs } from '../io/vfs.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 export const ROOT = path.resolve(here, '..', '..');
@@ -165,4 +167,234 @@ export function copyWithReads(from: string, to: string, chunk: number): void {
 
 export function logsIn(dir: string): string[] {
   return fs.readdirSync(dir).filter((n) => /^log\.\d{10}$/.test(n)).sort();
+}
+
+// ---- interleavings at I/O granularity on the simulated file system (interleave.test.ts) -------
+//
+// Vfs calls are synchronous, so a live writer cannot be stopped in the middle of a copier's
+// synchronous burst. Instead the writer runs once, live, on a RecordingVfs that logs every call
+// that changes what a reader sees (open for writing, write, truncate, close, mkdir, rename,
+// unlink, rmdir, writeFile); a Replica replays that log onto a fresh SimVfs, and the copier works
+// on a ScheduledVfs whose every call (open, read, write, size, truncate, sync, stat, readdir,
+// mkdir, rename, unlink, syncDir, readFile, writeFile) first lets the replica advance by as many
+// writer calls as a seeded scheduler says. Each writer call is atomic; the copier sees the file
+// system after any prefix of them. Syncs are not replayed: they change no byte a reader sees.
+// Sound as long as the writer does not depend on the copier (no log removal during the run, no
+// checkpoint requested by the copier); file handles follow their inode across a rename as on
+// POSIX (a log file moved out of the primary keeps receiving the writer's writes).
+
+export type WriterOp =
+  | { op: 'open'; h: number; path: string; options: OpenOptions }
+  | { op: 'write'; h: number; pos: number; data: Buffer }
+  | { op: 'truncate'; h: number; length: number }
+  | { op: 'close'; h: number }
+  | { op: 'mkdir'; path: string; recursive: boolean }
+  | { op: 'rename'; from: string; to: string }
+  | { op: 'unlink'; path: string }
+  | { op: 'rmdir'; path: string }
+  | { op: 'writeFile'; path: string; data: Buffer };
+
+/** A Vfs that logs the calls that change what a reader sees; `after` runs after each logged call. */
+export class RecordingVfs implements Vfs {
+  readonly ops: WriterOp[] = [];
+  after?: () => void;
+  #next = 1;
+
+  constructor(readonly inner: Vfs) {}
+
+  #log(op: WriterOp): void {
+    this.ops.push(op);
+    this.after?.();
+  }
+
+  open(p: string, options: OpenOptions = {}): FileHandle {
+    const fh = this.inner.open(p, options);
+    if (options.readOnly === true) return fh;
+    const h = this.#next++;
+    this.#log({ op: 'open', h, path: p, options: { ...options } });
+    return {
+      path: fh.path,
+      read: (b, at) => fh.read(b, at),
+      write: (b, at) => {
+        fh.write(b, at);
+        this.#log({ op: 'write', h, pos: at, data: Buffer.from(b) });
+      },
+      size: () => fh.size(),
+      truncate: (n) => {
+        fh.truncate(n);
+        this.#log({ op: 'truncate', h, length: n });
+      },
+      sync: () => fh.sync(),
+      syncAsync: () => fh.syncAsync(),
+      close: () => {
+        fh.close();
+        this.#log({ op: 'close', h });
+      },
+    };
+  }
+  stat(p: string): Stat | undefined {
+    return this.inner.stat(p);
+  }
+  readdir(dir: string): string[] {
+    return this.inner.readdir(dir);
+  }
+  mkdir(dir: string, options: { recursive?: boolean; mode?: number } = {}): void {
+    this.inner.mkdir(dir, options);
+    this.#log({ op: 'mkdir', path: dir, recursive: options.recursive === true });
+  }
+  rename(from: string, to: string): void {
+    this.inner.rename(from, to);
+    this.#log({ op: 'rename', from, to });
+  }
+  unlink(p: string): void {
+    this.inner.unlink(p);
+    this.#log({ op: 'unlink', path: p });
+  }
+  rmdir(dir: string): void {
+    this.inner.rmdir(dir);
+    this.#log({ op: 'rmdir', path: dir });
+  }
+  syncDir(dir: string): void {
+    this.inner.syncDir(dir);
+  }
+  readFile(p: string): Buffer {
+    return this.inner.readFile(p);
+  }
+  writeFile(p: string, data: Uint8Array, options: { mode?: number } = {}): void {
+    this.inner.writeFile(p, data, options);
+    this.#log({ op: 'writeFile', path: p, data: Buffer.from(data) });
+  }
+}
+
+/** Replays a writer's logged calls onto a fresh SimVfs, `at` calls so far. */
+export class Replica {
+  readonly vfs = new SimVfs();
+  at = 0;
+  /** While true, advance() does nothing (the primary was dropped). */
+  stopped = false;
+  readonly #handles = new Map<number, FileHandle>();
+
+  constructor(readonly ops: readonly WriterOp[]) {}
+
+  get done(): boolean {
+    return this.at >= this.ops.length;
+  }
+
+  advance(n: number): void {
+    if (this.stopped) return;
+    const end = Math.min(this.ops.length, this.at + n);
+    while (this.at < end) this.#apply(this.ops[this.at++]!);
+  }
+
+  #handle(h: number): FileHandle {
+    const fh = this.#handles.get(h);
+    if (fh === undefined) throw new Error(`replica: writer handle ${h} is not open at writer call ${this.at}`);
+    return fh;
+  }
+
+  #apply(o: WriterOp): void {
+    const v = this.vfs;
+    switch (o.op) {
+      case 'open':
+        this.#handles.set(o.h, v.open(o.path, o.options));
+        return;
+      case 'write':
+        this.#handle(o.h).write(o.data, o.pos);
+        return;
+      case 'truncate':
+        this.#handle(o.h).truncate(o.length);
+        return;
+      case 'close':
+        this.#handle(o.h).close();
+        this.#handles.delete(o.h);
+        return;
+      case 'mkdir':
+        v.mkdir(o.path, { recursive: o.recursive });
+        return;
+      case 'rename':
+        v.rename(o.from, o.to);
+        return;
+      case 'unlink':
+        v.unlink(o.path);
+        return;
+      case 'rmdir':
+        v.rmdir(o.path);
+        return;
+      case 'writeFile':
+        v.writeFile(o.path, o.data);
+        return;
+    }
+  }
+}
+
+/**
+ * The copier's view of the replica: before every call, `step(call, path)` says how many writer
+ * calls run first; then `seen(call, path)` is told (at the writer position the call runs at).
+ */
+export class ScheduledVfs implements Vfs {
+  calls = 0;
+
+  constructor(
+    readonly replica: Replica,
+    readonly step: (call: string, path: string) => number,
+    readonly seen: (call: string, path: string) => void = () => {},
+  ) {}
+
+  #tick(call: string, p: string): void {
+    this.calls++;
+    this.replica.advance(this.step(call, p));
+    this.seen(call, p);
+  }
+
+  open(p: string, options: OpenOptions = {}): FileHandle {
+    this.#tick('open', p);
+    const fh = this.replica.vfs.open(p, options);
+    const tick = (call: string) => this.#tick(call, fh.path);
+    return {
+      path: fh.path,
+      read: (b, at) => (tick('read'), fh.read(b, at)),
+      write: (b, at) => (tick('write'), fh.write(b, at)),
+      size: () => (tick('size'), fh.size()),
+      truncate: (n) => (tick('truncate'), fh.truncate(n)),
+      sync: () => (tick('sync'), fh.sync()),
+      syncAsync: () => (tick('sync'), fh.syncAsync()),
+      close: () => fh.close(),
+    };
+  }
+  stat(p: string): Stat | undefined {
+    this.#tick('stat', p);
+    return this.replica.vfs.stat(p);
+  }
+  readdir(dir: string): string[] {
+    this.#tick('readdir', dir);
+    return this.replica.vfs.readdir(dir);
+  }
+  mkdir(dir: string, options: { recursive?: boolean; mode?: number } = {}): void {
+    this.#tick('mkdir', dir);
+    this.replica.vfs.mkdir(dir, options);
+  }
+  rename(from: string, to: string): void {
+    this.#tick('rename', from);
+    this.replica.vfs.rename(from, to);
+  }
+  unlink(p: string): void {
+    this.#tick('unlink', p);
+    this.replica.vfs.unlink(p);
+  }
+  rmdir(dir: string): void {
+    this.#tick('rmdir', dir);
+    this.replica.vfs.rmdir(dir);
+  }
+  syncDir(dir: string): void {
+    this.#tick('syncDir', dir);
+    this.replica.vfs.syncDir(dir);
+  }
+  readFile(p: string): Buffer {
+    this.#tick('readFile', p);
+    return this.replica.vfs.readFile(p);
+  }
+  writeFile(p: string, data: Uint8Array, options: { mode?: number } = {}): void {
+    this.#tick('writeFile', p);
+    this.replica.vfs.writeFile(p, data, options);
+  }
 }
