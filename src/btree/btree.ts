@@ -593,6 +593,8 @@ export class BTree {
   private readonly pg: number[] = [];
   private readonly ix: number[] = [];
   private depth = 0;
+  /** The last write descent ended past the last key of the rightmost leaf (locateW). */
+  private appending = true;
   private readonly pos: Pos = { p: EMPTY, pgno: 0, i: 0 };
   // Split bookkeeping, reused.
   private readonly itOff: number[] = [];
@@ -904,22 +906,38 @@ export class BTree {
   /**
    * Write descent: records the path to the leaf for ikey in pg/ix/depth and returns the leaf
    * search result (index if found, else ~insertion index).
+   *
+   * Append fast path: while writes go to the end of the tree (ascending loads), each page's
+   * last key is compared first; a key above it takes the last child (or the end of the leaf)
+   * without a binary search. One comparison per level when it misses, after which the
+   * binary searches run as before; it is tried only while the previous descent was an append.
    */
   private locateW(r: PageReader, ikey: Buffer): number {
     let pgno = this.root;
     let skip = 0;
+    let append = this.appending;
     for (let d = 0; d <= MAX_DEPTH; d++) {
       const p = r.page(pgno);
-      checkNode(p, pgno);
+      const n = checkNode(p, pgno);
       this.pg[d] = pgno;
       if (p[H_TYPE] === LEAF) {
-        const s = searchLeaf(r, p, pgno, ikey, skip);
+        let s: number;
+        if (append && n > 0 && cmpLeaf(r, ikey, p, pgno, slot(p, n - 1), SLOTS + 2 * n, skip) > 0) s = ~n;
+        else s = searchLeaf(r, p, pgno, ikey, skip);
         this.ix[d] = s < 0 ? ~s : s;
         this.depth = d;
+        this.appending = s === ~n;
         return s;
       }
-      const i = searchBranch(r, p, pgno, ikey, skip);
-      skip = skipOut;
+      let i: number;
+      if (append && (n === 1 || cmpBranch(r, ikey, p, pgno, slot(p, n - 1), SLOTS + 2 * n, skip) >= 0)) {
+        // Keys of the last child are >= its separator; the skip known so far still holds.
+        i = n - 1;
+      } else {
+        append = false;
+        i = searchBranch(r, p, pgno, ikey, skip);
+        skip = skipOut;
+      }
       this.ix[d] = i;
       pgno = childAt(p, pgno, i);
     }
