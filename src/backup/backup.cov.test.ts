@@ -130,6 +130,9 @@ test('backup target refusals: each with its message, nothing written', async () 
   vfs.writeFile(path.join(TARGET, '__cairn.control'), Buffer.from('garbage'));
   assert.equal(check(TARGET, { update: true })?.envId, env.envId.toString('hex'), 'an unreadable control file is not a history of its own');
 
+  await backup(env, vfs, { layout: 'config' }, '/withD');
+  assert.throws(() => check('/withD', { update: true }), code('INVALID_ARGUMENT', /the backup in \/withD was taken with -D; update it the same way/));
+
   // -D with a directory outside the home or absolute.
   vfs.writeFile(path.join(HOME, 'DB_CONFIG'), Buffer.from('set_lg_dir ../elsewhere\n'));
   assert.throws(() => check('/b2', { layout: 'config' }), code('CONFIG', /-D: DB_CONFIG of \/env names the directory \.\.\/elsewhere, outside the home/));
@@ -263,8 +266,16 @@ test('db_hotbackup -u: large logs moved across devices, a backup newer than its 
   assert.ok(exdev >= 1 && r.logsMoved.length === exdev, `moved ${r.logsMoved.length}, EXDEV ${exdev}`);
   for (const moved of r.logsMoved) assert.equal(vfs.stat(path.join(HOME, moved)), undefined, `${moved} left the source`);
   assert.equal(await count(vfs, TARGET, 'a.db'), 10 + 30 * 200);
+  // On one device the inactive logs are renamed into the backup and hashed there.
+  for (let i = 0; i < 30; i++) await fill(env, 'a.db', 10_000 + i * 200, 200);
+  await env.checkpoint();
+  const plain = await backup(env, vfs, { update: true, keepLogs: true });
+  assert.ok(plain.logsMoved.length >= 1);
+  const moved = readManifest(vfs, TARGET)!.history.at(-1)!;
+  assert.equal(moved.logsMoved, plain.logsMoved.length);
+  assert.equal(await count(vfs, TARGET, 'a.db'), 10 + 60 * 200);
   // A rename failing otherwise is an error, not a copy.
-  for (let i = 0; i < 10; i++) await fill(env, 'a.db', 10_000 + i * 200, 200);
+  for (let i = 0; i < 30; i++) await fill(env, 'a.db', 20_000 + i * 200, 200);
   await env.checkpoint();
   const failing = hooked(vfs, {
     rename: (a, b) => {
@@ -319,6 +330,11 @@ test('the manifest: unreadable, of another format, logs missing before its start
   assert.equal(after.required, afterLastCommit(vfs, TARGET, env.envId));
   assert.ok(after.required > m.required);
   assert.equal(after.recovery?.lastCommit, undefined);
+  const when = new Date(1_800_000_000_000);
+  recordRecovery(vfs, TARGET, { start: report.start, end: 'not an lsn', transactions: 1, lastCommit: when, durationMs: 1 });
+  assert.equal(readManifest(vfs, TARGET)!.recovery?.lastCommit, when.toISOString());
+  assert.equal(readManifest(vfs, TARGET)!.end, after.end, 'an unreadable end keeps the recorded one');
+  assert.equal(afterLastCommit(vfs, '/nothing-here', env.envId), 2 ** 32 + 64, 'no logs: the start of log file 1');
   recordRecovery(vfs, '/nothing-here', { start: '', end: '', transactions: 0, durationMs: 0 }); // no manifest: nothing to do
   assert.equal(vfs.stat(path.join('/nothing-here', MANIFEST_FILE)), undefined);
 
@@ -399,6 +415,10 @@ test('db_archive from disk: refuses a copy never recovered and an unfinished rec
   assert.throws(() => archiveFromDisk(vfs, HOME, { remove: true }), (e: unknown) => e instanceof IoError && e.errno === 'EIO');
   vfs.clearFaults();
   assert.deepEqual(archiveFromDisk(vfs, HOME, { remove: true }).names, removable);
+  // The owner lock cannot even be created: that I/O error, not a refusal.
+  vfs.inject({ op: 'open', pathIncludes: '__cairn.lock', errno: 'EROFS' });
+  assert.throws(() => archiveFromDisk(vfs, HOME, { remove: true }), (e: unknown) => e instanceof IoError && e.errno === 'EROFS');
+  vfs.clearFaults();
   // A copy that was never recovered has no control file.
   vfs.unlink(path.join(HOME, '__cairn.control'));
   assert.throws(() => archiveFromDisk(vfs, HOME, {}), (e: unknown) => e instanceof RunRecoveryError && /has log files but no control file/.test(e.message));
@@ -423,4 +443,56 @@ test('layout helpers: ids from the first log, a damaged header, no logs; data di
   assert.deepEqual(listed.other, [path.join(HOME, 'junk.db')]);
   assert.equal(displayPath(dirs, HOME, false), '.');
   assert.equal(displayPath(dirs, path.join(HOME, 'x'), true), '/env/x');
+});
+
+test('a page caught mid-write: a half-written last page is read again whole; a bad page that then is gone ends the copy before it', async () => {
+  const vfs = fresh();
+  const env = await openEnv(vfs);
+  await fill(env, 'a.db', 0, 30);
+  await env.checkpoint();
+  const a = path.join(HOME, 'a.db');
+  const pages = vfs.stat(a)!.size / PAGE;
+  assert.ok(pages >= 4);
+  /** The copy's handle of a.db (its second read-only open) sees `race` on its first chunk read. */
+  const racing = (race: (buf: Uint8Array, got: number) => number, later: (pos: number) => number | undefined) => {
+    let opens = 0;
+    return hooked(vfs, {
+      open: (p, o) => {
+        const h = vfs.open(p, o);
+        if (p !== a || !o?.readOnly || ++opens !== 2) return h;
+        let first = true;
+        const w: FileHandle = {
+          path: h.path,
+          read: (buf, pos) => {
+            if (first) {
+              first = false;
+              return race(buf, h.read(buf, pos));
+            }
+            return later(pos) ?? h.read(buf, pos);
+          },
+          write: (b, pos) => h.write(b, pos),
+          size: () => h.size(),
+          truncate: (n) => h.truncate(n),
+          sync: () => h.sync(),
+          syncAsync: () => h.syncAsync(),
+          close: () => h.close(),
+        };
+        return w;
+      },
+    });
+  };
+  // The last page half there on the first read, whole on the next: copied whole.
+  const said: string[] = [];
+  let r = await backup(env, racing((_b, got) => got - PAGE / 2, () => undefined), { progress: (m) => said.push(m) });
+  assert.equal(vfs.stat(path.join(TARGET, 'a.db'))!.size, pages * PAGE);
+  assert.match(said.find((m) => m.startsWith('copying database'))!, /\(\d+ pages verified, 1 read again\)/);
+  // Page 2 garbled on the first read and past the end on the next (the file shrank): the copy ends before it.
+  r = await backup(env, racing((buf, got) => {
+    Buffer.from(buf.buffer, buf.byteOffset + 2 * PAGE + 100, 8).fill(0xee);
+    return got;
+  }, (pos) => (pos >= 2 * PAGE ? 0 : undefined)), { recover: false, progress: (m) => said.push(m) });
+  assert.ok(said.includes(`${a}: page 2 is being added right now; the copy ends before it (the log rebuilds it)`), said.join('\n'));
+  assert.equal(vfs.stat(path.join(TARGET, 'a.db'))!.size, 2 * PAGE);
+  assert.deepEqual(r.dataFiles, ['a.db']);
+  await env.close();
 });
