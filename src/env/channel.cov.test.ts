@@ -1,0 +1,178 @@
+// The coordination channel served by an environment open in THIS process (issue 4 item 9): the
+// other channel tests talk to a writer child that is killed with kill -9, which leaves no
+// coverage data, so the server's request handling is measured here. Protocol edge cases
+// (requests split across packets, several in one packet, ids echoed, non-object requests,
+// bad pin arguments, unknown pins, more requests queued than allowed), pins listed in status
+// and released at close, and the client's handling of refusals, garbage replies, a closed
+// connection and an owner whose channel does not answer. ~1 s.
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as net from 'node:net';
+import * as path from 'node:path';
+import { Environment } from './environment.js';
+import { ChannelClient, SOCKET_PATH_FILE, channelPath, connectChannel } from './channel.js';
+import { tmpdir } from '../backup/testkit.js';
+import { CairnError } from '../util/errors.js';
+
+/** A raw connection to a socket: write text, read reply lines as parsed JSON. */
+async function connect(socketPath: string): Promise<{ send: (t: string) => void; next: () => Promise<Record<string, unknown>>; closed: Promise<void>; socket: net.Socket }> {
+  const socket = net.createConnection(socketPath);
+  await new Promise<void>((res, rej) => socket.once('connect', res).once('error', rej));
+  let buf = '';
+  const lines: string[] = [];
+  const waiting: Array<(l: string) => void> = [];
+  socket.setEncoding('utf8').on('data', (d: string) => {
+    buf += d;
+    for (let nl = buf.indexOf('\n'); nl >= 0; nl = buf.indexOf('\n')) {
+      const l = buf.slice(0, nl);
+      buf = buf.slice(nl + 1);
+      const w = waiting.shift();
+      if (w) w(l);
+      else lines.push(l);
+    }
+  });
+  socket.on('error', () => {});
+  const closed = new Promise<void>((res) => socket.on('close', () => res()));
+  return {
+    send: (t) => void socket.write(t),
+    next: async () => JSON.parse(lines.length > 0 ? lines.shift()! : await new Promise<string>((res) => waiting.push(res))) as Record<string, unknown>,
+    closed,
+    socket,
+  };
+}
+
+async function fill(env: Environment, from: number, n: number): Promise<void> {
+  const db = await env.openDatabase('a.db', { create: true });
+  for (let i = from; i < from + n; i++) await env.transaction((t) => db.put(`k${i}`, Buffer.alloc(400, i & 0xff), t), { durability: 'nosync' });
+  await env.flushLog();
+}
+
+test('the channel of an environment in this process: framing, ids, pins, archive, refusals', async () => {
+  const dir = tmpdir('chancov');
+  const home = path.join(dir, 'env');
+  const env = await Environment.open(home, { create: true, logFileSize: 32 * 1024, checkpoint: false });
+  try {
+    await fill(env, 0, 200);
+    const sock = channelPath(home);
+    const c = await connect(sock);
+
+    // One request split over three packets, then two requests in one packet: ids echoed, null when absent.
+    c.send('{"op":"st');
+    c.send('atus","id":');
+    c.send('"a"}\n');
+    let r = await c.next();
+    assert.deepEqual([r.ok, r.id, r.pid], [true, 'a', process.pid]);
+    c.send('{"op":"status"}\n"just a string"\n');
+    r = await c.next();
+    assert.deepEqual([r.ok, r.id], [true, null]);
+    r = await c.next();
+    assert.deepEqual([r.ok, r.id], [false, null]);
+    assert.match(String(r.error), /a request must be a JSON object with an "op"/);
+
+    // Pins: a bad "from", a pin from the first log, listed in status; unpin of an unknown pin.
+    c.send('{"op":"pin","from":0,"id":1}\n');
+    r = await c.next();
+    assert.deepEqual([r.ok, r.code], [false, 'INVALID_ARGUMENT']);
+    assert.match(String(r.error), /"from" must be a log file number/);
+    c.send('{"op":"pin","id":2}\n');
+    const pin = await c.next();
+    assert.equal(pin.ok, true);
+    const logFiles = pin.logFiles as number[];
+    assert.ok(logFiles.length >= 2, `${logFiles.length} log files`);
+    assert.equal(pin.from, logFiles[0]);
+    c.send('{"op":"status","id":3}\n');
+    r = await c.next();
+    assert.deepEqual(r.pins, [{ id: pin.pin, from: logFiles[0] }]);
+    c.send('{"op":"unpin","pin":999,"id":4}\n');
+    r = await c.next();
+    assert.deepEqual([r.ok, r.code], [false, 'NOT_FOUND']);
+    assert.match(String(r.error), /unpin: no pin 999 on this connection/);
+
+    // archive with remove while pinned: nothing removed (I5); after unpin and a checkpoint: removed.
+    await env.checkpoint();
+    c.send('{"op":"archive","remove":true,"id":5}\n');
+    r = await c.next();
+    assert.deepEqual(r.removed, [], 'pinned logs stay');
+    assert.ok(fs.existsSync(path.join(home, 'log.0000000001')));
+    c.send(`{"op":"unpin","pin":${pin.pin},"id":6}\n`);
+    assert.equal((await c.next()).ok, true);
+    c.send('{"op":"archive","remove":true,"id":7}\n');
+    r = await c.next();
+    assert.ok((r.removed as number[]).includes(1), JSON.stringify(r));
+    assert.ok(!fs.existsSync(path.join(home, 'log.0000000001')));
+    c.send('{"op":"archive","id":8}\n');
+    r = await c.next();
+    assert.deepEqual(r.removed, []);
+
+    // The client: a refusal keeps the owner's code; pin with and without "from"; a pin left at close goes with the connection.
+    const client = (await connectChannel(home))!;
+    await assert.rejects(client.pin(0), (e: unknown) => e instanceof CairnError && e.code === 'INVALID_ARGUMENT' && /refused pin: pin: "from" must be/.test(e.message));
+    const p = await client.pin();
+    const p2 = await client.pin(p.from);
+    assert.equal(p2.from, p.from);
+    await client.unpin(p2.pin);
+    const st = await client.status();
+    assert.deepEqual(st.pins, [{ id: p.pin, from: p.from }]);
+    assert.equal(typeof st.lastCheckpointTime, 'number');
+    assert.deepEqual((await client.archive()).removed, []);
+
+    // More requests queued on one connection than allowed: an error reply, then the owner hangs up.
+    const greedy = await connect(sock);
+    greedy.send('{"op":"checkpoint"}\n'.repeat(20));
+    const replies: Array<Record<string, unknown>> = [];
+    const done = greedy.closed.then(() => 'closed');
+    for (;;) {
+      const next = await Promise.race([greedy.next(), done]);
+      if (next === 'closed') break;
+      replies.push(next as Record<string, unknown>);
+      if ((next as Record<string, unknown>).ok === false) break;
+    }
+    assert.ok(replies.some((x) => x.ok === false && /more than 16 requests waiting on one connection/.test(String(x.error))), JSON.stringify(replies.map((x) => x.ok)));
+    await greedy.closed;
+    c.socket.destroy();
+    await c.closed;
+
+    // The environment closes with a client still connected and pinning: the pin is released, the client learns it.
+    await env.close();
+    await assert.rejects(client.status(), (e: unknown) => e instanceof CairnError && e.code === 'IO' && /closed the coordination channel/.test(e.message));
+    await assert.rejects(client.status(), /closed the coordination channel/, 'and stays closed');
+    client.close();
+  } finally {
+    await env.close().catch(() => {});
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('the client: a reply that is not JSON, a recorded socket path, an owner whose channel does not answer', async () => {
+  const dir = tmpdir('chancli');
+  const sock = path.join(dir, 'fake.sock');
+  const server = net.createServer((s) => s.on('data', () => s.write('this is not json\n')));
+  await new Promise<void>((r) => server.listen(sock, r));
+  try {
+    const socket = net.connect(sock);
+    await new Promise<void>((r) => socket.once('connect', () => r()));
+    const client = new ChannelClient(socket, 4242, sock);
+    await assert.rejects(client.status(), (e: unknown) => e instanceof CairnError && e.code === 'IO' && /bad reply from the owner \(pid 4242\)/.test(e.message));
+    client.close();
+    await assert.rejects(client.status(), (e: unknown) => e instanceof CairnError && e.code === 'CLOSED');
+
+    // A home whose owner is alive (this process) and whose recorded socket does not answer.
+    const home = path.join(dir, 'env');
+    const env = await Environment.open(home, { create: true });
+    try {
+      fs.writeFileSync(path.join(home, SOCKET_PATH_FILE), `${path.join(dir, 'nobody.sock')}\n`);
+      assert.equal(channelPath(home), path.join(dir, 'nobody.sock'));
+      await assert.rejects(
+        connectChannel(home, { timeoutMs: 300 }),
+        (e: unknown) => e instanceof CairnError && e.code === 'LOCKED' && new RegExp(`is open in process ${process.pid}, but its coordination channel .*nobody\\.sock does not answer \\(ENOENT\\)`).test(e.message),
+      );
+    } finally {
+      await env.close();
+    }
+  } finally {
+    server.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
