@@ -71,6 +71,13 @@ test('the channel of an environment in this process: framing, ids, pins, archive
     assert.deepEqual([r.ok, r.id], [false, null]);
     assert.match(String(r.error), /a request must be a JSON object with an "op"/);
 
+    c.send('not json at all\n{"op":"format-disk","id":9}\n');
+    r = await c.next();
+    assert.match(String(r.error), /^malformed request/);
+    r = await c.next();
+    assert.deepEqual([r.ok, r.id, r.code], [false, 9, 'INVALID_ARGUMENT']);
+    assert.match(String(r.error), /unknown op "format-disk"/);
+
     // Pins: a bad "from", a pin from the first log, listed in status; unpin of an unknown pin.
     c.send('{"op":"pin","from":0,"id":1}\n');
     r = await c.next();
@@ -131,8 +138,20 @@ test('the channel of an environment in this process: framing, ids, pins, archive
     }
     assert.ok(replies.some((x) => x.ok === false && /more than 16 requests waiting on one connection/.test(String(x.error))), JSON.stringify(replies.map((x) => x.ok)));
     await greedy.closed;
+    // A line over the limit: an error reply, then the owner hangs up.
+    const big = await connect(sock);
+    big.send(`{"op":"status","pad":"${'x'.repeat(70 * 1024)}"}\n`);
+    assert.match(String((await big.next()).error), /request longer than 65536 bytes/);
+    await big.closed;
+    // A connection that goes away holding a pin: the pin goes with it.
+    c.send('{"op":"pin","id":10}\n');
+    const held = await c.next();
+    assert.ok((await client.status()).pins.some((x) => x.id === held.pin));
     c.socket.destroy();
     await c.closed;
+    let pins = (await client.status()).pins;
+    for (let i = 0; i < 100 && pins.some((x) => x.id === held.pin); i++) pins = (await client.status()).pins;
+    assert.ok(!pins.some((x) => x.id === held.pin), 'released when its connection closed');
 
     // The environment closes with a client still connected and pinning: the pin is released, the client learns it.
     await env.close();
@@ -148,13 +167,18 @@ test('the channel of an environment in this process: framing, ids, pins, archive
 test('the client: a reply that is not JSON, a recorded socket path, an owner whose channel does not answer', async () => {
   const dir = tmpdir('chancli');
   const sock = path.join(dir, 'fake.sock');
-  const server = net.createServer((s) => s.on('data', () => s.write('this is not json\n')));
+  // A fake owner with scripted replies: garbage, then an internal error, then a reply twice.
+  const script = ['this is not json\n', '{"ok":false,"code":"INTERNAL","error":"boom"}\n', '{"ok":true,"n":1}\n{"ok":true,"n":2}\n', '{"ok":true,"n":3}\n'];
+  const server = net.createServer((s) => s.on('data', () => s.write(script.shift() ?? '')));
   await new Promise<void>((r) => server.listen(sock, r));
   try {
     const socket = net.connect(sock);
     await new Promise<void>((r) => socket.once('connect', () => r()));
     const client = new ChannelClient(socket, 4242, sock);
     await assert.rejects(client.status(), (e: unknown) => e instanceof CairnError && e.code === 'IO' && /bad reply from the owner \(pid 4242\)/.test(e.message));
+    await assert.rejects(client.checkpoint(), (e: unknown) => e instanceof CairnError && e.code === 'IO' && /the owner \(pid 4242\) refused checkpoint: boom/.test(e.message));
+    assert.equal((await client.request<{ n: number }>('status')).n, 1);
+    assert.equal((await client.request<{ n: number }>('status')).n, 3, 'a reply nobody waited for is dropped');
     client.close();
     await assert.rejects(client.status(), (e: unknown) => e instanceof CairnError && e.code === 'CLOSED');
 
@@ -173,6 +197,53 @@ test('the client: a reply that is not JSON, a recorded socket path, an owner who
     }
   } finally {
     server.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('a private socket directory left too open is tightened; one that is not a directory leaves the environment without its channel', async () => {
+  const dir = tmpdir('chanpriv');
+  const savedTmp = process.env.TMPDIR;
+  try {
+    const uid = process.getuid!();
+    const long = (base: string) => path.join(base, 'h'.repeat(60), 'o'.repeat(60));
+    // TMPDIR with our private directory already there but readable by others.
+    const tmpA = path.join(dir, 'tmpA');
+    fs.mkdirSync(path.join(tmpA, `cairn-${uid}`), { recursive: true, mode: 0o755 });
+    fs.chmodSync(path.join(tmpA, `cairn-${uid}`), 0o755);
+    process.env.TMPDIR = tmpA;
+    const env = await Environment.open(long(path.join(dir, 'a')), { create: true });
+    try {
+      assert.equal(fs.statSync(path.join(tmpA, `cairn-${uid}`)).mode & 0o777, 0o700);
+      const c = (await connectChannel(long(path.join(dir, 'a'))))!;
+      assert.equal((await c.status()).pid, process.pid);
+      c.close();
+    } finally {
+      await env.close();
+    }
+    // TMPDIR where that name is a regular file: the environment opens, warns, and has no channel.
+    const tmpB = path.join(dir, 'tmpB');
+    fs.mkdirSync(tmpB);
+    fs.writeFileSync(path.join(tmpB, `cairn-${uid}`), 'not a directory');
+    process.env.TMPDIR = tmpB;
+    const warnings: string[] = [];
+    const onWarning = (w: Error) => warnings.push(w.message);
+    process.on('warning', onWarning);
+    const env2 = await Environment.open(long(path.join(dir, 'b')), { create: true });
+    try {
+      await new Promise((r) => setImmediate(r)); // warnings are emitted on the next tick
+      assert.ok(warnings.some((m) => /coordination channel for .* not available: .*is not a private directory of this user/.test(m)), warnings.join('\n'));
+      await assert.rejects(connectChannel(long(path.join(dir, 'b')), { timeoutMs: 200 }), (e: unknown) => e instanceof CairnError && e.code === 'LOCKED');
+      const db = await env2.openDatabase('x.db', { create: true });
+      await db.put('k', 'v');
+      assert.equal(db.get('k')?.toString(), 'v', 'the environment works without its channel');
+    } finally {
+      process.off('warning', onWarning);
+      await env2.close();
+    }
+  } finally {
+    if (savedTmp === undefined) delete process.env.TMPDIR;
+    else process.env.TMPDIR = savedTmp;
     fs.rmSync(dir, { recursive: true, force: true });
   }
 });
