@@ -46,10 +46,10 @@ async function openEnv(vfs: Vfs, extra: Partial<Parameters<typeof Environment.op
   return Environment.open(home, { create: true, vfs, logFileSize: 32 * 1024, checkpoint: false, pageSize: PAGE, ...extra });
 }
 
-async function fill(env: Environment, file: string, from: number, n: number): Promise<void> {
+async function fill(env: Environment, file: string, from: number, n: number, valueSize = 200): Promise<void> {
   const db = await env.openDatabase(file, { create: true });
   await env.transaction((t) => {
-    for (let i = from; i < from + n; i++) db.put(`k${String(i).padStart(5, '0')}`, `v${i}`.padEnd(200, '.'), t);
+    for (let i = from; i < from + n; i++) db.put(`k${String(i).padStart(5, '0')}`, `v${i}`.padEnd(valueSize, '.'), t);
   });
 }
 
@@ -249,7 +249,7 @@ test('db_hotbackup -u: large logs moved across devices, a backup newer than its 
   const env = await openEnv(vfs, { logFileSize: 1024 * 1024 });
   await fill(env, 'a.db', 0, 10);
   await backup(env, vfs);
-  for (let i = 0; i < 30; i++) await fill(env, 'a.db', 100 + i * 200, 200);
+  for (let i = 0; i < 30; i++) await fill(env, 'a.db', 100 + i * 20, 20, 2000);
   await env.checkpoint();
   assert.ok(env.removableLogs().length >= 1, 'an inactive log to move');
   let exdev = 0;
@@ -265,17 +265,17 @@ test('db_hotbackup -u: large logs moved across devices, a backup newer than its 
   const r = await backup(env, xdev, { update: true });
   assert.ok(exdev >= 1 && r.logsMoved.length === exdev, `moved ${r.logsMoved.length}, EXDEV ${exdev}`);
   for (const moved of r.logsMoved) assert.equal(vfs.stat(path.join(HOME, moved)), undefined, `${moved} left the source`);
-  assert.equal(await count(vfs, TARGET, 'a.db'), 10 + 30 * 200);
+  assert.equal(await count(vfs, TARGET, 'a.db'), 10 + 30 * 20);
   // On one device the inactive logs are renamed into the backup and hashed there.
-  for (let i = 0; i < 30; i++) await fill(env, 'a.db', 10_000 + i * 200, 200);
+  for (let i = 0; i < 30; i++) await fill(env, 'a.db', 10_000 + i * 20, 20, 2000);
   await env.checkpoint();
   const plain = await backup(env, vfs, { update: true, keepLogs: true });
   assert.ok(plain.logsMoved.length >= 1);
   const moved = readManifest(vfs, TARGET)!.history.at(-1)!;
   assert.equal(moved.logsMoved, plain.logsMoved.length);
-  assert.equal(await count(vfs, TARGET, 'a.db'), 10 + 60 * 200);
+  assert.equal(await count(vfs, TARGET, 'a.db'), 10 + 60 * 20);
   // A rename failing otherwise is an error, not a copy.
-  for (let i = 0; i < 30; i++) await fill(env, 'a.db', 20_000 + i * 200, 200);
+  for (let i = 0; i < 30; i++) await fill(env, 'a.db', 20_000 + i * 20, 20, 2000);
   await env.checkpoint();
   const failing = hooked(vfs, {
     rename: (a, b) => {
