@@ -93,7 +93,7 @@ function hooked(inner: SimVfs, hooks: Partial<Vfs>): Vfs {
   return { ...base, ...hooks };
 }
 
-test('backup target refusals: each with its message, nothing written', async () => {
+test('backup target refusals: each with its message; a target that cannot be made or locked is left as it was', async () => {
   const vfs = fresh();
   const env = await openEnv(vfs);
   await fill(env, 'a.db', 0, 20);

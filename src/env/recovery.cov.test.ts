@@ -272,7 +272,7 @@ test('catastrophic recovery refuses a damaged page the remaining log does not re
   );
 });
 
-test('checkpoints: read-only is a no-op, concurrent ones queue, automatic log removal, a removed file\'s pages skipped, after close refused', async () => {
+test('checkpoints: read-only is a no-op, concurrent ones queue, automatic log removal, a removed file not written back, two pins on one file, after close refused', async () => {
   const vfs = fresh();
   let env = await open(vfs);
   await put(env, 'a.db', 0, 50, 'a');
@@ -286,7 +286,7 @@ test('checkpoints: read-only is a no-op, concurrent ones queue, automatic log re
 
   env = await open(vfs, { autoRemoveLogs: true });
   await put(env, 'c.db', 0, 20, 'c');
-  // Dirty pages of a file removed before the checkpoint writes them are skipped.
+  // A file removed with dirty pages: the checkpoints after it never write it back.
   await env.removeDatabase('c.db');
   for (let i = 0; i < 30; i++) await put(env, 'b.db', i * 10, 10, 'b');
   const one = env.checkpoint();
