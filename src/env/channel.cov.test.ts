@@ -201,7 +201,7 @@ test('the client: a reply that is not JSON, a recorded socket path, an owner who
   }
 });
 
-test('a private socket directory left too open is tightened; one that is not a directory leaves the environment without its channel', async () => {
+test('a private socket directory left too open is tightened; one that is not a directory or cannot be made leaves the environment without its channel', async () => {
   const dir = tmpdir('chanpriv');
   const savedTmp = process.env.TMPDIR;
   try {
@@ -238,8 +238,17 @@ test('a private socket directory left too open is tightened; one that is not a d
       await db.put('k', 'v');
       assert.equal(db.get('k')?.toString(), 'v', 'the environment works without its channel');
     } finally {
-      process.off('warning', onWarning);
       await env2.close();
+    }
+    // TMPDIR that does not exist: the same, with the mkdir error.
+    process.env.TMPDIR = path.join(dir, 'no-such-tmp');
+    const env3 = await Environment.open(long(path.join(dir, 'c')), { create: true });
+    try {
+      await new Promise((r) => setImmediate(r));
+      assert.ok(warnings.some((m) => /coordination channel for .* not available: ENOENT/.test(m)), warnings.join('\n'));
+    } finally {
+      process.off('warning', onWarning);
+      await env3.close();
     }
   } finally {
     if (savedTmp === undefined) delete process.env.TMPDIR;
