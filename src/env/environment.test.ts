@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { SimVfs } from '../io/sim.js';
 import { Environment, type EnvironmentOptions } from './environment.js';
-import { CairnError, LockedError, RunRecoveryError } from '../util/errors.js';
+import { CairnError, CorruptionError, LockedError, RunRecoveryError } from '../util/errors.js';
 import type { Transaction } from '../txn/txn.js';
 import { rng, randInt, testSeeds } from '../util/random.js';
 
@@ -186,6 +186,23 @@ test('a failed log fsync panics the environment; reopen recovers every acknowled
   const db2 = await env2.openDatabase('a.db');
   for (let i = 0; i < 10; i++) assert.equal(db2.get(k(i))?.toString(), 'v');
   await env2.close();
+});
+
+test('a damaged meta page is a CorruptionError with the file and offset 0 (I6)', async () => {
+  const vfs = fresh();
+  const env = await Environment.open(HOME, opts(vfs));
+  const db = await env.openDatabase('a.db', { create: true });
+  await db.put('k', 'v');
+  await env.close();
+  const h = vfs.open('/env/a.db');
+  h.write(Buffer.alloc(512), 0); // the first sector: the meta page's magic is gone
+  h.close();
+  const again = await Environment.open(HOME, opts(vfs));
+  try {
+    await assert.rejects(again.openDatabase('a.db'), (e: unknown) => e instanceof CorruptionError && e.file === '/env/a.db' && e.offset === 0);
+  } finally {
+    await again.close();
+  }
 });
 
 test('catastrophic recovery rebuilds the data files from the logs alone', async () => {

@@ -21,7 +21,7 @@ import { DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, MIN_PAGE_SIZE, PageOffset, PageType }
 import { MetaOffset, initMeta, readMeta } from '../page/meta.js';
 import { DataFile, type FilePages, Pager, SnapshotReader, diffPage, initPageHeader } from '../page/pager.js';
 import { DURABILITIES, type Durability, Transaction, type TxnHost } from '../txn/txn.js';
-import { CairnError, RunRecoveryError, invalid } from '../util/errors.js';
+import { CairnError, CorruptionError, RunRecoveryError, invalid } from '../util/errors.js';
 import { type Lsn, formatLsn, lsnFile, lsnOffset, parseLsn, readLsn, writeLsn } from '../util/lsn.js';
 import { type ParsedDbConfig, parseDbConfig } from './config.js';
 import { type Control, readControl, writeControl, CONTROL_FILE } from './control.js';
@@ -693,7 +693,7 @@ export class Environment implements TxnHost, DbHost {
     const p = this.resolveDataFile(name);
     if (this.vfs.stat(p) === undefined) return undefined;
     const file = openDataFile(this.vfs, name, p, this.envId);
-    if (file === undefined) throw new CairnError('CORRUPT', `${p} is not a cairn data file`);
+    if (file === undefined) throw new CorruptionError(p, 0, 'not a cairn data file: its meta page (page 0) is damaged or was never written');
     const existing = this.pager.files.get(file.uid);
     if (existing !== undefined) return existing;
     this.pager.addFile(file);
