@@ -205,6 +205,23 @@ test('a damaged meta page is a CorruptionError with the file and offset 0 (I6)',
   }
 });
 
+test('a data file copied over another is refused, not read as the other (I6)', async () => {
+  const vfs = fresh();
+  const env = await Environment.open(HOME, opts(vfs));
+  await (await env.openDatabase('a.db', { create: true })).put('k', 'from a');
+  await (await env.openDatabase('b.db', { create: true })).put('k', 'from b');
+  await env.close();
+  vfs.writeFile('/env/b.db', vfs.readFile('/env/a.db'));
+  const again = await Environment.open(HOME, opts(vfs));
+  try {
+    assert.equal((await again.openDatabase('a.db')).get('k')?.toString(), 'from a');
+    // b.db's meta page now carries a.db's file id: opening it returned a.db's open file.
+    await assert.rejects(again.openDatabase('b.db'), (e: unknown) => e instanceof CorruptionError && e.file === '/env/b.db');
+  } finally {
+    await again.close();
+  }
+});
+
 test('catastrophic recovery rebuilds the data files from the logs alone', async () => {
   const vfs = fresh();
   const env = await Environment.open(HOME, opts(vfs));

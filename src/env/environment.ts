@@ -695,6 +695,9 @@ export class Environment implements TxnHost, DbHost {
     const file = openDataFile(this.vfs, name, p, this.envId);
     if (file === undefined) throw new CorruptionError(p, 0, 'not a cairn data file: its meta page (page 0) is damaged or was never written');
     const existing = this.pager.files.get(file.uid);
+    if (existing !== undefined && existing.path !== p) {
+      throw new CorruptionError(p, 16, `the meta page says file id ${file.uid}, which is ${existing.path}'s: one data file was copied over the other`);
+    }
     if (existing !== undefined) return existing;
     this.pager.addFile(file);
     readMeta(this.pager.read(file, 0, Infinity), p); // verifies the meta page's checksum too
