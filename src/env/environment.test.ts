@@ -205,6 +205,22 @@ test('a damaged meta page is a CorruptionError with the file and offset 0 (I6)',
   }
 });
 
+test('a damaged environment id in a meta page is damage (CorruptionError at offset 0), not a foreign file (I6)', async () => {
+  const vfs = fresh();
+  const env = await Environment.open(HOME, opts(vfs));
+  await (await env.openDatabase('a.db', { create: true })).put('k', 'v');
+  await env.close();
+  const h = vfs.open('/env/a.db');
+  h.write(Buffer.from([0xa5, 0x5a]), 54); // inside the environment id: the page checksum fails
+  h.close();
+  const again = await Environment.open(HOME, opts(vfs));
+  try {
+    await assert.rejects(again.openDatabase('a.db'), (e: unknown) => e instanceof CorruptionError && e.file === '/env/a.db' && e.offset === 0 && !/another environment/.test(e.message));
+  } finally {
+    await again.close();
+  }
+});
+
 test('a data file copied over another is refused, not read as the other (I6)', async () => {
   const vfs = fresh();
   const env = await Environment.open(HOME, opts(vfs));
