@@ -221,6 +221,24 @@ test('a damaged environment id in a meta page is damage (CorruptionError at offs
   }
 });
 
+test('a damaged control file is refused by a normal open and rebuilt by catastrophic recovery, as its error advises', async () => {
+  const vfs = fresh();
+  const env = await Environment.open(HOME, opts(vfs));
+  await (await env.openDatabase('a.db', { create: true })).put('k', 'v');
+  await env.close();
+  const control = vfs.readFile('/env/__cairn.control');
+  control[5]! ^= 4;
+  vfs.writeFile('/env/__cairn.control', control);
+  await assert.rejects(Environment.open(HOME, opts(vfs)), (e: unknown) => e instanceof CorruptionError && e.file === '/env/__cairn.control' && /db_recover -c/.test(e.message));
+  await Environment.recover(HOME, { vfs, catastrophic: true });
+  const again = await Environment.open(HOME, opts(vfs));
+  try {
+    assert.equal((await again.openDatabase('a.db')).get('k')?.toString(), 'v');
+  } finally {
+    await again.close();
+  }
+});
+
 test('a data file copied over another is refused, not read as the other (I6)', async () => {
   const vfs = fresh();
   const env = await Environment.open(HOME, opts(vfs));

@@ -398,7 +398,14 @@ export class Environment implements TxnHost, DbHost {
     const dirs = layout(home, loadConfig(vfs, home));
     const lock = acquireOwnerLock(vfs, home, { pid: process.pid });
     try {
-      const control = readControl(vfs, home);
+      let control: Control | undefined;
+      try {
+        control = readControl(vfs, home);
+      } catch (e) {
+        // A damaged control file is rebuilt from the logs by catastrophic recovery (as its error advises).
+        if (!(options.catastrophic && e instanceof CorruptionError)) throw e;
+        control = undefined;
+      }
       const kind = options.catastrophic || control === undefined ? 'catastrophic' : 'normal';
       // issue 3 (I7): a backup whose first log file is later than its manifest's recorded start is refused, marked.
       if (kind === 'catastrophic') {
