@@ -405,16 +405,21 @@ async function work(group: Group, seed: number, count: number, only: number | un
 }
 
 if (!isMainThread && (workerData as { corruption?: boolean })?.corruption) {
-  const d = workerData as { group: Group; seed: number; count: number; only?: number };
+  const d = workerData as { group: Group | 'hang'; seed: number; count: number; only?: number };
+  if (d.group === 'hang') {
+    // The watchdog's own test: a case that blocks the worker's thread for good.
+    parentPort!.postMessage({ t: 'start', i: 0, what: 'watchdog test: a case that never ends' } satisfies Message);
+    for (;;);
+  }
   work(d.group, d.seed, d.count, d.only).catch((e: unknown) => parentPort!.postMessage({ t: 'fail', message: (e as Error)?.stack ?? String(e) } satisfies Message));
 }
 
 // ---- the tests: one worker per group, watched ---------------------------------------------------
 
-function runGroup(group: Group, seed: number): Promise<Report> {
+function runGroup(group: Group | 'hang', seed: number): Promise<Report> {
   const only = process.env.CAIRN_CASE ? Number(process.env.CAIRN_CASE) : undefined;
   return new Promise((resolve, reject) => {
-    const w = new Worker(new URL(import.meta.url), { workerData: { corruption: true, group, seed, count: COUNTS[group], only } });
+    const w = new Worker(new URL(import.meta.url), { workerData: { corruption: true, group, seed, count: group === 'hang' ? 0 : COUNTS[group], only } });
     let current = `building the standard history (CAIRN_SEED=${seed})`;
     let timer: NodeJS.Timeout | undefined;
     let settled = false;
@@ -460,6 +465,15 @@ for (const group of isMainThread ? (['pages', 'log', 'control', 'stale'] as cons
       if (process.env.CAIRN_CASE === undefined) assert.ok(report.cases >= COUNTS[group], `only ${report.cases} ${group} cases ran`);
       else assert.equal(report.cases, 1, `case ${process.env.CAIRN_CASE} does not exist`);
     }
+  });
+}
+
+if (isMainThread) {
+  test('the watchdog stops a case that blocks its thread for good, 2 s after it started', async () => {
+    const t0 = performance.now();
+    await assert.rejects(runGroup('hang', 0), /watchdog test: a case that never ends: no result after 2000 ms \(a hang\); the worker was stopped/);
+    const ms = performance.now() - t0;
+    assert.ok(ms >= LIMIT_MS && ms < LIMIT_MS + 5000, `the watchdog fired after ${ms.toFixed(0)} ms`);
   });
 }
 
