@@ -1,9 +1,10 @@
 // The corruption catalogue (issue 4 item 6, I6): zeroed pages and sectors, random overwrites and
 // misdirected pages in every page kind; the end-of-log defect catalogue (torn tails versus a bad
 // record followed by valid ones, damaged or misnumbered log headers, a missing middle log
-// file); control file damage; and (CAIRN_STALE=1) stale but valid older pages. Every case is
-// read by a normal open (or normal recovery) and by catastrophic recovery, followed by a full
-// read of every database, verify, and a write that uses the whole free list (corruptkit.ts).
+// file); control file damage; and (CAIRN_STALE=1) stale but valid older pages. Each case is
+// read either by a normal open (normal recovery for the crashed image) or after catastrophic
+// recovery (the log cases both ways), then every database is read in full and verified, and a
+// write uses the whole free list (corruptkit.ts readAll).
 //
 // Oracle: a typed CairnError naming the damaged file (and, where there is one, the exact
 // offset), or — only where the damage cannot matter or is provably repaired from the log — a
