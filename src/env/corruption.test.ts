@@ -116,9 +116,12 @@ function* pageCases(h: History, r: () => number, count: number): Generator<Case>
       if (page.equals(before)) continue; // the damage changed nothing: draw again
       const catastrophic = randInt(r, 3) === 0;
       const name = base(target.path);
+      // Another file's meta page is sound in itself: the first page read that disagrees with it
+      // (any page of the file, all carrying the file's id) is where the damage shows.
+      const span = damage === 'misdirected (other file)' && kind === 'meta' ? data.length : PAGE_SIZE;
       const expect: Expect = catastrophic
         ? { names: [target.path, name], model: h.model2 } // catastrophic recovery may rebuild the page from the log
-        : { names: [target.path, name], at: { file: target.path, offset: at, span: PAGE_SIZE } };
+        : { names: [target.path, name], at: { file: target.path, offset: at, span } };
       yield {
         category: `page ${damage}, ${kind}${catastrophic ? ', catastrophic' : ''}`,
         what: `${damage} of ${kind} page ${target.pgno} of ${name}${detail}${catastrophic ? ', catastrophic recovery' : ', normal open'}`,
