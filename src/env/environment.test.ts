@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { SimVfs } from '../io/sim.js';
 import { Environment, type EnvironmentOptions } from './environment.js';
-import { CairnError, LockedError, RunRecoveryError } from '../util/errors.js';
+import { CairnError, CorruptionError, LockedError, RunRecoveryError } from '../util/errors.js';
 import type { Transaction } from '../txn/txn.js';
 import { rng, randInt, testSeeds } from '../util/random.js';
 
@@ -186,6 +186,74 @@ test('a failed log fsync panics the environment; reopen recovers every acknowled
   const db2 = await env2.openDatabase('a.db');
   for (let i = 0; i < 10; i++) assert.equal(db2.get(k(i))?.toString(), 'v');
   await env2.close();
+});
+
+test('a damaged meta page is a CorruptionError with the file and offset 0 (I6)', async () => {
+  const vfs = fresh();
+  const env = await Environment.open(HOME, opts(vfs));
+  const db = await env.openDatabase('a.db', { create: true });
+  await db.put('k', 'v');
+  await env.close();
+  const h = vfs.open('/env/a.db');
+  h.write(Buffer.alloc(512), 0); // the first sector: the meta page's magic is gone
+  h.close();
+  const again = await Environment.open(HOME, opts(vfs));
+  try {
+    await assert.rejects(again.openDatabase('a.db'), (e: unknown) => e instanceof CorruptionError && e.file === '/env/a.db' && e.offset === 0);
+  } finally {
+    await again.close();
+  }
+});
+
+test('a damaged environment id in a meta page is damage (CorruptionError at offset 0), not a foreign file (I6)', async () => {
+  const vfs = fresh();
+  const env = await Environment.open(HOME, opts(vfs));
+  await (await env.openDatabase('a.db', { create: true })).put('k', 'v');
+  await env.close();
+  const h = vfs.open('/env/a.db');
+  h.write(Buffer.from([0xa5, 0x5a]), 54); // inside the environment id: the page checksum fails
+  h.close();
+  const again = await Environment.open(HOME, opts(vfs));
+  try {
+    await assert.rejects(again.openDatabase('a.db'), (e: unknown) => e instanceof CorruptionError && e.file === '/env/a.db' && e.offset === 0 && !/another environment/.test(e.message));
+  } finally {
+    await again.close();
+  }
+});
+
+test('a damaged control file is refused by a normal open and rebuilt by catastrophic recovery, as its error advises', async () => {
+  const vfs = fresh();
+  const env = await Environment.open(HOME, opts(vfs));
+  await (await env.openDatabase('a.db', { create: true })).put('k', 'v');
+  await env.close();
+  const control = vfs.readFile('/env/__cairn.control');
+  control[5]! ^= 4;
+  vfs.writeFile('/env/__cairn.control', control);
+  await assert.rejects(Environment.open(HOME, opts(vfs)), (e: unknown) => e instanceof CorruptionError && e.file === '/env/__cairn.control' && /db_recover -c/.test(e.message));
+  await Environment.recover(HOME, { vfs, catastrophic: true });
+  const again = await Environment.open(HOME, opts(vfs));
+  try {
+    assert.equal((await again.openDatabase('a.db')).get('k')?.toString(), 'v');
+  } finally {
+    await again.close();
+  }
+});
+
+test('a data file copied over another is refused, not read as the other (I6)', async () => {
+  const vfs = fresh();
+  const env = await Environment.open(HOME, opts(vfs));
+  await (await env.openDatabase('a.db', { create: true })).put('k', 'from a');
+  await (await env.openDatabase('b.db', { create: true })).put('k', 'from b');
+  await env.close();
+  vfs.writeFile('/env/b.db', vfs.readFile('/env/a.db'));
+  const again = await Environment.open(HOME, opts(vfs));
+  try {
+    assert.equal((await again.openDatabase('a.db')).get('k')?.toString(), 'from a');
+    // b.db's meta page now carries a.db's file id: opening it returned a.db's open file.
+    await assert.rejects(again.openDatabase('b.db'), (e: unknown) => e instanceof CorruptionError && e.file === '/env/b.db');
+  } finally {
+    await again.close();
+  }
 });
 
 test('catastrophic recovery rebuilds the data files from the logs alone', async () => {

@@ -402,7 +402,14 @@ export class Environment implements TxnHost, DbHost {
     const dirs = layout(home, loadConfig(vfs, home));
     const lock = acquireOwnerLock(vfs, home, { pid: process.pid });
     try {
-      const control = readControl(vfs, home);
+      let control: Control | undefined;
+      try {
+        control = readControl(vfs, home);
+      } catch (e) {
+        // A damaged control file is rebuilt from the logs by catastrophic recovery (as its error advises).
+        if (!(options.catastrophic && e instanceof CorruptionError)) throw e;
+        control = undefined;
+      }
       const kind = options.catastrophic || control === undefined ? 'catastrophic' : 'normal';
       // issue 3 (I7): a backup whose first log file is later than its manifest's recorded start is refused, marked.
       if (kind === 'catastrophic') {
@@ -697,8 +704,11 @@ export class Environment implements TxnHost, DbHost {
     const p = this.resolveDataFile(name);
     if (this.vfs.stat(p) === undefined) return undefined;
     const file = openDataFile(this.vfs, name, p, this.envId);
-    if (file === undefined) throw new CairnError('CORRUPT', `${p} is not a cairn data file`);
+    if (file === undefined) throw new CorruptionError(p, 0, 'not a cairn data file: its meta page (page 0) is damaged or was never written');
     const existing = this.pager.files.get(file.uid);
+    if (existing !== undefined && existing.path !== p) {
+      throw new CorruptionError(p, 16, `the meta page says file id ${file.uid}, which is ${existing.path}'s: one data file was copied over the other`);
+    }
     if (existing !== undefined) return existing;
     this.pager.addFile(file);
     readMeta(this.pager.read(file, 0, Infinity), p); // verifies the meta page's checksum too

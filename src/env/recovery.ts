@@ -21,7 +21,7 @@ import type { Vfs } from '../io/vfs.js';
 import { LogReader } from '../log/reader.js';
 import type { LogRecord } from '../log/records.js';
 import { readMeta } from '../page/meta.js';
-import { PageOffset } from '../page/format.js';
+import { MAX_PAGE_SIZE, MIN_PAGE_SIZE, PageOffset } from '../page/format.js';
 import { DataFile, type Pager, applyDelta, checkPage, isZeroPage } from '../page/pager.js';
 import { CairnError, CorruptionError } from '../util/errors.js';
 import { type Lsn, formatLsn, lsnFile, readLsn, writeLsn } from '../util/lsn.js';
@@ -333,21 +333,29 @@ export function flushAll(pager: Pager): void {
   for (const d of dirty) pager.markClean(d.file, d.pgno, d.buf);
 }
 
-/** Opens a candidate data file's meta page; undefined when it is not a cairn data file. Throws for a foreign environment's file (I7). */
+/**
+ * Opens a candidate data file's meta page; undefined when it is not a cairn data file or its
+ * meta page fails its checks (damaged: nothing in it is trusted). Throws for a foreign
+ * environment's file (I7).
+ */
 export function openDataFile(vfs: Vfs, name: string, p: string, envId: Buffer): DataFile | undefined {
   const h = vfs.open(p, { readOnly: true });
-  let head: Buffer;
-  try {
-    head = Buffer.alloc(512);
-    h.read(head, 0);
-  } finally {
-    h.close();
-  }
   let meta;
   try {
-    meta = readMeta(head, p);
-  } catch {
-    return undefined;
+    const head = Buffer.alloc(512);
+    h.read(head, 0);
+    try {
+      meta = readMeta(head, p);
+    } catch {
+      return undefined;
+    }
+    const ps = meta.pageSize;
+    if (!(ps >= MIN_PAGE_SIZE && ps <= MAX_PAGE_SIZE && (ps & (ps - 1)) === 0)) return undefined;
+    const page = Buffer.alloc(ps);
+    h.read(page, 0);
+    if (checkPage(page, 0, meta.fileUid) !== undefined) return undefined;
+  } finally {
+    h.close();
   }
   if (!meta.envId.equals(envId)) {
     throw new CairnError('CORRUPT', `data file ${p} belongs to another environment (id ${meta.envId.toString('hex')}, this one is ${envId.toString('hex')}); remove it or copy the right one`);

@@ -136,6 +136,30 @@ test('a bad record in an earlier file is corruption: the next file says it was d
   assert.throws(() => readAll(vfs), CorruptionError);
 });
 
+test('a damaged header of the last log file is corruption once records follow it; a torn creation is the end (I6)', async () => {
+  const vfs = setup();
+  const w = LogWriter.create(vfs, '/env', opts);
+  for (let i = 1; i < 200; i++) w.append({ type: 'page_image', txn: i, file: 1, pgno: i, image: Buffer.alloc(300) });
+  await w.flush();
+  w.close();
+  const last = new LogReader(vfs, '/env', envId).files.length;
+  assert.ok(last >= 2);
+  const path = `/env/${logFileName(last)}`;
+  const h = vfs.open(path);
+  h.write(Buffer.alloc(1, 0xff), 30); // inside the environment id: the header checksum fails
+  // Records follow the header: they were written after it was durable, so this is corruption
+  // (it was taken as the end of the log, silently dropping every record of the file).
+  assert.throws(
+    () => readAll(vfs),
+    (e: unknown) => e instanceof CorruptionError && e.offset === 0 && e.file === path,
+  );
+  // Nothing after the header (a crash while the file was being made): the end of the log.
+  h.write(Buffer.alloc(h.size() - LOG_HEADER_SIZE), LOG_HEADER_SIZE);
+  h.close();
+  const { end } = readAll(vfs);
+  assert.equal(lsnFile(end), last - 1);
+});
+
 test('a missing middle log file is refused by name (I7)', async () => {
   const vfs = setup();
   const w = LogWriter.create(vfs, '/env', opts);

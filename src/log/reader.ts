@@ -6,6 +6,8 @@
 //   - a later file exists whose header says the earlier file ended further on (prevEnd), or
 //   - a later valid record (commit or checkpoint) says the log was durable beyond it.
 // Then it is corruption, reported with file and offset, and never silently truncated.
+// A damaged header of the last file is the end of the log (its creation was torn) only while
+// no valid record follows it in that file: the header is made durable before any record.
 
 import * as path from 'node:path';
 import type { Vfs } from '../io/vfs.js';
@@ -178,7 +180,9 @@ export class LogReader {
           offset = LOG_HEADER_SIZE;
           continue;
         }
-        if (fileNo + 1 !== last) throw new CorruptionError(this.pathOf(fileNo + 1), 0, 'log file header is damaged');
+        // A damaged header is a torn creation of the last file only while no record was written
+        // after it: the header is durable before the first record goes in.
+        if (fileNo + 1 !== last || this.holdsRecord(last)) throw new CorruptionError(this.pathOf(fileNo + 1), 0, 'log file header is damaged');
         this.end = stop;
         return;
       }
@@ -205,6 +209,20 @@ export class LogReader {
       this.end = stop;
       return;
     }
+  }
+
+  /** True when a valid record starts anywhere after the file's header. */
+  private holdsRecord(fileNo: number): boolean {
+    const data = readWhole(this.vfs, this.pathOf(fileNo));
+    for (let at = LOG_HEADER_SIZE; at + RECORD_HEADER_SIZE < data.length; at++) {
+      if (data.readUInt32LE(at) === 0) {
+        const e = at + ZERO_SPAN.length;
+        if (e <= data.length && data.compare(ZERO_SPAN, 0, ZERO_SPAN.length, at, e) === 0) at = e - 4;
+        continue;
+      }
+      if (recordAt(fileNo, data, at) !== undefined) return true;
+    }
+    return false;
   }
 
   private peekHeader(fileNo: number): LogFileHeader | undefined {
