@@ -19,17 +19,17 @@ const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 /** plant name → the test files (under dist/) that must catch it. */
 export const CATCHERS = {
   'log-skip-fsync': ['env/crash.test.js'],
-  'page-ignore-checksum': ['env/bitflip.test.js', 'btree/corruption.test.js'],
-  'log-ignore-checksum': ['log/log.test.js', 'env/bitflip.test.js'],
+  'page-ignore-checksum': ['env/bitflip.test.js', 'btree/corruption.test.js', 'env/corruption.test.js'],
+  'log-ignore-checksum': ['log/log.test.js', 'env/bitflip.test.js', 'env/corruption.test.js'],
   'ckpt-skip-dirty': ['env/crash.test.js'],
   'ckpt-late-redo': ['env/plants.test.js'],
   'archive-needed-log': ['env/plants.test.js', 'backup/interleave.test.js'],
   'backup-logs-first': ['env/plants.test.js', 'backup/interleave.test.js'],
-  'log-corrupt-as-end': ['log/log.test.js'],
+  'log-corrupt-as-end': ['log/log.test.js', 'env/corruption.test.js'],
   'fsync-retry': ['env/crash.test.js', 'log/log.test.js'],
   'log-skip-dir-fsync': ['env/crash.test.js'],
   'drop-page-image': ['env/fuzzycopy.test.js'],
-  'page-ignore-stale': ['env/stale.test.js'],
+  'page-ignore-stale': ['env/stale.test.js', 'env/corruption.test.js'],
 };
 
 function run(plant, files, seed) {
