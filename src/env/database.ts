@@ -6,7 +6,7 @@
 
 import { BTree, type Cursor, type DupMode } from '../btree/btree.js';
 import type { PageReader } from '../btree/store.js';
-import { type DataFile, type Pager, SnapshotReader } from '../page/pager.js';
+import { type DataFile, type Pager, SnapshotReader, inFile, locateCorruption } from '../page/pager.js';
 import type { Transaction } from '../txn/txn.js';
 import { CairnError, invalid } from '../util/errors.js';
 
@@ -97,11 +97,12 @@ export class DbCursor {
     private readonly inner: Cursor,
     private readonly release: () => void,
     private readonly check: () => void,
+    private readonly file: DataFile,
   ) {}
   private step(f: () => [Buffer, Buffer] | undefined): [Buffer, Buffer] | undefined {
     if (!this.open) throw new CairnError('CLOSED', 'the cursor is closed');
     this.check();
-    return f();
+    return inFile(this.file, f);
   }
   first(): [Buffer, Buffer] | undefined {
     return this.step(() => this.inner.first());
@@ -175,13 +176,13 @@ export class Database {
   /** The value (the first duplicate in duplicate databases), or undefined. */
   get(key: Bytes, txn?: Transaction): Buffer | undefined {
     this.check(txn);
-    return this.tree.get(this.reader(txn), keyOf(key));
+    return inFile(this.file, () => this.tree.get(this.reader(txn), keyOf(key)));
   }
 
   /** Every duplicate of a key, in order ([] when absent). */
   getAll(key: Bytes, txn?: Transaction): Buffer[] {
     this.check(txn);
-    return this.tree.getAll(this.reader(txn), keyOf(key));
+    return inFile(this.file, () => this.tree.getAll(this.reader(txn), keyOf(key)));
   }
 
   has(key: Bytes, txn?: Transaction): boolean {
@@ -202,7 +203,7 @@ export class Database {
     if (txn === undefined) return this.host.autoCommit((t) => this.put(k, v, t, options));
     let result = false;
     txn.apply((t) => {
-      result = this.tree.put(t.writer(this.file), k, v, options);
+      result = inFile(this.file, () => this.tree.put(t.writer(this.file), k, v, options));
     });
     return result;
   }
@@ -217,7 +218,7 @@ export class Database {
     if (txn === undefined) return this.host.autoCommit((t) => this.del(k, t, v));
     let n = 0;
     txn.apply((t) => {
-      n = this.tree.del(t.writer(this.file), k, v);
+      n = inFile(this.file, () => this.tree.del(t.writer(this.file), k, v));
     });
     return n;
   }
@@ -230,7 +231,7 @@ export class Database {
     if (txn === undefined) return this.host.autoCommit((t) => this.truncate(t));
     let n = 0;
     txn.apply((t) => {
-      n = this.tree.truncate(t.writer(this.file));
+      n = inFile(this.file, () => this.tree.truncate(t.writer(this.file)));
     });
     return n;
   }
@@ -238,7 +239,7 @@ export class Database {
   /** Number of pairs (walks the tree). */
   count(txn?: Transaction): number {
     this.check(txn);
-    if (txn !== undefined) return this.tree.count(this.reader(txn));
+    if (txn !== undefined) return inFile(this.file, () => this.tree.count(this.reader(txn)));
     return this.withSnapshot((r) => this.tree.count(r));
   }
 
@@ -247,7 +248,7 @@ export class Database {
     const pager = this.host.pager;
     const seq = pager.openSnapshot();
     try {
-      return fn(new SnapshotReader(pager, this.file, seq));
+      return inFile(this.file, () => fn(new SnapshotReader(pager, this.file, seq)));
     } finally {
       pager.releaseSnapshot(seq);
     }
@@ -311,6 +312,8 @@ export class Database {
           if (++n >= limit) return;
         }
       }
+    } catch (e) {
+      throw locateCorruption(e, this.file);
     } finally {
       if (seq >= 0) pager.releaseSnapshot(seq);
     }
@@ -327,7 +330,7 @@ export class Database {
     const reader = txn === undefined ? new SnapshotReader(pager, this.file, seq) : txn.reader(this.file);
     return new DbCursor(this.tree.cursor(reader), () => {
       if (seq >= 0) pager.releaseSnapshot(seq);
-    }, () => this.check(txn));
+    }, () => this.check(txn), this.file);
   }
 
   /** Keys only, same options as range(). */

@@ -19,7 +19,7 @@ import { formatRecoverTime } from '../log/records.js';
 import { LogWriter } from '../log/writer.js';
 import { DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, MIN_PAGE_SIZE, PageOffset, PageType } from '../page/format.js';
 import { MetaOffset, initMeta, readMeta } from '../page/meta.js';
-import { DataFile, type FilePages, Pager, SnapshotReader, diffPage, initPageHeader } from '../page/pager.js';
+import { DataFile, type FilePages, Pager, SnapshotReader, diffPage, inFile, initPageHeader } from '../page/pager.js';
 import { PageLsnMap, pageMapPath, readPageMap, writePageMap } from '../page/lsnmap.js';
 import { DURABILITIES, type Durability, Transaction, type TxnHost } from '../txn/txn.js';
 import { CairnError, CorruptionError, RunRecoveryError, invalid } from '../util/errors.js';
@@ -726,8 +726,10 @@ export class Environment implements TxnHost, DbHost {
     if (file === undefined) throw new CairnError('NOT_FOUND', `database file ${fileName} does not exist`);
     const r = new SnapshotReader(this.pager, file, Infinity);
     const out: string[] = [];
-    const c = this.catalog(file, r).cursor(r);
-    for (let e = c.first(); e !== undefined; e = c.next()) out.push(e[0].toString('utf8'));
+    inFile(file, () => {
+      const c = this.catalog(file, r).cursor(r);
+      for (let e = c.first(); e !== undefined; e = c.next()) out.push(e[0].toString('utf8'));
+    });
     return out;
   }
 
@@ -743,7 +745,7 @@ export class Environment implements TxnHost, DbHost {
     let file = this.findFile(fileName);
     if (file !== undefined) {
       const r = new SnapshotReader(this.pager, file, Infinity);
-      const found = this.catalog(file, r).get(r, key);
+      const found = inFile(file!, () => this.catalog(file!, r).get(r, key));
       if (found !== undefined) {
         if (options.create && options.exclusive) throw new CairnError('EXISTS', `database ${fileName}${name ? `:${name}` : ''} exists`);
         return this.track(Promise.resolve(this.handle(file, name, decodeDescriptor(found, fileName))));

@@ -87,6 +87,29 @@ export function checkPage(buf: Buffer, pgno: number, uid: number): string | unde
   return undefined;
 }
 
+/**
+ * The B-tree knows pages, not files: its structure errors name `page N` and an offset within the
+ * page. Callers that know the data file turn them into the file's path and byte offset (I6).
+ */
+export function locateCorruption(e: unknown, file: DataFile): unknown {
+  if (!(e instanceof CorruptionError)) return e;
+  const m = /^page (\d+)$/.exec(e.file);
+  if (m === null) return e;
+  const pgno = Number(m[1]);
+  const located = new CorruptionError(file.path, pgno * file.pageSize + e.offset, `page ${pgno}: ${e.what}`);
+  located.stack = e.stack;
+  return located;
+}
+
+/** Runs `fn`, locating a B-tree corruption error in `file`. */
+export function inFile<T>(file: DataFile, fn: () => T): T {
+  try {
+    return fn();
+  } catch (e) {
+    throw locateCorruption(e, file);
+  }
+}
+
 export interface PagerOptions {
   cacheSize: number;
 }

@@ -28,10 +28,13 @@ export class CairnError extends Error {
 export class CorruptionError extends CairnError {
   readonly file: string;
   readonly offset: number;
+  /** What is wrong, without the file and offset. */
+  readonly what: string;
   constructor(file: string, offset: number, what: string) {
     super('CORRUPT', `${file} at offset ${offset}: ${what}`);
     this.file = file;
     this.offset = offset;
+    this.what = what;
     this.name = 'CorruptionError';
   }
 }
