@@ -69,6 +69,12 @@ function copyOf(src: Buffer): Buffer {
   return out;
 }
 
+/** Pages of one data file that redo read from disk and found sound, and their highest LSN. */
+interface Verified {
+  pages: Set<number>;
+  maxLsn: Lsn;
+}
+
 interface Pending {
   lsn: Lsn;
   rec: LogRecord;
@@ -173,7 +179,7 @@ export function recover(ctx: RecoveryContext, opts: RecoveryOptions): RecoveryRe
 
   const blocks = new PageBlocks(pager);
   /** Pages found sound on disk by redo, by file: checkAllPages needs not checksum them again. */
-  const verified = new Map<DataFile, Set<number>>();
+  const verified = new Map<DataFile, Verified>();
   const sizes = new Map<DataFile, number>();
   const diskSize = (file: DataFile): number => {
     let n = sizes.get(file);
@@ -201,13 +207,14 @@ export function recover(ctx: RecoveryContext, opts: RecoveryOptions): RecoveryRe
     } else {
       buf = blocks.page(file, rec.pgno); // a view: copied below before it is changed
       valid = checkPage(buf, rec.pgno, file.uid) === undefined;
-      if (valid) {
-        let v = verified.get(file);
-        if (v === undefined) verified.set(file, (v = new Set()));
-        v.add(rec.pgno);
-      }
     }
     const pageLsn = valid ? readLsn(buf, PageOffset.lsnFile) : 0;
+    if (valid && cached === undefined) {
+      let v = verified.get(file);
+      if (v === undefined) verified.set(file, (v = { pages: new Set(), maxLsn: 0 }));
+      v.pages.add(rec.pgno);
+      if (pageLsn > v.maxLsn) v.maxLsn = pageLsn;
+    }
     if (valid && pageLsn >= lsn) return; // already there (I10)
     // Recovery has no snapshots: a cached page is changed in place; others get a new buffer.
     let next: Buffer;
@@ -388,6 +395,16 @@ export function flushAll(pager: Pager): void {
   for (const d of dirty) pager.markClean(d.file, d.pgno, d.buf);
 }
 
+/** Were all of the file's pages checked by this recovery, none with an LSN past `end`? */
+function allChecked(file: DataFile, seen: Set<number>, maxLsn: Lsn, size: number, end: Lsn): boolean {
+  if (size % file.pageSize !== 0 || maxLsn > end) return false;
+  for (let pgno = 0; pgno < size / file.pageSize; pgno++) {
+    const cached = file.pages.get(pgno);
+    if (cached !== undefined ? readLsn(cached.buf, PageOffset.lsnFile) > end : !seen.has(pgno)) return false;
+  }
+  return true;
+}
+
 /** Opens a candidate data file's meta page; undefined when it is not a cairn data file. Throws for a foreign environment's file (I7). */
 export function openDataFile(vfs: Vfs, name: string, p: string, envId: Buffer): DataFile | undefined {
   const h = vfs.open(p, { readOnly: true });
@@ -414,10 +431,11 @@ export function openDataFile(vfs: Vfs, name: string, p: string, envId: Buffer): 
  * Checks every page of every data file (catastrophic recovery's last step: I6, I7): checksum,
  * identity, and no page LSN past `end`; `hint` says what to do about a too-new page. Pages
  * recovery already checked in this run are not checksummed again (their LSN still is): those
- * redo found sound on disk and left alone (`verified`), and those it wrote itself (cached in
- * the pager: flushAll wrote them with a fresh checksum).
+ * redo found sound on disk (`verified`), and those it wrote itself (cached in the pager:
+ * flushAll wrote them with a fresh checksum). A file all of whose pages are such is not read
+ * again when none of their LSNs is past `end`.
  */
-export function checkAllPages(pager: Pager, ctx: RecoveryContext, end: Lsn, hint: string, verified?: Map<DataFile, Set<number>>): void {
+export function checkAllPages(pager: Pager, ctx: RecoveryContext, end: Lsn, hint: string, verified?: Map<DataFile, Verified>): void {
   const files = new Map<string, DataFile>();
   for (const [name, p] of ctx.listDataFiles()) {
     const f = openDataFile(ctx.vfs, name, p, ctx.envId);
@@ -426,10 +444,11 @@ export function checkAllPages(pager: Pager, ctx: RecoveryContext, end: Lsn, hint
   for (const f of pager.files.values()) files.set(f.path, f);
   for (const file of files.values()) {
     if (ctx.vfs.stat(file.path) === undefined) continue;
-    const seen = verified?.get(file);
+    const seen = verified?.get(file)?.pages;
     const h = ctx.vfs.open(file.path, { readOnly: true });
     try {
       const size = h.size();
+      if (seen !== undefined && allChecked(file, seen, verified!.get(file)!.maxLsn, size, end)) continue;
       const chunk = Buffer.allocUnsafe(file.pageSize * 256);
       for (let base = 0; base < size; base += chunk.length) {
         const n = h.read(chunk, base);
