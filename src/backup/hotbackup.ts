@@ -25,7 +25,7 @@ import type { ChannelClient, ChannelStatus } from '../env/channel.js';
 import { readControl } from '../env/control.js';
 import { readOwner } from '../env/lock.js';
 import { nodeVfs } from '../io/node.js';
-import type { Vfs } from '../io/vfs.js';
+import type { FileHandle, Vfs } from '../io/vfs.js';
 import { LOG_HEADER_SIZE, decodeLogHeader, logFileName } from '../log/file.js';
 import { LogReader, listLogFiles } from '../log/reader.js';
 import { checkPage } from '../page/pager.js';
@@ -137,6 +137,25 @@ function ctime(d: Date = new Date()): string {
 const yieldNow = () => new Promise<void>((r) => setImmediate(r));
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
+/**
+ * A copy is flushed to disk every this many bytes (fdatasync in the thread pool, awaited): a
+ * writer's commit fdatasync in the source then waits behind at most this much of the copy's
+ * writeback instead of tens of MB (the device flush it ends with waits for all writes in flight).
+ */
+const WRITEBACK_STEP = 2 * 1024 * 1024;
+
+/** Between two chunks of a copy: a flush of the copy every WRITEBACK_STEP bytes, else a turn of the event loop. */
+function stepper(out: FileHandle): (bytes: number) => Promise<void> {
+  let unsynced = 0;
+  return async (bytes: number) => {
+    unsynced += bytes;
+    if (unsynced >= WRITEBACK_STEP) {
+      unsynced = 0;
+      await out.syncAsync();
+    } else await yieldNow();
+  };
+}
+
 /** Attempts to read a page that fails its check before calling it damaged. */
 const PAGE_READS = 40;
 const LOG_HEADER_READS = 40;
@@ -201,8 +220,30 @@ async function hashFile(vfs: Vfs, p: string): Promise<{ sha256: string; size: nu
   return { sha256: hash.digest('hex'), size: at };
 }
 
-/** Copies a whole file (a log file, DB_CONFIG): chunked, hashed, fsynced. */
-async function copyPlain(vfs: Vfs, from: string, to: string, check?: (head: Buffer) => Promise<void>): Promise<{ sha256: string; size: number }> {
+/**
+ * The fdatasyncs of copied files, each started as its copy ends and all awaited before the
+ * manifest says the backup is copied: the disk writes one file back while the next is copied,
+ * and the source's writers keep committing (thread pool, not the event loop). The order in
+ * which copies become durable does not matter — until the manifest says 'copied' the target is
+ * no backup — only that all are before. A failed fsync fails the backup (I8).
+ */
+class PendingSyncs {
+  private readonly pending: Promise<void>[] = [];
+
+  /** Syncs `h` and then closes it. */
+  add(h: FileHandle): void {
+    this.pending.push(h.syncAsync().finally(() => h.close()));
+  }
+
+  /** Waits for every sync; throws the first failure. */
+  async done(): Promise<void> {
+    const results = await Promise.allSettled(this.pending.splice(0));
+    for (const r of results) if (r.status === 'rejected') throw r.reason;
+  }
+}
+
+/** Copies a whole file (a log file, DB_CONFIG): chunked, hashed, fsynced (with `syncs`: started there, awaited later). */
+async function copyPlain(vfs: Vfs, from: string, to: string, check?: (head: Buffer) => Promise<void>, syncs?: PendingSyncs): Promise<{ sha256: string; size: number }> {
   const h = vfs.open(from, { readOnly: true });
   try {
     if (check) {
@@ -214,6 +255,8 @@ async function copyPlain(vfs: Vfs, from: string, to: string, check?: (head: Buff
     const hash = createHash('sha256');
     const buf = Buffer.allocUnsafe(1024 * 1024);
     let at = 0;
+    let handed = false;
+    const step = stepper(out);
     try {
       out.truncate(0);
       for (;;) {
@@ -224,12 +267,15 @@ async function copyPlain(vfs: Vfs, from: string, to: string, check?: (head: Buff
         hash.update(chunk);
         at += n;
         if (n < buf.length) break;
-        await yieldNow();
+        await step(n);
       }
       // fdatasync without blocking the event loop: the source's writers keep committing.
-      await out.syncAsync();
+      if (syncs !== undefined) {
+        syncs.add(out);
+        handed = true;
+      } else await out.syncAsync();
     } finally {
-      out.close();
+      if (!handed) out.close();
     }
     return { sha256: hash.digest('hex'), size: at };
   } finally {
@@ -242,13 +288,15 @@ async function copyPlain(vfs: Vfs, from: string, to: string, check?: (head: Buff
  * I6). A page that fails is read again (a checkpoint may be writing it right now); one that still
  * fails after PAGE_READS reads is damage in the source, reported with file and offset.
  */
-async function copyDataFile(vfs: Vfs, src: DataFileInfo, to: string, say: (m: string) => void): Promise<{ sha256: string; size: number; pages: number; reread: number }> {
+async function copyDataFile(vfs: Vfs, src: DataFileInfo, to: string, say: (m: string) => void, syncs: PendingSyncs): Promise<{ sha256: string; size: number; pages: number; reread: number }> {
   const ps = src.pageSize;
   const h = vfs.open(src.path, { readOnly: true });
   const out = vfs.open(to, { create: true });
   const hash = createHash('sha256');
   let reread = 0;
   let pgno = 0;
+  let handed = false;
+  const step = stepper(out);
   try {
     out.truncate(0);
     const chunk = Buffer.allocUnsafe(Math.max(1, Math.floor((256 * 1024) / ps)) * ps);
@@ -308,16 +356,17 @@ async function copyDataFile(vfs: Vfs, src: DataFileInfo, to: string, say: (m: st
         }
         break;
       }
-      await yieldNow();
+      await step(got);
     }
     return await finish(pgno);
   } finally {
     h.close();
-    out.close();
+    if (!handed) out.close();
   }
   async function finish(pages: number) {
     out.truncate(pages * ps);
-    await out.syncAsync();
+    syncs.add(out);
+    handed = true;
     return { sha256: hash.digest('hex'), size: pages * ps, pages, reread };
   }
 }
@@ -457,6 +506,7 @@ export async function runHotBackup(source: BackupSource, dir: string, opts: Back
     throw e;
   }
   let pin: SourcePin | undefined;
+  const syncs = new PendingSyncs();
   try {
     const prev = checkBackupTarget(vfs, src, source.envId, target, { update, layout });
 
@@ -482,7 +532,7 @@ export async function runHotBackup(source: BackupSource, dir: string, opts: Back
         if (skip?.()) continue;
         const from = path.join(src.logDir, logFileName(n));
         const to = path.join(tdirs.logDir, logFileName(n));
-        const r = await copyPlain(vfs, from, to, logHeaderCheck(vfs, from, n, source.envId));
+        const r = await copyPlain(vfs, from, to, logHeaderCheck(vfs, from, n, source.envId), syncs);
         say(`copying ${from} to ${to}`);
         files.push({ path: rel(to), kind: 'log', size: r.size, sha256: r.sha256, how: 'copied' });
         logsCopied.push(rel(to));
@@ -529,7 +579,7 @@ export async function runHotBackup(source: BackupSource, dir: string, opts: Back
         names.set(to, f.path);
         let r;
         try {
-          r = await copyDataFile(vfs, f, to, say);
+          r = await copyDataFile(vfs, f, to, say, syncs);
         } catch (e) {
           if (!(e instanceof IoError && e.errno === 'ENOENT' && vfs.stat(f.path) === undefined)) throw e;
           say(`${f.path} was removed or renamed while the backup ran; recovery replays that from the log`);
@@ -542,7 +592,7 @@ export async function runHotBackup(source: BackupSource, dir: string, opts: Back
       dataFiles = files.filter((f) => f.kind === 'data');
       if (layout === 'config' && vfs.stat(path.join(src.home, 'DB_CONFIG')) !== undefined) {
         const to = path.join(target, 'DB_CONFIG');
-        const r = await copyPlain(vfs, path.join(src.home, 'DB_CONFIG'), to);
+        const r = await copyPlain(vfs, path.join(src.home, 'DB_CONFIG'), to, undefined, syncs);
         say(`copying ${path.join(src.home, 'DB_CONFIG')} to ${to}`);
         files.push({ path: 'DB_CONFIG', kind: 'config', size: r.size, sha256: r.sha256, how: 'copied' });
       }
@@ -597,6 +647,7 @@ export async function runHotBackup(source: BackupSource, dir: string, opts: Back
       }
       await copyLogs(toCopy);
     }
+    await syncs.done();
     vfs.syncDir(tdirs.logDir);
     await pin.release();
     pin = undefined;
@@ -661,6 +712,7 @@ export async function runHotBackup(source: BackupSource, dir: string, opts: Back
       requiredLsn: formatLsn(required),
     };
   } finally {
+    await syncs.done().catch(() => {}); // after a failure: the copies' handles closed, nothing left running
     if (pin !== undefined) await pin.release();
     lock.release();
   }
