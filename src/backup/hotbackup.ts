@@ -44,6 +44,7 @@ import {
   readManifest,
   writeManifest,
 } from './manifest.js';
+import { RecoveryThread } from './recoverthread.js';
 import { planted } from '../util/plant.js'; // PLANT: the planted-bug yardstick (src/util/plant.ts)
 
 /** Where the backup copies from: checkpoint and pin go through the owner. */
@@ -112,6 +113,8 @@ export interface BackupRunOptions extends HotBackupOptions {
   vfs?: Vfs;
   /** Run catastrophic recovery in the target (default true; false: copy only, recover later). */
   recover?: boolean;
+  /** Run that recovery in a worker thread (real files only), so this process's writers keep committing meanwhile. */
+  recoverInThread?: boolean;
 }
 
 /** What a run did; `recovery` is missing when the run was told not to recover. */
@@ -119,7 +122,7 @@ export type BackupResult = Omit<HotBackupReport, 'recovery'> & { recovery?: Reco
 
 /** env.hotBackup(dir, opts): a hot backup of an environment open in this process. */
 export async function hotBackup(env: Environment, dir: string, opts: HotBackupOptions): Promise<HotBackupReport> {
-  const r = await runHotBackup(environmentSource(env), dir, { ...opts, vfs: env.vfs, recover: true });
+  const r = await runHotBackup(environmentSource(env), dir, { ...opts, vfs: env.vfs, recover: true, recoverInThread: env.vfs === nodeVfs });
   return r as HotBackupReport;
 }
 
@@ -507,6 +510,7 @@ export async function runHotBackup(source: BackupSource, dir: string, opts: Back
   }
   let pin: SourcePin | undefined;
   const syncs = new PendingSyncs();
+  const thread = opts.recoverInThread === true && opts.recover !== false && vfs === nodeVfs ? new RecoveryThread() : undefined;
   try {
     const prev = checkBackupTarget(vfs, src, source.envId, target, { update, layout });
 
@@ -663,11 +667,15 @@ export async function runHotBackup(source: BackupSource, dir: string, opts: Back
     let required = copied.required;
     if (opts.recover !== false) {
       say(`${target}: run catastrophic recovery`);
-      recovery = await Environment.recover(target, { catastrophic: true, vfs });
+      // The log this recovery applied is no longer needed, up to the last complete transaction.
+      if (thread !== undefined) {
+        ({ recovery, required } = await thread.run(target, tdirs.logDir, source.envId));
+      } else {
+        recovery = await Environment.recover(target, { catastrophic: true, vfs });
+        required = afterLastCommit(vfs, tdirs.logDir, source.envId);
+      }
       say(`Recovery starting from ${recovery.start}`);
       say(`Recovery complete at ${ctime()}: ${recovery.transactions} transactions, end of log ${recovery.end}`);
-      // The log this recovery applied is no longer needed, up to the last complete transaction.
-      required = afterLastCommit(vfs, tdirs.logDir, source.envId);
       if (!opts.keepLogs) {
         say(`${target}: remove unnecessary log files`);
         for (const n of listLogFiles(vfs, tdirs.logDir)) {
@@ -713,6 +721,7 @@ export async function runHotBackup(source: BackupSource, dir: string, opts: Back
     };
   } finally {
     await syncs.done().catch(() => {}); // after a failure: the copies' handles closed, nothing left running
+    await thread?.stop();
     if (pin !== undefined) await pin.release();
     lock.release();
   }
