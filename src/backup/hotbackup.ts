@@ -25,7 +25,7 @@ import type { ChannelClient, ChannelStatus } from '../env/channel.js';
 import { readControl } from '../env/control.js';
 import { readOwner } from '../env/lock.js';
 import { nodeVfs } from '../io/node.js';
-import type { Vfs } from '../io/vfs.js';
+import type { FileHandle, Vfs } from '../io/vfs.js';
 import { LOG_HEADER_SIZE, decodeLogHeader, logFileName } from '../log/file.js';
 import { pageMapPath } from '../page/lsnmap.js';
 import { LogReader, listLogFiles } from '../log/reader.js';
@@ -45,6 +45,7 @@ import {
   readManifest,
   writeManifest,
 } from './manifest.js';
+import { RecoveryThread } from './recoverthread.js';
 import { planted } from '../util/plant.js'; // PLANT: the planted-bug yardstick (src/util/plant.ts)
 
 /** Where the backup copies from: checkpoint and pin go through the owner. */
@@ -113,6 +114,8 @@ export interface BackupRunOptions extends HotBackupOptions {
   vfs?: Vfs;
   /** Run catastrophic recovery in the target (default true; false: copy only, recover later). */
   recover?: boolean;
+  /** Run that recovery in a worker thread (real files only), so this process's writers keep committing meanwhile. */
+  recoverInThread?: boolean;
 }
 
 /** What a run did; `recovery` is missing when the run was told not to recover. */
@@ -120,7 +123,7 @@ export type BackupResult = Omit<HotBackupReport, 'recovery'> & { recovery?: Reco
 
 /** env.hotBackup(dir, opts): a hot backup of an environment open in this process. */
 export async function hotBackup(env: Environment, dir: string, opts: HotBackupOptions): Promise<HotBackupReport> {
-  const r = await runHotBackup(environmentSource(env), dir, { ...opts, vfs: env.vfs, recover: true });
+  const r = await runHotBackup(environmentSource(env), dir, { ...opts, vfs: env.vfs, recover: true, recoverInThread: env.vfs === nodeVfs });
   return r as HotBackupReport;
 }
 
@@ -137,6 +140,25 @@ function ctime(d: Date = new Date()): string {
 
 const yieldNow = () => new Promise<void>((r) => setImmediate(r));
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/**
+ * A copy is flushed to disk every this many bytes (fdatasync in the thread pool, awaited): a
+ * writer's commit fdatasync in the source then waits behind at most this much of the copy's
+ * writeback instead of tens of MB (the device flush it ends with waits for all writes in flight).
+ */
+const WRITEBACK_STEP = 2 * 1024 * 1024;
+
+/** Between two chunks of a copy: a flush of the copy every WRITEBACK_STEP bytes, else a turn of the event loop. */
+function stepper(out: FileHandle): (bytes: number) => Promise<void> {
+  let unsynced = 0;
+  return async (bytes: number) => {
+    unsynced += bytes;
+    if (unsynced >= WRITEBACK_STEP) {
+      unsynced = 0;
+      await out.syncAsync();
+    } else await yieldNow();
+  };
+}
 
 /** Attempts to read a page that fails its check before calling it damaged. */
 const PAGE_READS = 40;
@@ -203,13 +225,36 @@ async function hashFile(vfs: Vfs, p: string): Promise<{ sha256: string; size: nu
 }
 
 /**
- * Copies a whole file (a log file, DB_CONFIG): chunked, hashed, fsynced. The chunks are read LAST
- * FIRST, for the reason log files are copied newest first: the log is written in order, so what
- * the writer appends while we copy can only complete what a read of a later chunk already saw.
- * First chunk first could read a chunk before the writer reached its end and the next one after:
- * zeros between records in the copy, which recovery rightly refuses as corruption.
+ * The fdatasyncs of copied files, each started as its copy ends and all awaited before the
+ * manifest says the backup is copied: the disk writes one file back while the next is copied,
+ * and the source's writers keep committing (thread pool, not the event loop). The order in
+ * which copies become durable does not matter — until the manifest says 'copied' the target is
+ * no backup — only that all are before. A failed fsync fails the backup (I8).
  */
-async function copyPlain(vfs: Vfs, from: string, to: string, check?: (head: Buffer) => Promise<void>): Promise<{ sha256: string; size: number }> {
+class PendingSyncs {
+  private readonly pending: Promise<void>[] = [];
+
+  /** Syncs `h` and then closes it. */
+  add(h: FileHandle): void {
+    this.pending.push(h.syncAsync().finally(() => h.close()));
+  }
+
+  /** Waits for every sync; throws the first failure. */
+  async done(): Promise<void> {
+    const results = await Promise.allSettled(this.pending.splice(0));
+    for (const r of results) if (r.status === 'rejected') throw r.reason;
+  }
+}
+
+/**
+ * Copies a whole file (a log file, DB_CONFIG): chunked, hashed, fsynced (with `syncs`: started
+ * there, awaited later). The chunks are read LAST FIRST, for the reason log files are copied
+ * newest first: the log is written in order, so what the writer appends while we copy can only
+ * complete what a read of a later chunk already saw. First chunk first could read a chunk before
+ * the writer reached its end and the next one after: zeros between records in the copy, which
+ * recovery rightly refuses as corruption.
+ */
+async function copyPlain(vfs: Vfs, from: string, to: string, check?: (head: Buffer) => Promise<void>, syncs?: PendingSyncs): Promise<{ sha256: string; size: number }> {
   const h = vfs.open(from, { readOnly: true });
   try {
     if (check) {
@@ -221,6 +266,8 @@ async function copyPlain(vfs: Vfs, from: string, to: string, check?: (head: Buff
     const CHUNK = 1024 * 1024;
     const chunks: Buffer[] = [];
     let size = 0;
+    let handed = false;
+    const step = stepper(out);
     try {
       out.truncate(0);
       const length = h.size();
@@ -231,12 +278,15 @@ async function copyPlain(vfs: Vfs, from: string, to: string, check?: (head: Buff
         if (n > 0) out.write(chunk, at);
         chunks.unshift(chunk);
         size = Math.max(size, at + n);
-        if (at > 0) await yieldNow();
+        if (at > 0) await step(n);
       }
       // fdatasync without blocking the event loop: the source's writers keep committing.
-      await out.syncAsync();
+      if (syncs !== undefined) {
+        syncs.add(out);
+        handed = true;
+      } else await out.syncAsync();
     } finally {
-      out.close();
+      if (!handed) out.close();
     }
     const hash = createHash('sha256');
     for (const c of chunks) hash.update(c);
@@ -251,13 +301,15 @@ async function copyPlain(vfs: Vfs, from: string, to: string, check?: (head: Buff
  * I6). A page that fails is read again (a checkpoint may be writing it right now); one that still
  * fails after PAGE_READS reads is damage in the source, reported with file and offset.
  */
-async function copyDataFile(vfs: Vfs, src: DataFileInfo, to: string, say: (m: string) => void): Promise<{ sha256: string; size: number; pages: number; reread: number }> {
+async function copyDataFile(vfs: Vfs, src: DataFileInfo, to: string, say: (m: string) => void, syncs: PendingSyncs): Promise<{ sha256: string; size: number; pages: number; reread: number }> {
   const ps = src.pageSize;
   const h = vfs.open(src.path, { readOnly: true });
   const out = vfs.open(to, { create: true });
   const hash = createHash('sha256');
   let reread = 0;
   let pgno = 0;
+  let handed = false;
+  const step = stepper(out);
   try {
     out.truncate(0);
     const chunk = Buffer.allocUnsafe(Math.max(1, Math.floor((256 * 1024) / ps)) * ps);
@@ -317,16 +369,17 @@ async function copyDataFile(vfs: Vfs, src: DataFileInfo, to: string, say: (m: st
         }
         break;
       }
-      await yieldNow();
+      await step(got);
     }
     return await finish(pgno);
   } finally {
     h.close();
-    out.close();
+    if (!handed) out.close();
   }
   async function finish(pages: number) {
     out.truncate(pages * ps);
-    await out.syncAsync();
+    syncs.add(out);
+    handed = true;
     return { sha256: hash.digest('hex'), size: pages * ps, pages, reread };
   }
 }
@@ -466,6 +519,8 @@ export async function runHotBackup(source: BackupSource, dir: string, opts: Back
     throw e;
   }
   let pin: SourcePin | undefined;
+  const syncs = new PendingSyncs();
+  const thread = opts.recoverInThread === true && opts.recover !== false && vfs === nodeVfs ? new RecoveryThread() : undefined;
   try {
     const prev = checkBackupTarget(vfs, src, source.envId, target, { update, layout });
 
@@ -491,13 +546,29 @@ export async function runHotBackup(source: BackupSource, dir: string, opts: Back
         if (skip?.()) continue;
         const from = path.join(src.logDir, logFileName(n));
         const to = path.join(tdirs.logDir, logFileName(n));
-        const r = await copyPlain(vfs, from, to, logHeaderCheck(vfs, from, n, source.envId));
+        const r = await copyPlain(vfs, from, to, logHeaderCheck(vfs, from, n, source.envId), syncs);
         say(`copying ${from} to ${to}`);
+        const again = files.findIndex((f) => f.path === rel(to));
+        if (again >= 0) files.splice(again, 1); // copied again by catchUp: the later copy counts
+        else logsCopied.push(rel(to));
         files.push({ path: rel(to), kind: 'log', size: r.size, sha256: r.sha256, how: 'copied' });
-        logsCopied.push(rel(to));
         bytes += r.size;
       }
       if (numbers.length > 0) say(`lowest numbered log file copied: ${numbers[0]}`);
+    };
+    /**
+     * Log files the source started while the list was copied: copied too, newest first, with the
+     * newest of the list again (complete now that a later file exists). Without this, commits
+     * acknowledged between listing the logs and copying the newest one would be missing.
+     */
+    const catchUp = async (copied: number[]): Promise<void> => {
+      let newest = copied[copied.length - 1];
+      for (let round = 0; round < 16 && newest !== undefined; round++) {
+        const later = listLogFiles(vfs, src.logDir).filter((n) => n >= newest!);
+        if (later.length <= 1) return;
+        await copyLogs(later);
+        newest = later[later.length - 1];
+      }
     };
     const base: Omit<Manifest, 'state' | 'files'> = {
       format: MANIFEST_FORMAT,
@@ -547,7 +618,7 @@ export async function runHotBackup(source: BackupSource, dir: string, opts: Back
         names.set(to, f.path);
         let r;
         try {
-          r = await copyDataFile(vfs, f, to, say);
+          r = await copyDataFile(vfs, f, to, say, syncs);
         } catch (e) {
           if (!(e instanceof IoError && e.errno === 'ENOENT' && vfs.stat(f.path) === undefined)) throw e;
           say(`${f.path} was removed or renamed while the backup ran; recovery replays that from the log`);
@@ -560,7 +631,7 @@ export async function runHotBackup(source: BackupSource, dir: string, opts: Back
       dataFiles = files.filter((f) => f.kind === 'data');
       if (layout === 'config' && vfs.stat(path.join(src.home, 'DB_CONFIG')) !== undefined) {
         const to = path.join(target, 'DB_CONFIG');
-        const r = await copyPlain(vfs, path.join(src.home, 'DB_CONFIG'), to);
+        const r = await copyPlain(vfs, path.join(src.home, 'DB_CONFIG'), to, undefined, syncs);
         say(`copying ${path.join(src.home, 'DB_CONFIG')} to ${to}`);
         files.push({ path: 'DB_CONFIG', kind: 'config', size: r.size, sha256: r.sha256, how: 'copied' });
       }
@@ -577,6 +648,7 @@ export async function runHotBackup(source: BackupSource, dir: string, opts: Back
         if (toCopy[i] !== toCopy[i - 1]! + 1) throw new CairnError('CORRUPT', `log file ${logFileName(toCopy[i - 1]! + 1)} is missing in ${src.logDir} (have ${logFileName(toCopy[i]!)} after it); the source has a gap in its log`);
       }
       await copyLogs(toCopy, () => planted('backup-logs-first')); // PLANT(backup-logs-first)
+      await catchUp(toCopy);
     } else {
       // -u: move the inactive logs, copy the active ones; refuse anything that leaves a gap.
       const have = listLogFiles(vfs, tdirs.logDir);
@@ -614,7 +686,9 @@ export async function runHotBackup(source: BackupSource, dir: string, opts: Back
         vfs.syncDir(src.logDir);
       }
       await copyLogs(toCopy);
+      await catchUp(toCopy.length > 0 ? toCopy : logs);
     }
+    await syncs.done();
     vfs.syncDir(tdirs.logDir);
     await pin.release();
     pin = undefined;
@@ -630,11 +704,15 @@ export async function runHotBackup(source: BackupSource, dir: string, opts: Back
     let required = copied.required;
     if (opts.recover !== false) {
       say(`${target}: run catastrophic recovery`);
-      recovery = await Environment.recover(target, { catastrophic: true, vfs });
+      // The log this recovery applied is no longer needed, up to the last complete transaction.
+      if (thread !== undefined) {
+        ({ recovery, required } = await thread.run(target, tdirs.logDir, source.envId));
+      } else {
+        recovery = await Environment.recover(target, { catastrophic: true, vfs });
+        required = afterLastCommit(vfs, tdirs.logDir, source.envId);
+      }
       say(`Recovery starting from ${recovery.start}`);
       say(`Recovery complete at ${ctime()}: ${recovery.transactions} transactions, end of log ${recovery.end}`);
-      // The log this recovery applied is no longer needed, up to the last complete transaction.
-      required = afterLastCommit(vfs, tdirs.logDir, source.envId);
       if (!opts.keepLogs) {
         say(`${target}: remove unnecessary log files`);
         for (const n of listLogFiles(vfs, tdirs.logDir)) {
@@ -679,6 +757,8 @@ export async function runHotBackup(source: BackupSource, dir: string, opts: Back
       requiredLsn: formatLsn(required),
     };
   } finally {
+    await syncs.done().catch(() => {}); // after a failure: the copies' handles closed, nothing left running
+    await thread?.stop();
     if (pin !== undefined) await pin.release();
     lock.release();
   }

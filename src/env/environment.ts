@@ -381,9 +381,11 @@ export class Environment implements TxnHost, DbHost {
     // The log panics the environment when a write or fsync fails (I8).
     if (this.writer) this.writer.onPanic = (e) => this.panic(e);
     // A flush may fdatasync synchronously only when no write transaction is open (W2's lone
-    // writer); with others open their commits must be able to run meanwhile (group commit).
+    // writer); with others open their commits must be able to run meanwhile (group commit),
+    // and during a hot backup the backup must (it copies between the writer's commits).
     if (this.writer) {
       this.writer.mayBlock = () => {
+        if (this.backupsRunning > 0) return false;
         for (const t of this.active) if (!t.readOnly) return false;
         return true;
       };
@@ -654,6 +656,9 @@ export class Environment implements TxnHost, DbHost {
     if (drop > 0) this.recent.splice(0, drop);
     this.recent.push({ seq, files: [...txn.files.keys(), ...txn.fileOps.map((o) => o.file)] });
   }
+
+  /** Hot backups in progress in this process: the log then never fdatasyncs in the main thread. */
+  private backupsRunning = 0;
 
   private track<T>(p: Promise<T>): Promise<T> {
     this.inflight.add(p);
@@ -983,7 +988,12 @@ export class Environment implements TxnHost, DbHost {
   async hotBackup(dir: string, options: HotBackupOptions = {}): Promise<HotBackupReport> {
     this.checkUsable();
     const { hotBackup } = await import('../backup/hotbackup.js');
-    return this.track(hotBackup(this, dir, options));
+    this.backupsRunning++;
+    try {
+      return await this.track(hotBackup(this, dir, options));
+    } finally {
+      this.backupsRunning--;
+    }
   }
 
   /** Lists (and with `remove`, removes) log and data files, as db_archive does. */

@@ -72,14 +72,91 @@ function copyOf(src: Buffer): Buffer {
   return out;
 }
 
+/** Pages of one data file that redo read from disk and found sound (with the LSN each had), and their highest LSN. */
+interface Verified {
+  pages: Map<number, Lsn>;
+  maxLsn: Lsn;
+}
+
 interface Pending {
   lsn: Lsn;
   rec: LogRecord;
+  body: Buffer;
+}
+
+/** Data pages are read in blocks of this many bytes during redo, and this many blocks are kept. */
+const BLOCK_BYTES = 64 * 1024;
+const BLOCKS_KEPT = 32;
+
+/**
+ * The blocks of data files that redo read pages from, the least recently used dropped first
+ * (its buffer reused): one read per block instead of one per page, while the pages every
+ * transaction touches (meta, root, branches) stay. Redo writes no data page before flushAll and
+ * the caller drops the blocks at every file operation, so they hold what the files hold. Pages
+ * returned are views into a kept buffer: to be copied before they are changed or kept.
+ */
+class PageBlocks {
+  private readonly blocks = new Map<DataFile, Map<number, Buffer>>();
+  private count = 0;
+
+  constructor(private readonly pager: Pager) {}
+
+  /** The page's bytes as on disk (a view); the caller checks that it lies before the end of the file. */
+  page(file: DataFile, pgno: number): Buffer {
+    const ps = file.pageSize;
+    const per = Math.max(1, Math.floor(BLOCK_BYTES / ps));
+    const no = Math.floor(pgno / per);
+    let ofFile = this.blocks.get(file);
+    if (ofFile === undefined) this.blocks.set(file, (ofFile = new Map()));
+    let buf = ofFile.get(no);
+    if (buf !== undefined) {
+      ofFile.delete(no); // most recently used last
+    } else {
+      buf = this.take(per * ps);
+      const h = this.pager.handleOf(file, false);
+      const n = h === undefined ? 0 : h.read(buf, no * per * ps);
+      if (n < buf.length) buf.fill(0, n);
+      this.count++;
+    }
+    ofFile.set(no, buf);
+    const at = (pgno - no * per) * ps;
+    return buf.subarray(at, at + ps);
+  }
+
+  /** A buffer for a block: the least recently used one's when enough are kept. */
+  private take(size: number): Buffer {
+    if (this.count >= BLOCKS_KEPT) {
+      for (const ofFile of this.blocks.values()) {
+        for (const [no, buf] of ofFile) {
+          ofFile.delete(no);
+          this.count--;
+          if (buf.length === size) return buf;
+          break;
+        }
+        if (this.count < BLOCKS_KEPT) break;
+      }
+    }
+    return Buffer.allocUnsafe(size);
+  }
+
+  drop(): void {
+    this.blocks.clear();
+    this.count = 0;
+  }
 }
 
 export function recover(ctx: RecoveryContext, opts: RecoveryOptions): RecoveryResult {
   const { pager, vfs } = ctx;
-  const reader = new LogReader(vfs, ctx.logDir, ctx.envId);
+  // One buffer for every log file: the records of an unfinished transaction are copied before
+  // the next file is read into it.
+  let pending: Pending[] = [];
+  const keepPending = () => {
+    for (const p of pending) {
+      p.body = copyOf(p.body);
+      p.rec = reader.decode({ lsn: p.lsn, next: p.lsn, body: p.body });
+    }
+  };
+  const reader = new LogReader(vfs, ctx.logDir, ctx.envId, { reuseBuffer: true, beforeReuse: keepPending });
   if (reader.files.length === 0) throw new CairnError('NOT_FOUND', `no log files in ${ctx.logDir}; nothing to recover from`);
   const start = opts.from ?? reader.files[0]! * 0x1_0000_0000 + 64;
   const result: RecoveryResult = { start, end: start, committed: 0, maxTxn: 0, lastCheckpoint: 0, logBytes: 0, pagesRedone: 0 };
@@ -103,6 +180,9 @@ export function recover(ctx: RecoveryContext, opts: RecoveryOptions): RecoveryRe
   /** Pages torn in the data file and not yet rebuilt by an image: "uid/pgno" → LSN of the delta that found it. */
   const broken = new Map<string, { file: DataFile; pgno: number; at: Lsn }>();
 
+  const blocks = new PageBlocks(pager);
+  /** Pages found sound on disk by redo, by file: checkAllPages needs not checksum them again. */
+  const verified = new Map<DataFile, Verified>();
   const sizes = new Map<DataFile, number>();
   const diskSize = (file: DataFile): number => {
     let n = sizes.get(file);
@@ -148,13 +228,18 @@ export function recover(ctx: RecoveryContext, opts: RecoveryOptions): RecoveryRe
       buf = EMPTY; // past the end of the file: never written
       valid = false;
     } else {
-      buf = pager.readFromDisk(file, rec.pgno);
+      buf = blocks.page(file, rec.pgno); // a view: copied below before it is changed
       valid = checkPage(buf, rec.pgno, file.uid) === undefined;
     }
     const pageLsn = valid ? readLsn(buf, PageOffset.lsnFile) : 0;
+    if (valid && cached === undefined) {
+      let v = verified.get(file);
+      if (v === undefined) verified.set(file, (v = { pages: new Map(), maxLsn: 0 }));
+      v.pages.set(rec.pgno, pageLsn);
+      if (pageLsn > v.maxLsn) v.maxLsn = pageLsn;
+    }
     if (valid && pageLsn >= lsn) return; // already there (I10)
-    // Recovery has no snapshots: a cached page is changed in place; others get a new buffer
-    // (a page read from disk is already private).
+    // Recovery has no snapshots: a cached page is changed in place; others get a new buffer.
     let next: Buffer;
     if (rec.type === 'page_image') {
       if (cached !== undefined) {
@@ -174,7 +259,7 @@ export function recover(ctx: RecoveryContext, opts: RecoveryOptions): RecoveryRe
           `log sequence error: page ${rec.pgno} of ${file.path} has LSN ${formatLsn(pageLsn)} but the change at ${formatLsn(lsn)} follows ${formatLsn(rec.prev)}; log records between them are missing (the data file is older than the first log file, or a log file is missing): copy the data files again and then the logs`,
         );
       }
-      next = buf;
+      next = cached !== undefined ? buf : copyOf(buf);
       try {
         applyDelta(next, rec.ranges);
       } catch (e) {
@@ -188,6 +273,7 @@ export function recover(ctx: RecoveryContext, opts: RecoveryOptions): RecoveryRe
 
   const applyTxn = (pending: Pending[]) => {
     for (const { lsn, rec } of pending) {
+      if (rec.type.startsWith('file_')) blocks.drop();
       switch (rec.type) {
         case 'page_image':
         case 'page_delta':
@@ -242,7 +328,6 @@ export function recover(ctx: RecoveryContext, opts: RecoveryOptions): RecoveryRe
     }
   };
 
-  let pending: Pending[] = [];
   let pendingTxn = -1;
   let stopped = false;
   let lastEnd = start;
@@ -282,7 +367,7 @@ export function recover(ctx: RecoveryContext, opts: RecoveryOptions): RecoveryRe
         pendingTxn = rec.txn;
       }
       result.maxTxn = Math.max(result.maxTxn, rec.txn);
-      pending.push({ lsn: raw.lsn, rec });
+      pending.push({ lsn: raw.lsn, rec, body: raw.body });
     }
     lastEnd = raw.next;
     if (ctx.progress && result.logBytes >= nextReport) {
@@ -306,7 +391,7 @@ export function recover(ctx: RecoveryContext, opts: RecoveryOptions): RecoveryRe
   // The log we redid from must be durable before pages that depend on it are written (I1).
   syncLastLog(vfs, reader);
   flushAll(pager);
-  if (opts.checkAllPages) checkAllPages(pager, ctx, result.end, 'the log files were copied before the data files (copy data files first, then logs), or log files are missing at the end');
+  if (opts.checkAllPages) checkAllPages(pager, ctx, result.end, 'the log files were copied before the data files (copy data files first, then logs), or log files are missing at the end', verified);
   return result;
 }
 
@@ -331,6 +416,18 @@ export function flushAll(pager: Pager): void {
   }
   for (const f of touched) f.handle!.sync();
   for (const d of dirty) pager.markClean(d.file, d.pgno, d.buf);
+}
+
+/** Were all of the file's pages checked by this recovery, none with an LSN past `end`? */
+function allChecked(pager: Pager, file: DataFile, seen: Map<number, Lsn>, maxLsn: Lsn, size: number, end: Lsn): boolean {
+  if (size % file.pageSize !== 0 || maxLsn >= end) return false;
+  for (let pgno = 0; pgno < size / file.pageSize; pgno++) {
+    const cached = file.pages.get(pgno);
+    if (cached !== undefined) {
+      if (readLsn(cached.buf, PageOffset.lsnFile) >= end) return false;
+    } else if (seen.get(pgno) !== pager.lsns.get(file.uid, pgno)) return false; // unseen, or stale: the full scan reports it
+  }
+  return true;
 }
 
 /**
@@ -365,9 +462,13 @@ export function openDataFile(vfs: Vfs, name: string, p: string, envId: Buffer): 
 
 /**
  * Checks every page of every data file (catastrophic recovery's last step: I6, I7): checksum,
- * identity, and no page LSN past `end`; `hint` says what to do about a too-new page.
+ * identity, and no page LSN past `end`; `hint` says what to do about a too-new page. Pages
+ * recovery already checked in this run are not checksummed again (their LSN still is): those
+ * redo found sound on disk (`verified`), and those it wrote itself (cached in the pager:
+ * flushAll wrote them with a fresh checksum). A file all of whose pages are such is not read
+ * again when none of their LSNs is past `end`.
  */
-export function checkAllPages(pager: Pager, ctx: RecoveryContext, end: Lsn, hint: string): void {
+export function checkAllPages(pager: Pager, ctx: RecoveryContext, end: Lsn, hint: string, verified?: Map<DataFile, Verified>): void {
   const files = new Map<string, DataFile>();
   for (const [name, p] of ctx.listDataFiles()) {
     const f = openDataFile(ctx.vfs, name, p, ctx.envId);
@@ -376,22 +477,26 @@ export function checkAllPages(pager: Pager, ctx: RecoveryContext, end: Lsn, hint
   for (const f of pager.files.values()) files.set(f.path, f);
   for (const file of files.values()) {
     if (ctx.vfs.stat(file.path) === undefined) continue;
+    const seen = verified?.get(file)?.pages;
     const h = ctx.vfs.open(file.path, { readOnly: true });
     try {
       const size = h.size();
+      if (seen !== undefined && allChecked(pager, file, seen, verified!.get(file)!.maxLsn, size, end)) continue;
       const chunk = Buffer.allocUnsafe(file.pageSize * 256);
       for (let base = 0; base < size; base += chunk.length) {
         const n = h.read(chunk, base);
         for (let off = 0; off + file.pageSize <= n; off += file.pageSize) {
           const pgno = (base + off) / file.pageSize;
           const page = chunk.subarray(off, off + file.pageSize);
-          const why = checkPage(page, pgno, file.uid);
+          const why = seen?.has(pgno) || file.pages.has(pgno) ? undefined : checkPage(page, pgno, file.uid);
           if (why !== undefined) {
-            if (isZeroPage(page)) continue; // allocated past the last write: never used yet
+            // Allocated past the last write and never used yet — unless the map knows it was written.
+            if (isZeroPage(page) && pager.lsns.get(file.uid, pgno) === 0) continue;
             throw new CorruptionError(file.path, base + off, `${why}; the log does not rebuild this page: copy the data file again, then the logs`);
           }
           const lsn = readLsn(page, PageOffset.lsnFile);
-          if (lsn > end) {
+          if (lsn >= end) {
+            // A page LSN is the LSN of the record that made it: at `end` or later, that record is not in the log.
             throw new CairnError('CORRUPT', `data file ${file.path} page ${pgno} has LSN ${formatLsn(lsn)}, past the end of the log at ${formatLsn(end)}: ${hint}`);
           }
           const stale = pager.checkLsn(file, pgno, page);

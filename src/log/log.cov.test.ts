@@ -119,7 +119,7 @@ test('reading from a file that is gone names it and the LSN it was needed from',
   assert.throws(() => new LogReader(vfs, '/env', envId).findEnd(makeLsn(1, 500)), (e: unknown) => e instanceof CairnError && e.code === 'CORRUPT' && /log\.0000000001 needed from LSN \[1\]\[500\] is missing/.test(e.message));
 });
 
-test('a damaged header: of the first file is corruption; of a middle file too; of the last file a torn creation', async () => {
+test('a damaged header: of the first file is corruption; of a middle file too; of the last file a torn creation, unless records follow it', async () => {
   // The only file.
   let vfs = setup();
   const w = LogWriter.create(vfs, '/env', opts);
@@ -135,13 +135,19 @@ test('a damaged header: of the first file is corruption; of a middle file too; o
   patch(vfs, 2, 0, Buffer.alloc(8));
   assert.throws(() => new LogReader(vfs, '/env', envId).findEnd(), (e: unknown) => e instanceof CorruptionError && e.file.endsWith(logFileName(2)) && e.offset === 0);
 
-  // The last one, reached from the one before: made but its header never became durable, so
-  // the log ends where the previous file's records end.
+  // The last one, reached from the one before: made but its header never became durable (and so
+  // no record either: the header is durable before the first record), so the log ends where the
+  // previous file's records end.
   vfs = setup();
   const ends = await multiFile(vfs, 2);
-  patch(vfs, 2, 0, Buffer.alloc(LOG_HEADER_SIZE));
+  patch(vfs, 2, 0, Buffer.alloc(vfs.stat(`/env/${logFileName(2)}`)!.size));
   const r = new LogReader(vfs, '/env', envId);
   assert.equal(r.findEnd(), makeLsn(1, ends[0]!));
+  // With records after it, the damaged header of the last file is corruption, not a torn creation.
+  vfs = setup();
+  await multiFile(vfs, 2);
+  patch(vfs, 2, 0, Buffer.alloc(LOG_HEADER_SIZE));
+  assert.throws(() => new LogReader(vfs, '/env', envId).findEnd(), (e: unknown) => e instanceof CorruptionError && e.file.endsWith(logFileName(2)) && e.offset === 0);
   // And starting in that file itself it is damage: there is nothing before it to end at.
   assert.throws(() => new LogReader(vfs, '/env', envId).findEnd(makeLsn(2, LOG_HEADER_SIZE)), /log file header is damaged/);
 });
