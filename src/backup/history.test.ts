@@ -19,6 +19,7 @@ import { LogReader, listLogFiles } from '../log/reader.js';
 import { CorruptionError } from '../util/errors.js';
 import { runProcess, tmpDir } from '../tools/testkit.js';
 import type { Vfs } from '../io/vfs.js';
+import { testSeeds } from '../util/random.js';
 
 const LOG_FILE_SIZE = 32 * 1024;
 const key = (i: number) => `k${String(i).padStart(4, '0')}`;
@@ -165,4 +166,69 @@ test('the log reader refuses a log file of a history that neither continues nor 
   );
   await assert.rejects(Environment.recover(home, { vfs, catastrophic: true }), /neither continues history/);
   assert.equal(readControl(vfs, home)!.state, 'recovering', 'the refused recovery leaves the directory marked (I7)');
+});
+
+class Stop extends Error {}
+
+test('a crash at every sync of the failover open (the fork to a new history), each kept, dropped or torn: reopening recovers, and the control file then names the history of the last log file', async () => {
+  // Base: an environment recovered catastrophically (fork pending), closed.
+  const base = new SimVfs();
+  const home = '/env';
+  base.mkdir(home, { recursive: true });
+  const env0 = await Environment.open(home, { vfs: base, create: true, logFileSize: LOG_FILE_SIZE, checkpoint: false });
+  await putMany(env0, 0, 40, 'v');
+  await env0.close();
+  await Environment.recover(home, { vfs: base, catastrophic: true });
+  assert.equal(readControl(base, home)!.fork, true);
+  // The failover open and one commit, counting syncs.
+  const run = async (vfs: SimVfs): Promise<void> => {
+    const env = await Environment.open(home, { vfs, logFileSize: LOG_FILE_SIZE, checkpoint: false });
+    await putMany(env, 100, 1, 'after');
+    await env.close();
+  };
+  const counted = base.crash({ seed: 0, mode: 'keep' });
+  let syncs = 0;
+  counted.onSync = () => void syncs++;
+  await run(counted);
+  assert.ok(syncs >= 4, `${syncs} syncs`);
+  let cases = 0;
+  for (const seed of testSeeds(3)) {
+    for (const mode of ['keep', 'drop', 'torn'] as const) {
+      for (let at = 1; at <= syncs; at++) {
+        const where = `crash before sync ${at} of ${syncs}, mode ${mode} (replay: CAIRN_SEED=${seed})`;
+        const vfs = base.crash({ seed: 0, mode: 'keep' });
+        let crashed: SimVfs | undefined;
+        vfs.onSync = (n) => {
+          if (n === at) {
+            crashed = vfs.crash({ seed: seed * 1000 + at, mode });
+            throw new Stop(where);
+          }
+        };
+        await run(vfs).catch((e: unknown) => {
+          if (!(e instanceof Stop) && crashed === undefined) throw e;
+        });
+        assert.ok(crashed !== undefined, `${where}: no crash`);
+        try {
+          const env = await Environment.open(home, { vfs: crashed, logFileSize: LOG_FILE_SIZE, checkpoint: false });
+          await env.close();
+        } catch (e) {
+          throw new Error(`${where}: reopening failed: ${(e as Error).message}`, { cause: e });
+        }
+        const c = readControl(crashed, home)!;
+        const files = listLogFiles(crashed, home);
+        const head = Buffer.alloc(LOG_HEADER_SIZE);
+        const h = crashed.open(path.join(home, logFileName(files.at(-1)!)), { readOnly: true });
+        h.read(head, 0);
+        h.close();
+        const last = decodeLogHeader(head);
+        assert.ok(last !== undefined, `${where}: the last log file's header is damaged after a clean close`);
+        assert.equal(c.history, last.history!.toString('hex'), `${where}: the control file names another history than the last log file's`);
+        assert.equal(c.fork, undefined, `${where}: still a fork pending after a read-write open`);
+        const got = await contents(home, crashed);
+        assert.equal(got.size === 40 || got.size === 41, true, `${where}: ${got.size} keys`);
+        cases++;
+      }
+    }
+  }
+  process.stdout.write(`failover-open crash states: ${cases}\n`);
 });
