@@ -143,7 +143,7 @@ test('an environment whose log files carry no history (zero: unknown) opens, rec
   assert.equal(got.get(key(215))?.startsWith('x.215.'), true);
 });
 
-test('the log reader refuses a log file of a history that neither continues nor forked from the previous file', async () => {
+test('the log reader and recovery refuse mixed histories: a file of an unrelated history, and a fork whose parent file goes on past the fork point', async () => {
   const vfs = new SimVfs();
   const home = '/env';
   vfs.mkdir(home, { recursive: true });
@@ -166,6 +166,21 @@ test('the log reader refuses a log file of a history that neither continues nor 
   );
   await assert.rejects(Environment.recover(home, { vfs, catastrophic: true }), /neither continues history/);
   assert.equal(readControl(vfs, home)!.state, 'recovering', 'the refused recovery leaves the directory marked (I7)');
+  // A fork from the previous file's history, but that file's records go on past the fork point
+  // (an old primary's file over the copy's own): refused at the end of the fork's parent records.
+  const first = Buffer.alloc(LOG_HEADER_SIZE);
+  const h0 = vfs.open(path.join(home, logFileName(files[0]!)), { readOnly: true });
+  h0.read(first, 0);
+  h0.close();
+  const parent = decodeLogHeader(first)!.history!;
+  const h1 = vfs.open(file);
+  h1.write(encodeLogHeader({ ...d, history: Buffer.alloc(8, 0xab), parent, prevEnd: LOG_HEADER_SIZE }), 0);
+  h1.close();
+  assert.throws(
+    () => new LogReader(vfs, home).findEnd(),
+    (e: unknown) => e instanceof CorruptionError && e.file === path.join(home, logFileName(files[0]!)) && e.offset > LOG_HEADER_SIZE && /log records end at offset \d+, but history abababababababab \(log\.\d{10}\) forked from this file's history [0-9a-f]{16} at offset 64/.test(e.message),
+  );
+  await assert.rejects(Environment.recover(home, { vfs, catastrophic: true }), /log records of history [0-9a-f]{16} go on past offset 64, where history abababababababab \(log\.\d{10}\) forked from it/);
 });
 
 class Stop extends Error {}
