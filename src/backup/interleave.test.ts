@@ -15,7 +15,8 @@
 // (its disk survives in half the cases: one more round takes its last logs), the copy is opened
 // as the new primary, the writer continues on it, a reopen shows the continued model; after that
 // -u into it is refused, and catastrophic recovery over the old primary's logs copied into it
-// is refused or yields exactly the model (never a mix of histories).
+// is refused with its history error (then the copy's own logs put back recover the model) or
+// yields exactly the model (never the old history or a mix).
 // Negative interleavings (manual copier): logs copied before the data files, a middle log
 // missing, the first log missing, a foreign data file: each refused with its specific error.
 //
@@ -43,7 +44,7 @@ const nightly = process.env['CAIRN_NIGHTLY'] === '1';
 const WORKLOADS = nightly ? 100 : 10;
 const PER_WORKLOAD = nightly ? 100 : 50;
 const debug = process.env['CAIRN_DEBUG'] === '1';
-/** Known gaps made failures (see the note at the end): CAIRN_GAPS=first-missing,old-primary. */
+/** Known gaps made failures (see the note at the end): CAIRN_GAPS=first-missing. */
 const GAPS = new Set((process.env['CAIRN_GAPS'] ?? '').split(',').filter(Boolean));
 const LOG_CHUNK = process.env['CAIRN_LOG_CHUNK'] ? Number(process.env['CAIRN_LOG_CHUNK']) : undefined;
 
@@ -430,21 +431,33 @@ async function interleaving(rec: Recording, seed: number, index: number): Promis
     await assert.rejects(runHotBackup(source, COPY, { vfs: raw, update: true }), /was opened as an environment since its last backup .*it has a history of its own now/, `${where}: -u after failover`);
     assert.deepEqual(raw.snapshotFiles(), before, `${where}: a refused -u changed files`);
   } else {
-    // The old primary's logs copied over the new primary's: refused, or (when they hold nothing
-    // the copy lacks) exactly the continued model; never a mix of histories.
+    // The old primary's logs copied over the new primary's (which started a history of its own
+    // at its first read-write open): refused, or (when they hold nothing the copy lacks) exactly
+    // the continued model; never the old history or a mix. After a refusal, putting the copy's
+    // own log files back recovers the continued model.
+    const own = new Map<number, Buffer>();
+    for (const n of listLogFiles(raw, COPY)) own.set(n, raw.readFile(path.join(COPY, logFileName(n))));
     for (const n of listLogFiles(raw, HOME).reverse()) raw.writeFile(path.join(COPY, logFileName(n)), raw.readFile(path.join(HOME, logFileName(n))));
     try {
       await Environment.recover(COPY, { catastrophic: true, vfs: raw });
     } catch (e) {
       assert.ok(e instanceof CairnError, `${where}: old primary's logs: not a typed error: ${(e as Error).stack}`);
-      return { rounds: done, tally: [`refused:old-primary-logs`, `message:${e.message.replace(/\d+/g, 'N').slice(0, 60)}`] };
+      assert.match(
+        e.message,
+        /log file log\.\d{10} belongs to history [0-9a-f]{16}, but this environment continues history [0-9a-f]{16} since its failover at \[\d+\]\[\d+\]: the old primary's logs were copied over it|log records of history [0-9a-f]{16} go on past offset \d+, where history [0-9a-f]{16} \(log\.\d{10}\) forked from it: the old primary's log files were copied over a failed-over copy/,
+        `${where}: old primary's logs refused with the wrong error`,
+      );
+      for (const n of listLogFiles(raw, COPY)) if (!own.has(n)) raw.unlink(path.join(COPY, logFileName(n)));
+      for (const [n, bytes] of own) raw.writeFile(path.join(COPY, logFileName(n)), bytes);
+      await Environment.recover(COPY, { catastrophic: true, vfs: raw });
+      assert.ok(same(await readState(raw, COPY, where), model), `${where}: with its own log files put back after the refusal, the copy does not recover to the continued model`);
+      return { rounds: done, tally: [`refused:old-primary-logs`, `message:${e.message.replace(/[0-9a-f]{16}/g, 'H').replace(/\d+/g, 'N').replace(/^.*?: /, '').slice(0, 50)}`] };
     }
     const got = await readState(raw, COPY, where);
-    // 'new': the old primary's logs held nothing the copy lacked (identical files). 'old': the new
-    // primary's acknowledged commits are silently gone; 'mixed': neither history. Both are a
-    // known gap (see the note at the end): counted per run, failures with CAIRN_GAPS=old-primary.
+    // 'new': the old primary's logs held nothing the copy lacked (the same files up to the fork).
+    // 'old': the new primary's acknowledged commits silently gone; 'mixed': neither history.
     const which = same(got, model) ? 'new' : rec.states.some((s) => same(s, got)) ? 'old' : 'mixed';
-    assert.ok(!GAPS.has('old-primary') || which === 'new', `${where}: the old primary's logs copied over the failed-over copy were accepted: recovered to ${which === 'old' ? "the old primary's history (the new primary's commits are lost)" : 'a mix of both histories'}`);
+    assert.ok(which === 'new', `${where}: the old primary's logs copied over the failed-over copy were accepted: recovered to ${which === 'old' ? "the old primary's history (the new primary's commits are lost)" : 'a mix of both histories'}`);
     return { rounds: done, tally: [`accepted-${which}:old-primary-logs`] };
   }
   return { rounds: done, tally: [] };
@@ -475,7 +488,7 @@ test(`backup and failover interleaved with a writer at I/O granularity: ${WORKLO
   process.stdout.write(`interleavings: ${cases}, copy rounds checked: ${rounds}, negative cases: ${JSON.stringify(Object.fromEntries([...tally].sort()))}${LOG_CHUNK ? `, chunked log copies refused and copied again: ${fuzzyLogRefusals}` : ''}\n`);
   if (only === undefined && process.env['CAIRN_SEED'] === undefined) {
     assert.ok(cases >= (nightly ? 10_000 : 500), `only ${cases} interleavings`);
-    for (const n of ['logs-first', 'middle-missing', 'first-missing', 'foreign']) assert.ok((tally.get(`refused:${n}`) ?? 0) > 0, `no interleaving was refused for ${n}`);
+    for (const n of ['logs-first', 'middle-missing', 'first-missing', 'foreign', 'old-primary-logs']) assert.ok((tally.get(`refused:${n}`) ?? 0) > 0, `no interleaving was refused for ${n}`);
   }
 });
 
@@ -568,8 +581,8 @@ test('hot backup: the newest log file, longer than one read of the copy, appende
 // - CAIRN_GAPS=first-missing: a manual copy (no manifest) without its first log file is not
 //   always refused: recovery can succeed with a data file page that the tree references but only
 //   the missing log had (a typed error when read), or without changes only that log held.
-// - CAIRN_GAPS=old-primary: the old primary's log files copied over a copy that was failed over
-//   to (and written) are not always refused: recovery can yield the old primary's history (the
-//   new primary's commits lost) or a mix, e.g. CAIRN_SEED=10 CAIRN_INTERLEAVING=7 (mixed),
-//   CAIRN_SEED=1 CAIRN_INTERLEAVING=34 (old). Log files carry no history id that would tell the
-//   two histories apart; a fix is a format change.
+// - CAIRN_GAPS=old-primary (closed): the old primary's log files copied over a copy that was
+//   failed over to were not always refused (recovered to the old history, e.g. CAIRN_SEED=1
+//   CAIRN_INTERLEAVING=34, or a mix, CAIRN_SEED=10 CAIRN_INTERLEAVING=7). Log files now carry a
+//   history id, new at the copy's first read-write open (src/env/history.ts): such logs are
+//   refused in every run, so the variable no longer changes anything.

@@ -41,6 +41,15 @@ export interface Control {
   lastCommit?: number;
   /** The tag of the page LSN map `__cairn.pages` written with the data files' last change. */
   pageMap?: Lsn;
+  /**
+   * The history this environment's log continues (16 hex digits, docs/FORMAT.md §Log files):
+   * recovery and open refuse a log whose last file is of another history. Absent: unknown.
+   */
+  history?: string;
+  /** Where the log ended when `history` forked from its parent (absent: it never forked). */
+  forkedAt?: Lsn;
+  /** Set by catastrophic recovery: the next read-write open starts a new history. */
+  fork?: boolean;
 }
 
 export function controlPath(home: string): string {
@@ -86,6 +95,9 @@ function checkControl(file: string, json: string): Control {
   if (!isU32(c.nextTxn)) throw bad(`has an invalid nextTxn ${JSON.stringify(c.nextTxn)}`);
   if (c.logFileSize !== undefined && (!isU32(c.logFileSize) || (c.logFileSize as number) < MIN_LOG_FILE_SIZE)) throw bad(`has an invalid logFileSize ${JSON.stringify(c.logFileSize)}`);
   if (c.lastCommit !== undefined && !Number.isFinite(c.lastCommit)) throw bad(`has an invalid lastCommit ${JSON.stringify(c.lastCommit)}`);
+  if (c.history !== undefined && (typeof c.history !== 'string' || !/^[0-9a-f]{16}$/.test(c.history))) throw bad(`has an invalid history ${JSON.stringify(c.history)}`);
+  if (c.forkedAt !== undefined && !isLsn(c.forkedAt)) throw bad(`has an invalid forkedAt LSN ${JSON.stringify(c.forkedAt)}`);
+  if (c.fork !== undefined && typeof c.fork !== 'boolean') throw bad(`has an invalid fork ${JSON.stringify(c.fork)}`);
   return c as unknown as Control;
 }
 

@@ -26,6 +26,8 @@ import { CairnError, CorruptionError, RunRecoveryError, invalid } from '../util/
 import { type Lsn, formatLsn, lsnFile, lsnOffset, parseLsn, readLsn, writeLsn } from '../util/lsn.js';
 import { type ParsedDbConfig, parseDbConfig } from './config.js';
 import { type Control, readControl, writeControl, CONTROL_FILE } from './control.js';
+import { checkHistory, checkHistoryChain, lastLogHeader, newHistory } from './history.js';
+import { knownHistory } from '../log/file.js';
 import { Database, type DbHost, type Descriptor, decodeDescriptor, encodeDescriptor } from './database.js';
 import { type OwnerLock, acquireOwnerLock } from './lock.js';
 import { type Channel, startChannel } from './channel.js';
@@ -316,9 +318,10 @@ export class Environment implements TxnHost, DbHost {
         } else {
           if (!options.create) throw new CairnError('NOT_FOUND', `${home} is not a cairn environment (no ${CONTROL_FILE}); pass { create: true } to make one`);
           const envId = randomBytes(16);
-          log = LogWriter.create(vfs, dirs.logDir, { ...logOpts, envId });
+          const history = newHistory();
+          log = LogWriter.create(vfs, dirs.logDir, { ...logOpts, envId, history });
           writePageMap(vfs, home, pager.lsns, envId, log.end);
-          control = { version: 1, envId: envId.toString('hex'), state: 'open', redo: log.end, checkpoint: 0, end: log.end, nextTxn: 1, logFileSize, pageMap: log.end };
+          control = { version: 1, envId: envId.toString('hex'), state: 'open', redo: log.end, checkpoint: 0, end: log.end, nextTxn: 1, logFileSize, pageMap: log.end, history: history.toString('hex') };
         }
       } else {
         const wantCatastrophic = options.recover === 'catastrophic';
@@ -331,6 +334,7 @@ export class Environment implements TxnHost, DbHost {
           if (options.readOnly) throw new RunRecoveryError(`${home} needs recovery (it was not closed cleanly); open it read-write or run db_recover -h ${home} first`);
           control = runRecovery(vfs, dirs, pager, control, 'normal', {}, options.progress).control;
         } else {
+          checkHistory(vfs, dirs.logDir, control);
           const reader = new LogReader(vfs, dirs.logDir, Buffer.from(control.envId, 'hex'));
           const end = reader.files.length > 0 ? reader.findEnd(control.end) : undefined;
           if (end !== control.end) {
@@ -347,7 +351,21 @@ export class Environment implements TxnHost, DbHost {
       }
       if (log === undefined) {
         const files = listLogFiles(vfs, dirs.logDir);
-        log = files.length === 0 ? LogWriter.create(vfs, dirs.logDir, { ...logOpts, envId }, lsnFile(control.end) || 1) : LogWriter.resume(vfs, dirs.logDir, { ...logOpts, envId, fileSize: control.logFileSize ?? logFileSize }, control.end);
+        log = files.length === 0
+          ? LogWriter.create(vfs, dirs.logDir, { ...logOpts, envId, history: control.history !== undefined ? Buffer.from(control.history, 'hex') : newHistory() }, lsnFile(control.end) || 1)
+          : LogWriter.resume(vfs, dirs.logDir, { ...logOpts, envId, fileSize: control.logFileSize ?? logFileSize }, control.end);
+      }
+      if (control.fork === true) {
+        // The first read-write open after catastrophic recovery: a copy becoming a primary. It
+        // starts a new history at a new log file, so that the old primary's log files can never be
+        // replayed over it (docs/BACKUP.md §No silent failover loss). The control file says 'open'
+        // first: a crash after the new file is made runs recovery, which adopts that file's history.
+        writeControl(vfs, home, { ...control, state: 'open', recovery: undefined, logFileSize: control.logFileSize ?? logFileSize });
+        const forkedAt = log.end;
+        log.fork(newHistory());
+        control = { ...control, history: log.history.toString('hex'), forkedAt, fork: undefined };
+      } else if (control.history === undefined && knownHistory(log.history)) {
+        control = { ...control, history: log.history.toString('hex') };
       }
       control = { ...control, state: 'open', recovery: undefined, logFileSize: control.logFileSize ?? logFileSize };
       writeControl(vfs, home, control);
@@ -1124,8 +1142,16 @@ function runRecovery(
   }
   const first = new LogReader(vfs, dirs.logDir).header(files[0]!);
   const logFileSize = control?.logFileSize ?? first?.fileSize ?? DEFAULT_LOG_FILE_SIZE;
-  const base: Control = control ?? { version: 1, envId: envId.toString('hex'), state: 'closed', redo: 0, checkpoint: 0, end: 0, nextTxn: 1, logFileSize };
+  let base: Control = control ?? { version: 1, envId: envId.toString('hex'), state: 'closed', redo: 0, checkpoint: 0, end: 0, nextTxn: 1, logFileSize };
   writeControl(vfs, dirs.home, { ...base, state: 'recovering', recovery: kind });
+  // A log of another history (an old primary's, copied over a failed-over copy) is refused with
+  // the directory marked (I7). Without a control file the history is the log's own.
+  if (control !== undefined) base = checkHistory(vfs, dirs.logDir, base);
+  else {
+    const last = lastLogHeader(vfs, dirs.logDir)?.header.history;
+    if (knownHistory(last)) base = { ...base, history: last.toString('hex') };
+  }
+  checkHistoryChain(vfs, dirs.logDir);
   const ctx = {
     vfs,
     pager,
@@ -1180,6 +1206,8 @@ function runRecovery(
     lastCommit: result.lastCommit ?? base.lastCommit,
     logFileSize,
     pageMap: result.end,
+    // A copy recovered catastrophically starts a new history when it is first opened read-write.
+    fork: kind === 'catastrophic' ? true : base.fork,
   };
   writeControl(vfs, dirs.home, next);
   return { control: next, result, keptLogDir };

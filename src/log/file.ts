@@ -10,7 +10,10 @@
 //     36    4 prevEnd   where records ended in file fileNo-1 (0 for the first file); that file
 //                       was fsync'd through prevEnd before this one was made, so a bad record
 //                       below prevEnd there is corruption, not a torn tail (I6)
-//     40   20 reserved  zero
+//     40    8 history   the history this file belongs to (random, new at each failover; zero:
+//                       unknown, a file made before histories existed)
+//     48    8 parent    the history this one forked from (zero: none, or unknown)
+//     56    4 reserved  zero
 //     60    4 crc32     of bytes 0..59
 // Records start at offset 64 (LOG_HEADER_SIZE). Each record is
 //   u32 bodyLength, u32 crc32(lsn as u32 file + u32 offset, then body), body
@@ -32,6 +35,18 @@ export interface LogFileHeader {
   fileSize: number;
   envId: Buffer;
   prevEnd: number;
+  /** 8 bytes; zero (or absent when encoding) means unknown. */
+  history?: Buffer;
+  /** 8 bytes; zero (or absent when encoding) means none or unknown. */
+  parent?: Buffer;
+}
+
+export const HISTORY_SIZE = 8;
+export const NO_HISTORY = Buffer.alloc(HISTORY_SIZE);
+
+/** True when a history id is known (not absent, not all zeros). */
+export function knownHistory(h: Buffer | undefined): h is Buffer {
+  return h !== undefined && !h.equals(NO_HISTORY);
 }
 
 export function logFileName(fileNo: number): string {
@@ -52,6 +67,8 @@ export function encodeLogHeader(h: LogFileHeader): Buffer {
   buf.writeUInt32LE(h.fileSize, 16);
   h.envId.copy(buf, 20, 0, 16);
   buf.writeUInt32LE(h.prevEnd, 36);
+  h.history?.copy(buf, 40, 0, HISTORY_SIZE);
+  h.parent?.copy(buf, 48, 0, HISTORY_SIZE);
   buf.writeUInt32LE(zlib.crc32(buf.subarray(0, 60)), 60);
   return buf;
 }
@@ -67,6 +84,8 @@ export function decodeLogHeader(buf: Buffer): LogFileHeader | undefined {
     fileSize: buf.readUInt32LE(16),
     envId: Buffer.from(buf.subarray(20, 36)),
     prevEnd: buf.readUInt32LE(36),
+    history: Buffer.from(buf.subarray(40, 48)),
+    parent: Buffer.from(buf.subarray(48, 56)),
   };
 }
 

@@ -64,13 +64,15 @@ async function multiFile(vfs: SimVfs, files: number): Promise<number[]> {
 
 test('log header decoding refuses short, foreign, damaged and future-version headers', () => {
   const good = encodeLogHeader({ fileNo: 3, fileSize: 65536, envId, prevEnd: 1234 });
-  assert.deepEqual(decodeLogHeader(good), { fileNo: 3, fileSize: 65536, envId, prevEnd: 1234 });
+  assert.deepEqual(decodeLogHeader(good), { fileNo: 3, fileSize: 65536, envId, prevEnd: 1234, history: Buffer.alloc(8), parent: Buffer.alloc(8) }, 'no history: zero (unknown)');
+  const forked = { fileNo: 4, fileSize: 65536, envId, prevEnd: 64, history: Buffer.alloc(8, 0x5a), parent: Buffer.alloc(8, 0xa5) };
+  assert.deepEqual(decodeLogHeader(encodeLogHeader(forked)), forked, 'history and parent round-trip');
   assert.equal(decodeLogHeader(good.subarray(0, LOG_HEADER_SIZE - 1)), undefined, 'short');
   const foreign = Buffer.from(good);
   foreign.write('SQLITE3\0', 0, 'latin1');
   assert.equal(decodeLogHeader(foreign), undefined, 'another magic');
   const flipped = Buffer.from(good);
-  flipped[40]! ^= 1; // a reserved byte: only the crc can tell
+  flipped[56]! ^= 1; // a reserved byte: only the crc can tell
   assert.equal(decodeLogHeader(flipped), undefined, 'bad crc');
   const future = Buffer.from(good);
   future.writeUInt32LE(LOG_VERSION + 1, 8);

@@ -8,6 +8,10 @@
 // Then it is corruption, reported with file and offset, and never silently truncated.
 // A damaged header of the last file is the end of the log (its creation was torn) only while
 // no valid record follows it in that file: the header is made durable before any record.
+//
+// Histories (docs/FORMAT.md §Log files): walking files in order, each file's history equals the
+// previous file's, or its parent is the previous file's history and the fork is at the end of
+// that file's records; otherwise log files of two histories were mixed. Zero is unknown.
 
 import * as path from 'node:path';
 import type { Vfs } from '../io/vfs.js';
@@ -18,6 +22,7 @@ import {
   RECORD_HEADER_SIZE,
   type LogFileHeader,
   decodeLogHeader,
+  knownHistory,
   logFileName,
   parseLogFileName,
   recordChecksum,
@@ -71,6 +76,23 @@ function recordAt(fileNo: number, data: Buffer, offset: number): Buffer | undefi
   if (planted('log-ignore-checksum')) return body; // PLANT(log-ignore-checksum)
   if (data.readUInt32LE(offset + 4) !== recordChecksum(fileNo, offset, body)) return undefined;
   return body;
+}
+
+/** True when a valid record starts at `offset` in log file fileNo (reads only that record). */
+export function recordStartsAt(vfs: Vfs, dir: string, fileNo: number, offset: number): boolean {
+  const h = vfs.open(path.join(dir, logFileName(fileNo)), { readOnly: true });
+  try {
+    const head = Buffer.alloc(RECORD_HEADER_SIZE);
+    if (h.read(head, offset) < RECORD_HEADER_SIZE) return false;
+    const len = head.readUInt32LE(0);
+    if (len === 0 || offset + RECORD_HEADER_SIZE + len > h.size()) return false;
+    const data = Buffer.alloc(offset + RECORD_HEADER_SIZE + len);
+    head.copy(data, offset);
+    h.read(data.subarray(offset + RECORD_HEADER_SIZE), offset + RECORD_HEADER_SIZE);
+    return recordAt(fileNo, data, offset) !== undefined;
+  } finally {
+    h.close();
+  }
 }
 
 /** The `durable` claim of a commit or checkpoint record, or 0. */
@@ -213,6 +235,17 @@ export class LogReader {
       if (fileNo < last) {
         const nextHeader = this.peekHeader(fileNo + 1);
         if (nextHeader !== undefined) {
+          const here = loaded.header.history;
+          const there = nextHeader.history;
+          // Each file continues the previous file's history, or forks from it (a failover).
+          if (knownHistory(here) && knownHistory(there) && !there.equals(here)) {
+            if (!nextHeader.parent!.equals(here)) {
+              throw new CorruptionError(this.pathOf(fileNo + 1), 40, `log file belongs to history ${there.toString('hex')}, which neither continues history ${here.toString('hex')} of ${logFileName(fileNo)} nor forked from it: log files of two histories (an old primary's and a failed-over copy's) were mixed; put back this environment's own log files`);
+            }
+            if (nextHeader.prevEnd !== offset) {
+              throw new CorruptionError(this.pathOf(fileNo), offset, `log records end at offset ${offset}, but history ${there.toString('hex')} (${logFileName(fileNo + 1)}) forked from this file's history ${here.toString('hex')} at offset ${nextHeader.prevEnd}: the old primary's log files were copied over a failed-over copy; put back this environment's own log files`);
+            }
+          }
           if (nextHeader.prevEnd !== offset) {
             throw new CorruptionError(this.pathOf(fileNo), offset, `log records end at offset ${offset} but ${logFileName(fileNo + 1)} says this file was durable to ${nextHeader.prevEnd}`);
           }

@@ -14,7 +14,7 @@ import type { FileHandle, Vfs } from '../io/vfs.js';
 import { assert } from '../util/assert.js';
 import { RunRecoveryError } from '../util/errors.js';
 import { type Lsn, lsnFile, lsnOffset, makeLsn } from '../util/lsn.js';
-import { LOG_HEADER_SIZE, RECORD_HEADER_SIZE, encodeLogHeader, logFileName, recordChecksum } from './file.js';
+import { LOG_HEADER_SIZE, NO_HISTORY, RECORD_HEADER_SIZE, decodeLogHeader, encodeLogHeader, logFileName, recordChecksum } from './file.js';
 import { type LogRecord, encodeRecord } from './records.js';
 import { planted } from '../util/plant.js'; // PLANT: the planted-bug yardstick (src/util/plant.ts)
 
@@ -22,6 +22,10 @@ export interface LogWriterOptions {
   envId: Buffer;
   fileSize: number;
   bufferSize: number;
+  /** The history the log's files belong to (docs/FORMAT.md §Log files); resume reads it from the file. */
+  history?: Buffer;
+  /** The history that one forked from. */
+  parent?: Buffer;
 }
 
 interface Waiter {
@@ -62,7 +66,7 @@ export class LogWriter {
   private constructor(vfs: Vfs, dir: string, opts: LogWriterOptions, handle: FileHandle, fileNo: number, offset: number) {
     this.vfs = vfs;
     this.dir = dir;
-    this.opts = opts;
+    this.opts = { ...opts };
     this.handle = handle;
     this.fileNo = fileNo;
     this.offset = offset;
@@ -86,6 +90,11 @@ export class LogWriter {
     const fileNo = lsnFile(end);
     const offset = lsnOffset(end);
     const handle = vfs.open(path.join(dir, logFileName(fileNo)));
+    const head = Buffer.alloc(LOG_HEADER_SIZE);
+    handle.read(head, 0);
+    const header = decodeLogHeader(head);
+    // The file's history continues (an explicit one in opts wins, for tests).
+    opts = { ...opts, history: opts.history ?? header?.history, parent: opts.history !== undefined ? opts.parent : header?.parent };
     const size = handle.size();
     let dirty = false;
     const probe = Buffer.allocUnsafe(ZERO_CHUNK.length);
@@ -111,7 +120,7 @@ export class LogWriter {
     for (let at = 0; at < opts.fileSize; at += ZERO_CHUNK.length) {
       handle.write(ZERO_CHUNK.subarray(0, Math.min(ZERO_CHUNK.length, opts.fileSize - at)), at);
     }
-    handle.write(encodeLogHeader({ fileNo, fileSize: opts.fileSize, envId: opts.envId, prevEnd }), 0);
+    handle.write(encodeLogHeader({ fileNo, fileSize: opts.fileSize, envId: opts.envId, prevEnd, history: opts.history, parent: opts.parent }), 0);
     handle.sync();
     if (planted('log-skip-dir-fsync')) return handle; // PLANT(log-skip-dir-fsync)
     vfs.syncDir(dir);
@@ -134,6 +143,23 @@ export class LogWriter {
 
   get currentFile(): number {
     return this.fileNo;
+  }
+
+  /** The history of the current log file (zero when unknown). */
+  get history(): Buffer {
+    return this.opts.history ?? NO_HISTORY;
+  }
+
+  /**
+   * Starts a new history (a copy becoming a primary after catastrophic recovery): the current
+   * file is finished and the next one, made at once, carries `history` with the current history
+   * as its parent. A log of the old history is then told apart from this one (docs/BACKUP.md).
+   */
+  fork(history: Buffer): void {
+    this.check();
+    this.opts.parent = this.opts.history ?? NO_HISTORY;
+    this.opts.history = history;
+    this.switchFile();
   }
 
   private check(): void {
