@@ -962,7 +962,20 @@ export class Environment implements TxnHost, DbHost {
     const txn = new Transaction(this.pager, this, {});
     try {
       for (const file of files) {
-        if (readLsn(this.pager.read(file, 0, Infinity), MetaOffset.needsLog) === redo) continue;
+        let meta: Buffer;
+        try {
+          meta = this.pager.read(file, 0, Infinity);
+        } catch (e) {
+          // A damaged or stale meta page is reported to whoever reads the file, not by failing the
+          // checkpoint; its needsLog stays as it was (older: stricter), and recovery trusts nothing in it.
+          if (e instanceof CorruptionError) continue;
+          throw e;
+        }
+        // Recovery compares log file numbers only: a needsLog in the redo point's log file already
+        // says what this one would (and earlier in it is stricter). Files are not rewritten at each
+        // checkpoint, only when the log moved to another file.
+        const had = readLsn(meta, MetaOffset.needsLog);
+        if (had !== 0 && lsnFile(had) === lsnFile(redo)) continue;
         writeLsn(txn.writer(file).writable(0), MetaOffset.needsLog, redo);
       }
       if (!txn.hasChanges) return;

@@ -355,7 +355,7 @@ export function recover(ctx: RecoveryContext, opts: RecoveryOptions): RecoveryRe
     const rec = reader.decode(raw);
     result.logBytes += raw.next - raw.lsn;
     if (rec.type === 'commit') {
-      if (opts.untilTime !== undefined && rec.time > opts.untilTime) {
+      if (opts.untilTime !== undefined && rec.time > opts.untilTime && rec.txn !== INTERNAL_TXN) {
         result.stoppedAt = pending.length > 0 ? pending[0]!.lsn : raw.lsn;
         stopped = true;
         break;
