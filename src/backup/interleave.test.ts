@@ -17,7 +17,9 @@
 // -u into it is refused, and catastrophic recovery over the old primary's logs copied into it
 // is refused or yields exactly the model (never a mix of histories).
 // Negative interleavings (manual copier): logs copied before the data files, a middle log
-// missing, the first log missing, a foreign data file: each refused with its specific error.
+// missing, the first log missing, a foreign data file: each refused with its specific error (the
+// first log missing: refused naming it when a copied data file's meta page needs it — needsLog —
+// and otherwise recovered with every acknowledged commit).
 //
 // Replay one: CAIRN_SEED=<workload> CAIRN_INTERLEAVING=<n> node --test dist/backup/interleave.test.js
 // (CAIRN_DEBUG=1 prints each interleaving's plan).
@@ -49,7 +51,7 @@ const nightly = process.env['CAIRN_NIGHTLY'] === '1';
 const WORKLOADS = nightly ? 100 : 10;
 const PER_WORKLOAD = nightly ? 100 : 50;
 const debug = process.env['CAIRN_DEBUG'] === '1';
-/** Known gaps made failures (see the note at the end): CAIRN_GAPS=first-missing,old-primary. */
+/** Known gap made a failure (see the note at the end): CAIRN_GAPS=old-primary. */
 const GAPS = new Set((process.env['CAIRN_GAPS'] ?? '').split(',').filter(Boolean));
 const LOG_CHUNK = process.env['CAIRN_LOG_CHUNK'] ? Number(process.env['CAIRN_LOG_CHUNK']) : undefined;
 
@@ -576,9 +578,9 @@ test('hot backup: the newest log file, longer than one read of the copy, appende
 //   and a later region after: the copy has zeros between records, and catastrophic recovery
 //   refuses it as "bad log record before valid ones" (safe, but the documented procedure fails).
 //   e.g. CAIRN_LOG_CHUNK=4096 CAIRN_SEED=1 CAIRN_INTERLEAVING=24.
-// - CAIRN_GAPS=first-missing: a manual copy (no manifest) without its first log file is not
-//   always refused: recovery can succeed with a data file page that the tree references but only
-//   the missing log had (a typed error when read), or without changes only that log held.
+// - (fixed) a manual copy (no manifest) without its first log files was accepted when no page
+//   showed the gap, losing their commits; each data file's meta page now records the log it
+//   needs (needsLog) and recovery refuses: the first-missing manual negatives expect that.
 // - CAIRN_GAPS=old-primary: the old primary's log files copied over a copy that was failed over
 //   to (and written) are not always refused: recovery can yield the old primary's history (the
 //   new primary's commits lost) or a mix, e.g. CAIRN_SEED=10 CAIRN_INTERLEAVING=7 (mixed),
