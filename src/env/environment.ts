@@ -22,7 +22,7 @@ import { MetaOffset, initMeta, readMeta } from '../page/meta.js';
 import { DataFile, type FilePages, Pager, SnapshotReader, diffPage, inFile, initPageHeader } from '../page/pager.js';
 import { PageLsnMap, pageMapPath, readPageMap, writePageMap } from '../page/lsnmap.js';
 import { DURABILITIES, type Durability, INTERNAL_TXN, Transaction, type TxnHost } from '../txn/txn.js';
-import { CairnError, CorruptionError, RunRecoveryError, invalid } from '../util/errors.js';
+import { CairnError, CorruptionError, IoError, RunRecoveryError, invalid } from '../util/errors.js';
 import { type Lsn, formatLsn, lsnFile, lsnOffset, parseLsn, readLsn, writeLsn } from '../util/lsn.js';
 import { type ParsedDbConfig, parseDbConfig } from './config.js';
 import { type Control, readControl, writeControl, CONTROL_FILE } from './control.js';
@@ -966,9 +966,10 @@ export class Environment implements TxnHost, DbHost {
         try {
           meta = this.pager.read(file, 0, Infinity);
         } catch (e) {
-          // A damaged or stale meta page is reported to whoever reads the file, not by failing the
-          // checkpoint; its needsLog stays as it was (older: stricter), and recovery trusts nothing in it.
-          if (e instanceof CorruptionError) continue;
+          // A damaged or stale meta page (or one that cannot be read) is reported to whoever reads
+          // the file, not by failing the checkpoint; its needsLog stays as it was (older: stricter),
+          // and recovery trusts nothing in a damaged one.
+          if (e instanceof CorruptionError || e instanceof IoError) continue;
           throw e;
         }
         // Recovery compares log file numbers only: a needsLog in the redo point's log file already
