@@ -382,7 +382,13 @@ async function interleaving(rec: Recording, seed: number, index: number): Promis
         // refused, naming it; one whose files all need later logs only must recover correctly.
         const needs = listDataFiles(raw, readLayout(raw, COPY), rec.envId).own.map((f) => ({ f, lsn: needsLogOf(raw, f.path, rec.envId) }));
         const needy = needs.find((n) => n.lsn > 0 && lsnFile(n.lsn) <= logs[0]!);
-        const re = new RegExp(`data file ${COPY}/.* needs the log from \\[${logs[0]!}\\]\\[\\d+\\], but the first log file is ${logFileName(logs[1]!).replace('.', '\\.')}: copy ${logFileName(logs[0]!).replace('.', '\\.')} from the primary or its archive, then run db_recover -c`);
+        // Or, when the copy's new first log file is the one the writer was creating (its header
+        // torn in the copy) and no control file names the environment: refused before the data
+        // files can be read, for the damaged header.
+        const re = new RegExp(
+          `data file ${COPY}/.* needs the log from \\[${logs[0]!}\\]\\[\\d+\\], but the first log file is ${logFileName(logs[1]!).replace('.', '\\.')}: copy ${logFileName(logs[0]!).replace('.', '\\.')} from the primary or its archive, then run db_recover -c` +
+            (logs.length === 2 ? `|^${COPY}/${logFileName(logs[1]!).replace('.', '\\.')}: log file header is damaged$` : ''),
+        );
         const refused = await expectRefusal(negative, re, needy === undefined, `${where} (data files need ${needs.map((n) => `${n.f.name} ${n.lsn > 0 ? `log ${lsnFile(n.lsn)}` : 'none'}`).join(', ')})`);
         return { rounds: 0, tally: [`${refused ? 'refused' : 'accepted'}:${negative}`] };
       }
