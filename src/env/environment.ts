@@ -1131,6 +1131,11 @@ export class Environment implements TxnHost, DbHost {
     try {
       if (this.panicError === undefined && !this.readOnly) {
         await this.checkpoint();
+        // The control file will say the data files need no log before the end: their meta pages
+        // must say so too (needsLog in the end's log file), or a copy with the logs from the redo
+        // point on would be refused. When the checkpoint's own records reached a new log file,
+        // once more (bounded: a checkpoint with nothing dirty logs a few pages).
+        for (let i = 0; i < 3 && lsnFile(this.log.end) !== lsnFile(this.control.redo); i++) await this.checkpoint();
         this.log.flushSync();
         const end = this.log.end;
         this.control = { ...this.control, state: 'closed', redo: end, end, nextTxn: this.nextTxn, lastCommit: this.lastCommit };
@@ -1239,11 +1244,20 @@ function runRecovery(
   const result = recover(ctx, { from, untilLsn, checkAllPages: kind === 'catastrophic' });
   writePageMap(vfs, dirs.home, pager.lsns, envId, result.end);
   if (untilLsn !== undefined && result.stoppedAt !== undefined) keptLogDir = keepLaterLog(vfs, dirs, result.stoppedAt);
+  // The redo point never promises more than the data files' meta pages say they need (needsLog,
+  // set by the checkpoints): archival and backups start from it, and a copy with the logs from
+  // there on must be accepted. Redo from an earlier point is idempotent.
+  let redo = result.end;
+  for (const [name, p] of ctx.listDataFiles()) {
+    const need = openDataFile(vfs, name, p, envId)?.needsLog ?? 0;
+    if (need > 0 && need < redo) redo = need;
+  }
+  redo = Math.max(redo, files[0]! * 0x1_0000_0000 + LOG_HEADER_SIZE);
   const next: Control = {
     ...base,
     state: 'closed',
     recovery: undefined,
-    redo: result.end,
+    redo,
     end: result.end,
     checkpoint: result.lastCheckpoint || base.checkpoint,
     nextTxn: Math.max(base.nextTxn, result.maxTxn + 1),
