@@ -150,3 +150,59 @@ test('catastrophic recovery refuses a copy without the log files its data file n
   assert.equal([...(await e2.openDatabase('a.db')).range()].length, 500, 'every commit, with the log from needsLog on');
   await e2.close();
 });
+
+/** Control file fields (docs/FORMAT.md). */
+function controlOf(vfs: SimVfs): { redo: Lsn; end: Lsn } {
+  return JSON.parse(vfs.readFile(`${HOME}/__cairn.control`).toString('utf8').split('\n')[0]!);
+}
+
+/** A copy of the data files with the log files from the redo point's on: catastrophic recovery must accept it, with `count` keys. */
+async function copyFromRedoRecovers(vfs: SimVfs, count: number, where: string): Promise<void> {
+  const redoFile = lsnFile(controlOf(vfs).redo);
+  const c = new SimVfs();
+  c.mkdir(COPY, { recursive: true });
+  c.writeFile(`${COPY}/a.db`, vfs.readFile(`${HOME}/a.db`));
+  for (const n of listLogFiles(vfs, HOME).filter((n) => n >= redoFile)) c.writeFile(`${COPY}/${logFileName(n)}`, vfs.readFile(`${HOME}/${logFileName(n)}`));
+  await Environment.recover(COPY, { vfs: c, catastrophic: true });
+  const env = await Environment.open(COPY, { vfs: c });
+  try {
+    assert.equal([...(await env.openDatabase('a.db')).range()].length, count, `${where}: the copy from the redo point holds every commit`);
+  } finally {
+    await env.close();
+  }
+}
+
+test('the redo point never asks for less log than the data files need: after a close whose checkpoint reached a new log file, and after recovery', async () => {
+  // Close: fills that end at every distance from a log file's end, so that some close's
+  // checkpoint records (a meta page image, the checkpoint record) start a new log file.
+  let crossed = 0;
+  for (let n = 60; n < 100; n++) {
+    const vfs = fresh();
+    const env = await Environment.open(HOME, { create: true, vfs, logFileSize: 32 * 1024, checkpoint: false });
+    const db = await env.openDatabase('a.db', { create: true });
+    for (let i = 0; i < n; i++) await db.put(k(i), 'c'.repeat(400));
+    const before = lsnFile(env.logEnd);
+    await env.close();
+    const { redo } = controlOf(vfs);
+    if (lsnFile(redo) > before) crossed++;
+    const need = needsLog(vfs, HOME, 'a.db', envIdOf(vfs));
+    assert.ok(lsnFile(need) >= lsnFile(redo), `${n} puts: closed with the redo point ${formatLsn(redo)}, a.db needs ${formatLsn(need)}`);
+    await copyFromRedoRecovers(vfs, n, `${n} puts, closed`);
+  }
+  assert.ok(crossed > 0, 'no close reached a new log file');
+
+  // Recovery of a crash image: the last checkpoint's redo point is several log files back.
+  const vfs = fresh();
+  const env = await Environment.open(HOME, { create: true, vfs, logFileSize: 32 * 1024, checkpoint: false });
+  const db = await env.openDatabase('a.db', { create: true });
+  for (let i = 0; i < 50; i++) await db.put(k(i), 'r'.repeat(400));
+  await env.checkpoint();
+  for (let i = 50; i < 300; i++) await db.put(k(i), 'r'.repeat(400));
+  const crashed = SimVfs.fromFiles(vfs.durableFiles());
+  await Environment.recover(HOME, { vfs: crashed });
+  const { redo, end } = controlOf(crashed);
+  const need = needsLog(crashed, HOME, 'a.db', envIdOf(crashed));
+  assert.ok(lsnFile(end) > lsnFile(need), `the crash is log files past the checkpoint (${formatLsn(need)} … ${formatLsn(end)})`);
+  assert.ok(lsnFile(redo) <= lsnFile(need), `recovered with the redo point ${formatLsn(redo)}, a.db needs ${formatLsn(need)}`);
+  await copyFromRedoRecovers(crashed, 300, 'recovered');
+});
