@@ -18,7 +18,9 @@
 // is refused with its history error (then the copy's own logs put back recover the model) or
 // yields exactly the model (never the old history or a mix).
 // Negative interleavings (manual copier): logs copied before the data files, a middle log
-// missing, the first log missing, a foreign data file: each refused with its specific error.
+// missing, the first log missing, a foreign data file: each refused with its specific error (the
+// first log missing: refused naming it when a copied data file's meta page needs it — needsLog —
+// and otherwise recovered with every acknowledged commit).
 //
 // Replay one: CAIRN_SEED=<workload> CAIRN_INTERLEAVING=<n> node --test dist/backup/interleave.test.js
 // (CAIRN_DEBUG=1 prints each interleaving's plan).
@@ -37,6 +39,12 @@ import { randInt, rng, testSeeds } from '../util/random.js';
 import { type BackupSource, runHotBackup } from './hotbackup.js';
 import { listDataFiles, readLayout } from './layout.js';
 import { RecordingVfs, Replica, ScheduledVfs, type WriterOp } from './testkit.js';
+import { openDataFile } from '../env/recovery.js';
+
+/** The needsLog of a data file's meta page; 0 when none or when the page fails its checks (recovery then trusts nothing in it). */
+function needsLogOf(vfs: Vfs, p: string, envId: Buffer): Lsn {
+  return openDataFile(vfs, path.basename(p), p, envId)?.needsLog ?? 0;
+}
 
 const HOME = '/primary';
 const COPY = '/copy';
@@ -44,8 +52,6 @@ const nightly = process.env['CAIRN_NIGHTLY'] === '1';
 const WORKLOADS = nightly ? 100 : 10;
 const PER_WORKLOAD = nightly ? 100 : 50;
 const debug = process.env['CAIRN_DEBUG'] === '1';
-/** Known gaps made failures (see the note at the end): CAIRN_GAPS=first-missing. */
-const GAPS = new Set((process.env['CAIRN_GAPS'] ?? '').split(',').filter(Boolean));
 const LOG_CHUNK = process.env['CAIRN_LOG_CHUNK'] ? Number(process.env['CAIRN_LOG_CHUNK']) : undefined;
 
 type State = Map<string, string>;
@@ -225,8 +231,7 @@ async function foreignDataFile(): Promise<Buffer> {
 async function interleaving(rec: Recording, seed: number, index: number): Promise<Outcome> {
   const r = rng(seed * 1_000_003 + index);
   const copier: Copier = randInt(r, 2) === 0 ? 'hot' : 'manual';
-  // The manual copy without its first log is a known gap (see the note at the end): only with CAIRN_GAPS=first-missing.
-  const negatives: Negative[] = copier === 'hot' ? ['middle-missing', 'first-missing'] : ['logs-first', 'middle-missing', 'foreign', ...(GAPS.has('first-missing') ? (['first-missing'] as const) : [])];
+  const negatives: Negative[] = copier === 'hot' ? ['middle-missing', 'first-missing'] : ['logs-first', 'middle-missing', 'foreign', 'first-missing'];
   const negative: Negative = randInt(r, 3) === 0 ? negatives[randInt(r, negatives.length)]! : 'none';
   const q = [0.1, 0.3, 0.6, 0.9][randInt(r, 4)]!;
   const burst = [1, 3, 10, 40][randInt(r, 4)]!;
@@ -371,7 +376,19 @@ async function interleaving(rec: Recording, seed: number, index: number): Promis
       if (negative === 'first-missing') {
         if (logs.length < 2) return { rounds: 0, tally: [`skipped:${negative}`] };
         raw.unlink(path.join(COPY, logFileName(logs[0]!)));
-        const refused = await expectRefusal(negative, /log sequence error|past the end of the log|holds no full image to rebuild it/, true, where);
+        // Each copied data file's meta page names the log it needs (the redo point of the last
+        // checkpoint that wrote it): a copy one of whose files needs the missing log must be
+        // refused, naming it; one whose files all need later logs only must recover correctly.
+        const needs = listDataFiles(raw, readLayout(raw, COPY), rec.envId).own.map((f) => ({ f, lsn: needsLogOf(raw, f.path, rec.envId) }));
+        const needy = needs.find((n) => n.lsn > 0 && lsnFile(n.lsn) <= logs[0]!);
+        // Or, when the copy's new first log file is the one the writer was creating (its header
+        // torn in the copy) and no control file names the environment: refused before the data
+        // files can be read, for the damaged header.
+        const re = new RegExp(
+          `data file ${COPY}/.* needs the log from \\[${logs[0]!}\\]\\[\\d+\\], but the first log file is ${logFileName(logs[1]!).replace('.', '\\.')}: copy ${logFileName(logs[0]!).replace('.', '\\.')} from the primary or its archive, then run db_recover -c` +
+            (logs.length === 2 ? `|^${COPY}/${logFileName(logs[1]!).replace('.', '\\.')}: log file header is damaged$` : ''),
+        );
+        const refused = await expectRefusal(negative, re, needy === undefined, `${where} (data files need ${needs.map((n) => `${n.f.name} ${n.lsn > 0 ? `log ${lsnFile(n.lsn)}` : 'none'}`).join(', ')})`);
         return { rounds: 0, tally: [`${refused ? 'refused' : 'accepted'}:${negative}`] };
       }
       raw.writeFile(path.join(COPY, 'foreign.db'), await foreignDataFile());
@@ -578,10 +595,11 @@ test('hot backup: the newest log file, longer than one read of the copy, appende
 //   and a later region after: the copy has zeros between records, and catastrophic recovery
 //   refuses it as "bad log record before valid ones" (safe, but the documented procedure fails).
 //   e.g. CAIRN_LOG_CHUNK=4096 CAIRN_SEED=1 CAIRN_INTERLEAVING=24.
-// - CAIRN_GAPS=first-missing: a manual copy (no manifest) without its first log file is not
-//   always refused: recovery can succeed with a data file page that the tree references but only
-//   the missing log had (a typed error when read), or without changes only that log held.
-// - CAIRN_GAPS=old-primary (closed): the old primary's log files copied over a copy that was
+// - (fixed) CAIRN_GAPS=first-missing: a manual copy (no manifest) without its first log files
+//   was accepted when no page showed the gap, losing their commits; each data file's meta page
+//   now records the log it needs (needsLog) and recovery refuses: the first-missing manual
+//   negatives expect that.
+// - (fixed) CAIRN_GAPS=old-primary: the old primary's log files copied over a copy that was
 //   failed over to were not always refused (recovered to the old history, e.g. CAIRN_SEED=1
 //   CAIRN_INTERLEAVING=34, or a mix, CAIRN_SEED=10 CAIRN_INTERLEAVING=7). Log files now carry a
 //   history id, new at the copy's first read-write open (src/env/history.ts): such logs are

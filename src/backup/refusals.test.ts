@@ -11,6 +11,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Environment } from '../env/environment.js';
 import { Writer, logsIn, ok, run, snapshot, tmpdir } from './testkit.js';
+import { logFileName } from '../log/file.js';
+import { formatLsn, lsnFile } from '../util/lsn.js';
 
 async function fill(env: Environment, from: number, count: number): Promise<void> {
   const db = await env.openDatabase('orders.db', { create: true });
@@ -89,6 +91,41 @@ test('I7: refusals of catastrophic recovery, each with its message, exit 1 and t
       fs.closeSync(fd);
       await refused(d, new RegExp(`${all[0]!.replace('.', '\\.')} at offset \\d+: log records end at offset \\d+ but ${all[1]!.replace('.', '\\.')} says this file was durable to \\d+`));
     });
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('I7: a manual copy without the first log files its data file needs is refused, naming them; with them it recovers every commit', async () => {
+  const dir = tmpdir('i7n');
+  const src = path.join(dir, 'src');
+  const d = path.join(dir, 'copy');
+  try {
+    const env = await Environment.open(src, { create: true, logFileSize: 32768, checkpoint: false });
+    await fill(env, 1, 150);
+    await env.checkpoint();
+    const need = env.redoPoint; // what the checkpoint recorded in orders.db's meta page (needsLog)
+    const needFile = lsnFile(need);
+    copyFiles(['orders.db'], src, d); // step 1 of docs/BACKUP.md: the data files
+    await fill(env, 151, 150);
+    const all = logsIn(src);
+    const from = all.findIndex((n) => n === logFileName(needFile));
+    assert.ok(from >= 0 && all.length >= from + 4, `logs ${all.join(' ')}, needed from ${formatLsn(need)}`);
+    copyFiles(all.slice(from + 2), src, d); // step 3, but without the two log files the data file needs first
+    const msg = (first: number, missing: string) => `db_recover: data file ${path.join(d, 'orders.db')} needs the log from ${formatLsn(need)}, but the first log file is ${logFileName(first)}: copy ${missing} from the primary or its archive, then run db_recover -c\n`;
+    assert.equal(await refused(d, /needs the log from/), msg(needFile + 2, `${logFileName(needFile)} and ${logFileName(needFile + 1)}`));
+    copyFiles([all[from + 1]!], src, d);
+    assert.equal(await refused(d, /needs the log from/), msg(needFile + 1, logFileName(needFile)));
+    copyFiles([all[from]!], src, d); // the earlier log files are not needed: the data file holds their changes
+    await ok('db_recover', ['-c', '-h', d]);
+    await env.close();
+    const copy = await Environment.open(d);
+    try {
+      const db = await copy.openDatabase('orders.db');
+      assert.equal([...db.range()].length, 300, 'every commit is in the recovered copy');
+    } finally {
+      await copy.close();
+    }
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }

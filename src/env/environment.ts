@@ -21,8 +21,8 @@ import { DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, MIN_PAGE_SIZE, PageOffset, PageType }
 import { MetaOffset, initMeta, readMeta } from '../page/meta.js';
 import { DataFile, type FilePages, Pager, SnapshotReader, diffPage, inFile, initPageHeader } from '../page/pager.js';
 import { PageLsnMap, pageMapPath, readPageMap, writePageMap } from '../page/lsnmap.js';
-import { DURABILITIES, type Durability, Transaction, type TxnHost } from '../txn/txn.js';
-import { CairnError, CorruptionError, RunRecoveryError, invalid } from '../util/errors.js';
+import { DURABILITIES, type Durability, INTERNAL_TXN, Transaction, type TxnHost } from '../txn/txn.js';
+import { CairnError, CorruptionError, IoError, RunRecoveryError, invalid } from '../util/errors.js';
 import { type Lsn, formatLsn, lsnFile, lsnOffset, parseLsn, readLsn, writeLsn } from '../util/lsn.js';
 import { type ParsedDbConfig, parseDbConfig } from './config.js';
 import { type Control, readControl, writeControl, CONTROL_FILE } from './control.js';
@@ -606,8 +606,34 @@ export class Environment implements TxnHost, DbHost {
     const id = this.nextTxn;
     this.nextTxn = this.nextTxn >= 0xffff_fff0 ? 1 : this.nextTxn + 1;
     const log = this.log;
+    const { installs, end, time } = this.logTxn(txn, id);
+    this.lastCommit = time;
+    // Install: from here the changes are visible to new readers.
+    const seq = ++this.pager.seq;
+    this.noteCommit(seq, txn);
+    for (const f of txn.newFiles) this.pager.addFile(f);
+    for (const [file, pgno, buf, image] of installs) this.pager.install(file, pgno, buf, seq, image);
+    for (const op of txn.fileOps) {
+      if (op.kind === 'remove') op.file.removed = true;
+    }
+    txn.state = 'committed';
+    this.counters.commits++;
+    this.endTxn(txn);
+    let mode = durability ?? txn.durability ?? this.durability;
+    if (txn.fileOps.length > 0) mode = 'sync';
+    if (mode === 'sync') await this.track(log.flush(end));
+    else if (mode === 'write-nosync') log.write();
+    for (const op of txn.fileOps) this.applyFileOp(op);
+    if (this.ckptKbytes > 0 && log.stats.bytes - this.logAtLastCkpt >= this.ckptKbytes * 1024) this.backgroundCheckpoint();
+  }
+
+  /**
+   * Logs a transaction's records and its commit (synchronously: a transaction's records are
+   * contiguous) and returns the pages to install and the end of the log. A failure panics.
+   */
+  private logTxn(txn: Transaction, id: number): { installs: Array<[DataFile, number, Buffer, boolean]>; end: Lsn; time: number } {
+    const log = this.log;
     const installs: Array<[DataFile, number, Buffer, boolean]> = [];
-    let end: Lsn;
     try {
       for (const f of txn.newFiles) log.append({ type: 'file_create', txn: id, file: f.uid, name: f.name, pageSize: f.pageSize });
       for (const [file, fp] of txn.files) {
@@ -632,31 +658,13 @@ export class Environment implements TxnHost, DbHost {
         if (op.kind === 'remove') log.append({ type: 'file_remove', txn: id, file: op.file.uid, name: op.file.name });
         else log.append({ type: 'file_rename', txn: id, file: op.file.uid, name: op.file.name, newName: op.newName! });
       }
-      const now = Date.now();
-      log.append({ type: 'commit', txn: id, time: now, durable: log.durableLsn });
-      end = log.end;
-      this.lastCommit = now;
+      const time = Date.now();
+      log.append({ type: 'commit', txn: id, time, durable: log.durableLsn });
+      return { installs, end: log.end, time };
     } catch (e) {
       this.panic(e as Error);
       throw this.panicError === e ? new RunRecoveryError(`commit failed: ${(e as Error).message}`, { cause: e }) : e;
     }
-    // Install: from here the changes are visible to new readers.
-    const seq = ++this.pager.seq;
-    this.noteCommit(seq, txn);
-    for (const f of txn.newFiles) this.pager.addFile(f);
-    for (const [file, pgno, buf, image] of installs) this.pager.install(file, pgno, buf, seq, image);
-    for (const op of txn.fileOps) {
-      if (op.kind === 'remove') op.file.removed = true;
-    }
-    txn.state = 'committed';
-    this.counters.commits++;
-    this.endTxn(txn);
-    let mode = durability ?? txn.durability ?? this.durability;
-    if (txn.fileOps.length > 0) mode = 'sync';
-    if (mode === 'sync') await this.track(log.flush(end));
-    else if (mode === 'write-nosync') log.write();
-    for (const op of txn.fileOps) this.applyFileOp(op);
-    if (this.ckptKbytes > 0 && log.stats.bytes - this.logAtLastCkpt >= this.ckptKbytes * 1024) this.backgroundCheckpoint();
   }
 
   /** Files changed by recent commits, kept while an older write transaction may still commit. */
@@ -925,8 +933,12 @@ export class Environment implements TxnHost, DbHost {
     let redo = log.end; // PLANT(ckpt-late-redo): `let` only for the planted bug below
     this.pager.epoch++;
     this.logAtLastCkpt = log.stats.bytes;
-    const dirty = this.pager.collectDirty();
-    await log.flush(redo);
+    this.logNeedsLog(redo);
+    // Every data file's meta page is written after its other pages: a copy that reads a meta
+    // page with this redo point reads the file's other pages as this checkpoint wrote them or later.
+    const dirty = this.pager.collectDirty().sort((a, b) => (a.pgno === 0 ? 1 : 0) - (b.pgno === 0 ? 1 : 0));
+    // Through the internal transaction's commit: the meta pages it changed are among the dirty (I1).
+    await log.flush(log.end);
     const touched = new Set<DataFile>();
     let n = 0;
     for (const d of dirty) {
@@ -952,6 +964,64 @@ export class Environment implements TxnHost, DbHost {
     this.control = { ...this.control, redo, checkpoint: ckp, nextTxn: this.nextTxn, lastCommit: this.lastCommit, pageMap: pageMapTag };
     writeControl(this.vfs, this.home, this.control);
     if (this.autoRemove) this.removeLogs(this.removableLogs());
+  }
+
+  /**
+   * The checkpoint's internal transaction (id INTERNAL_TXN): sets needsLog to the redo point in
+   * the meta page of every data file of the environment, open or not, as a logged change (a torn
+   * write of the meta page is then rebuilt from the log like any page: never an unlogged write).
+   * A copy of a data file then carries the log it needs, and catastrophic recovery refuses a copy
+   * without it (docs/BACKUP.md §No silent failover loss). Synchronous: no commit interleaves, so
+   * it never rebases; it is not noted for CONFLICT checks (no user transaction reads needsLog: a
+   * concurrent one that changed a meta page rebases onto it), nor counted as a commit.
+   */
+  private logNeedsLog(redo: Lsn): void {
+    const files = this.checkpointFiles();
+    const txn = new Transaction(this.pager, this, {});
+    try {
+      for (const file of files) {
+        let meta: Buffer;
+        try {
+          meta = this.pager.read(file, 0, Infinity);
+        } catch (e) {
+          // A damaged or stale meta page (or one that cannot be read) is reported to whoever reads
+          // the file, not by failing the checkpoint; its needsLog stays as it was (older: stricter),
+          // and recovery trusts nothing in a damaged one.
+          if (e instanceof CorruptionError || e instanceof IoError) continue;
+          throw e;
+        }
+        // Recovery compares log file numbers only: a needsLog in the redo point's log file already
+        // says what this one would (and earlier in it is stricter). Files are not rewritten at each
+        // checkpoint, only when the log moved to another file.
+        const had = readLsn(meta, MetaOffset.needsLog);
+        if (had !== 0 && lsnFile(had) === lsnFile(redo)) continue;
+        writeLsn(txn.writer(file).writable(0), MetaOffset.needsLog, redo);
+      }
+      if (!txn.hasChanges) return;
+      const { installs } = this.logTxn(txn, INTERNAL_TXN);
+      const seq = ++this.pager.seq;
+      for (const [file, pgno, buf, image] of installs) this.pager.install(file, pgno, buf, seq, image);
+    } finally {
+      txn.release();
+    }
+  }
+
+  /** The data files a checkpoint records its redo point in: those open, and those in the data directories not opened yet (unless damaged or foreign: nothing is written to those). */
+  private checkpointFiles(): DataFile[] {
+    const paths = new Set<string>();
+    for (const f of this.pager.files.values()) paths.add(f.path);
+    for (const d of this.dirs.dataDirs.length > 0 ? this.dirs.dataDirs : [this.home]) {
+      for (const n of this.vfs.readdir(d)) {
+        const p = path.join(d, n);
+        if (!isDataFileName(n) || paths.has(p) || this.resolveDataFile(n) !== p || this.vfs.stat(p)?.isDirectory !== false) continue;
+        try {
+          this.findFile(n);
+        } catch (e) {
+          if (!(e instanceof CairnError)) throw e;
+        }
+      }
+    }
+    return [...this.pager.files.values()].filter((f) => !f.removed);
   }
 
   // ---- log archival ------------------------------------------------------------------------
@@ -1079,6 +1149,11 @@ export class Environment implements TxnHost, DbHost {
     try {
       if (this.panicError === undefined && !this.readOnly) {
         await this.checkpoint();
+        // The control file will say the data files need no log before the end: their meta pages
+        // must say so too (needsLog in the end's log file), or a copy with the logs from the redo
+        // point on would be refused. When the checkpoint's own records reached a new log file,
+        // once more (bounded: a checkpoint with nothing dirty logs a few pages).
+        for (let i = 0; i < 3 && lsnFile(this.log.end) !== lsnFile(this.control.redo); i++) await this.checkpoint();
         this.log.flushSync();
         const end = this.log.end;
         this.control = { ...this.control, state: 'closed', redo: end, end, nextTxn: this.nextTxn, lastCommit: this.lastCommit };
@@ -1195,11 +1270,20 @@ function runRecovery(
   const result = recover(ctx, { from, untilLsn, checkAllPages: kind === 'catastrophic' });
   writePageMap(vfs, dirs.home, pager.lsns, envId, result.end);
   if (untilLsn !== undefined && result.stoppedAt !== undefined) keptLogDir = keepLaterLog(vfs, dirs, result.stoppedAt);
+  // The redo point never promises more than the data files' meta pages say they need (needsLog,
+  // set by the checkpoints): archival and backups start from it, and a copy with the logs from
+  // there on must be accepted. Redo from an earlier point is idempotent.
+  let redo = result.end;
+  for (const [name, p] of ctx.listDataFiles()) {
+    const need = openDataFile(vfs, name, p, envId)?.needsLog ?? 0;
+    if (need > 0 && need < redo) redo = need;
+  }
+  redo = Math.max(redo, files[0]! * 0x1_0000_0000 + LOG_HEADER_SIZE);
   const next: Control = {
     ...base,
     state: 'closed',
     recovery: undefined,
-    redo: result.end,
+    redo,
     end: result.end,
     checkpoint: result.lastCheckpoint || base.checkpoint,
     nextTxn: Math.max(base.nextTxn, result.maxTxn + 1),
@@ -1222,7 +1306,11 @@ function findStopPoint(vfs: Vfs, logDir: string, envId: Buffer, time: number): L
   for (const raw of reader.records()) {
     const rec = reader.decode(raw);
     if (rec.type === 'checkpoint') continue;
-    if (rec.type === 'commit') {
+    if (rec.type === 'commit' && rec.txn === INTERNAL_TXN) {
+      // A checkpoint's own transaction is no commit to stop at.
+      txn = -1;
+      txnStart = undefined;
+    } else if (rec.type === 'commit') {
       if (rec.time > time) {
         if (!seenCommit) {
           throw new CairnError('INVALID_ARGUMENT', `recovery time ${formatRecoverTime(time)} is before the earliest commit in the log (${formatRecoverTime(rec.time)}); choose a later time`);

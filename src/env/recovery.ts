@@ -25,6 +25,8 @@ import { MAX_PAGE_SIZE, MIN_PAGE_SIZE, PageOffset } from '../page/format.js';
 import { DataFile, type Pager, applyDelta, checkPage, isZeroPage } from '../page/pager.js';
 import { CairnError, CorruptionError } from '../util/errors.js';
 import { type Lsn, formatLsn, lsnFile, readLsn, writeLsn } from '../util/lsn.js';
+import { logFileName } from '../log/file.js';
+import { INTERNAL_TXN } from '../txn/txn.js';
 
 export interface RecoveryContext {
   vfs: Vfs;
@@ -165,7 +167,18 @@ export function recover(ctx: RecoveryContext, opts: RecoveryOptions): RecoveryRe
   const onDisk = new Map<number, DataFile>(); // files present before recovery, by uid
   for (const [name, p] of ctx.listDataFiles()) {
     const file = openDataFile(vfs, name, p, ctx.envId);
-    if (file !== undefined) onDisk.set(file.uid, file);
+    if (file === undefined) continue;
+    onDisk.set(file.uid, file);
+    // I7: a copy of a data file needs the log from the redo point its meta page records (the
+    // last checkpoint that wrote it): without the first log files, their commits would be lost
+    // silently when no page shows the gap. Catastrophic recovery only (normal recovery starts at
+    // the control file's redo point, which is never earlier than the files' pages need).
+    if (opts.from === undefined && file.needsLog > 0 && lsnFile(file.needsLog) < reader.files[0]!) {
+      const first = reader.files[0]!;
+      const need = lsnFile(file.needsLog);
+      const missing = first - need === 1 ? logFileName(need) : first - need === 2 ? `${logFileName(need)} and ${logFileName(need + 1)}` : `${logFileName(need)} … ${logFileName(first - 1)}`;
+      throw new CairnError('NOT_FOUND', `data file ${p} needs the log from ${formatLsn(file.needsLog)}, but the first log file is ${logFileName(first)}: copy ${missing} from the primary or its archive, then run db_recover -c`);
+    }
   }
   const known = (uid: number): DataFile | undefined => pager.files.get(uid) ?? adopt(uid);
   const adopt = (uid: number): DataFile | undefined => {
@@ -342,7 +355,7 @@ export function recover(ctx: RecoveryContext, opts: RecoveryOptions): RecoveryRe
     const rec = reader.decode(raw);
     result.logBytes += raw.next - raw.lsn;
     if (rec.type === 'commit') {
-      if (opts.untilTime !== undefined && rec.time > opts.untilTime) {
+      if (opts.untilTime !== undefined && rec.time > opts.untilTime && rec.txn !== INTERNAL_TXN) {
         result.stoppedAt = pending.length > 0 ? pending[0]!.lsn : raw.lsn;
         stopped = true;
         break;
@@ -350,10 +363,13 @@ export function recover(ctx: RecoveryContext, opts: RecoveryOptions): RecoveryRe
       if (rec.txn === pendingTxn) applyTxn(pending);
       pending = [];
       pendingTxn = -1;
-      result.committed++;
-      result.maxTxn = Math.max(result.maxTxn, rec.txn);
-      result.lastCommit = rec.time;
-      result.firstCommit ??= rec.time;
+      // Transaction 0 is a checkpoint's own (the meta pages' needsLog): not a user commit.
+      if (rec.txn !== INTERNAL_TXN) {
+        result.committed++;
+        result.maxTxn = Math.max(result.maxTxn, rec.txn);
+        result.lastCommit = rec.time;
+        result.firstCommit ??= rec.time;
+      }
     } else if (rec.type === 'checkpoint') {
       result.lastCheckpoint = raw.lsn;
       listed.clear();
@@ -457,7 +473,9 @@ export function openDataFile(vfs: Vfs, name: string, p: string, envId: Buffer): 
   if (!meta.envId.equals(envId)) {
     throw new CairnError('CORRUPT', `data file ${p} belongs to another environment (id ${meta.envId.toString('hex')}, this one is ${envId.toString('hex')}); remove it or copy the right one`);
   }
-  return new DataFile(name, p, meta.fileUid, meta.pageSize);
+  const file = new DataFile(name, p, meta.fileUid, meta.pageSize);
+  file.needsLog = meta.needsLog;
+  return file;
 }
 
 /**

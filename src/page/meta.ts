@@ -9,9 +9,12 @@
 //     64    4 pageCount   pages allocated so far (the next new page number)
 //     68    4 freeHead    first page of the free list (0: empty); free pages chain through `next`
 //     72    4 catalogRoot root page of the catalog tree (database name → descriptor)
+//     76    8 needsLog    LSN (file, offset): the redo point of the last checkpoint that logged
+//                         it here (0: none yet); a copy of the file needs the log from there
 
 import { CorruptionError } from '../util/errors.js';
 import { MAX_PAGE_SIZE, MIN_PAGE_SIZE } from './format.js';
+import { type Lsn, readLsn } from '../util/lsn.js';
 
 export const DATA_MAGIC = Buffer.from('CAIRNDB\0', 'latin1');
 export const DATA_VERSION = 1;
@@ -24,6 +27,7 @@ export const MetaOffset = {
   pageCount: 64,
   freeHead: 68,
   catalogRoot: 72,
+  needsLog: 76,
 } as const;
 
 export interface MetaInfo {
@@ -33,6 +37,8 @@ export interface MetaInfo {
   pageCount: number;
   freeHead: number;
   catalogRoot: number;
+  /** The log this file's pages need (0: not recorded); see docs/FORMAT.md §Meta page. */
+  needsLog: Lsn;
 }
 
 export function initMeta(buf: Buffer, pageSize: number, envId: Buffer): void {
@@ -44,7 +50,7 @@ export function initMeta(buf: Buffer, pageSize: number, envId: Buffer): void {
 
 /** Reads a meta page's fields; throws CorruptionError naming `file` if it is not a cairn meta page. */
 export function readMeta(buf: Buffer, file: string): MetaInfo {
-  if (buf.length < 80 || !buf.subarray(MetaOffset.magic, MetaOffset.magic + 8).equals(DATA_MAGIC)) {
+  if (buf.length < 84 || !buf.subarray(MetaOffset.magic, MetaOffset.magic + 8).equals(DATA_MAGIC)) {
     throw new CorruptionError(file, 0, 'not a cairn data file (bad magic in the meta page)');
   }
   const version = buf.readUInt32LE(MetaOffset.version);
@@ -61,5 +67,6 @@ export function readMeta(buf: Buffer, file: string): MetaInfo {
     pageCount: buf.readUInt32LE(MetaOffset.pageCount),
     freeHead: buf.readUInt32LE(MetaOffset.freeHead),
     catalogRoot: buf.readUInt32LE(MetaOffset.catalogRoot),
+    needsLog: readLsn(buf, MetaOffset.needsLog),
   };
 }

@@ -52,6 +52,8 @@ export class DataFile {
   handle: FileHandle | undefined;
   /** Set when a committed transaction removed the file. */
   removed = false;
+  /** The meta page's needsLog when the file was opened from disk (0: none recorded). */
+  needsLog = 0;
   constructor(name: string, filePath: string, uid: number, pageSize: number) {
     this.name = name;
     this.path = filePath;

@@ -17,6 +17,13 @@ import { FilePages, type DataFile, type Pager, SnapshotReader } from '../page/pa
 import type { PageReader } from '../btree/store.js';
 import { CairnError } from '../util/errors.js';
 
+/**
+ * The id of a checkpoint's internal transaction, which sets needsLog in every data file's meta
+ * page (docs/DESIGN.md §Checkpoints); user transactions are numbered from 1. Not a user commit:
+ * recovery, db_printlog and db_stat do not count it.
+ */
+export const INTERNAL_TXN = 0;
+
 export type Durability = 'sync' | 'write-nosync' | 'nosync';
 
 export const DURABILITIES: readonly Durability[] = ['sync', 'write-nosync', 'nosync'];
