@@ -7,6 +7,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { SimVfs } from '../io/sim.js';
+import { commit, envId, opts, setup } from './testkit.js';
 import type { FileHandle, Vfs } from '../io/vfs.js';
 import { LogWriter } from './writer.js';
 import { LogReader, listLogFiles } from './reader.js';
@@ -17,19 +18,6 @@ import { AssertionError } from '../util/assert.js';
 import { lsnFile, lsnOffset, makeLsn } from '../util/lsn.js';
 import { zlib } from '../util/node.js';
 
-const envId = Buffer.alloc(16, 7);
-const opts = { envId, fileSize: 32 * 1024, bufferSize: 4096 };
-
-function setup(): SimVfs {
-  const vfs = new SimVfs();
-  vfs.mkdir('/env', { recursive: true });
-  vfs.syncDir('/');
-  return vfs;
-}
-
-function commit(txn: number, durable = 0): LogRecord {
-  return { type: 'commit', txn, time: 1_700_000_000_000 + txn, durable };
-}
 
 function patch(vfs: SimVfs, fileNo: number, at: number, bytes: Buffer): void {
   const h = vfs.open(`/env/${logFileName(fileNo)}`);

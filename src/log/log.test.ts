@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { SimVfs } from '../io/sim.js';
+import { commit, envId, opts, setup } from './testkit.js';
 import { LogWriter } from './writer.js';
 import { LogReader } from './reader.js';
 import { LOG_HEADER_SIZE, logFileName } from './file.js';
@@ -8,19 +9,6 @@ import { decodeRecord, encodeRecord, formatRecord, RECORD_TABLE, type LogRecord 
 import { CorruptionError, RunRecoveryError } from '../util/errors.js';
 import { lsnFile, lsnOffset, makeLsn } from '../util/lsn.js';
 
-const envId = Buffer.alloc(16, 7);
-const opts = { envId, fileSize: 32 * 1024, bufferSize: 4096 };
-
-function setup(): SimVfs {
-  const vfs = new SimVfs();
-  vfs.mkdir('/env', { recursive: true });
-  vfs.syncDir('/');
-  return vfs;
-}
-
-function commit(txn: number, durable = 0): LogRecord {
-  return { type: 'commit', txn, time: 1_700_000_000_000 + txn, durable };
-}
 
 function readAll(vfs: SimVfs): { recs: LogRecord[]; end: number } {
   const r = new LogReader(vfs, '/env', envId);
