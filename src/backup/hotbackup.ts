@@ -539,6 +539,7 @@ export async function runHotBackup(source: BackupSource, dir: string, opts: Back
     }
     pin = await source.pin();
     const start = pin.redo;
+    const pinnedEnd = pin.end;
     const files: ManifestFile[] = [];
     const logsCopied: string[] = [];
     const logsMoved: string[] = [];
@@ -714,10 +715,10 @@ export async function runHotBackup(source: BackupSource, dir: string, opts: Back
       say(`${target}: run catastrophic recovery`);
       // The log this recovery applied is no longer needed, up to the last complete transaction.
       if (thread !== undefined) {
-        ({ recovery, required } = await thread.run(target, tdirs.logDir, source.envId));
+        ({ recovery, required } = await thread.run(target, tdirs.logDir, source.envId, pinnedEnd));
       } else {
         recovery = await Environment.recover(target, { catastrophic: true, vfs });
-        required = afterLastCommit(vfs, tdirs.logDir, source.envId);
+        required = afterLastCommit(vfs, tdirs.logDir, source.envId, pinnedEnd);
       }
       say(`Recovery starting from ${recovery.start}`);
       say(`Recovery complete at ${ctime()}: ${recovery.transactions} transactions, end of log ${recovery.end}`);

@@ -20,6 +20,8 @@ interface Job {
   target: string;
   logDir: string;
   envId: Uint8Array;
+  /** A record boundary of the copied log (the source's log end when pinned): see afterLastCommit. */
+  from?: Lsn;
 }
 
 interface Done {
@@ -88,9 +90,9 @@ export class RecoveryThread {
     this.answer.catch(() => {}); // observed by run(); a thread stopped unasked rejects unobserved
   }
 
-  run(target: string, logDir: string, envId: Buffer): Promise<Done> {
+  run(target: string, logDir: string, envId: Buffer, from?: Lsn): Promise<Done> {
     this.asked = true;
-    const job: Job = { kind: 'cairn-backup-recovery', target, logDir, envId: new Uint8Array(envId) };
+    const job: Job = { kind: 'cairn-backup-recovery', target, logDir, envId: new Uint8Array(envId), from };
     this.worker.postMessage(job);
     return this.answer;
   }
@@ -102,7 +104,7 @@ export class RecoveryThread {
 
 async function runJob(job: Job): Promise<Done> {
   const recovery = await Environment.recover(job.target, { catastrophic: true });
-  const required = afterLastCommit(nodeVfs, job.logDir, Buffer.from(job.envId));
+  const required = afterLastCommit(nodeVfs, job.logDir, Buffer.from(job.envId), job.from);
   return { recovery, required };
 }
 
