@@ -14,7 +14,7 @@ import type { FileHandle, OpenOptions, Vfs } from '../io/vfs.js';
 import { Environment } from '../env/environment.js';
 import { readControl, writeControl } from '../env/control.js';
 import { encodeLogHeader, logFileName } from '../log/file.js';
-import { listLogFiles } from '../log/reader.js';
+import { LogReader, listLogFiles } from '../log/reader.js';
 import { CairnError, CorruptionError, IoError, RunRecoveryError } from '../util/errors.js';
 import { archiveFromDisk } from './archive.js';
 import { checkBackupTarget, environmentSource, runHotBackup, type BackupSource } from './hotbackup.js';
@@ -328,6 +328,11 @@ test('the manifest: unreadable, of another format, logs missing before its start
   const after = readManifest(vfs, TARGET)!;
   assert.equal(after.state, 'recovered');
   assert.equal(after.required, afterLastCommit(vfs, TARGET, env.envId));
+  // From any record boundary (as a hot backup passes its pinned log end), the same answer as the full scan.
+  const boundaries: number[] = [];
+  for (const raw of new LogReader(vfs, TARGET, env.envId).records()) boundaries.push(raw.lsn, raw.next);
+  assert.ok(boundaries.length > 100, `${boundaries.length} boundaries`);
+  for (const b of new Set(boundaries)) assert.equal(afterLastCommit(vfs, TARGET, env.envId, b), after.required, `from ${b}`);
   assert.ok(after.required > m.required);
   assert.equal(after.recovery?.lastCommit, undefined);
   const when = new Date(1_800_000_000_000);

@@ -29,7 +29,7 @@ import type { FileHandle, Vfs } from '../io/vfs.js';
 import { LOG_HEADER_SIZE, decodeLogHeader, logFileName } from '../log/file.js';
 import { pageMapPath } from '../page/lsnmap.js';
 import { LogReader, listLogFiles } from '../log/reader.js';
-import { checkPage } from '../page/pager.js';
+import { checkPage, isZeroPage } from '../page/pager.js';
 import { CairnError, CorruptionError, IoError } from '../util/errors.js';
 import { type Lsn, formatLsn, lsnFile, parseLsn } from '../util/lsn.js';
 import { type DataFileInfo, type Dirs, dataDirsOf, listDataFiles, readConfig } from './layout.js';
@@ -121,10 +121,18 @@ export interface BackupRunOptions extends HotBackupOptions {
 /** What a run did; `recovery` is missing when the run was told not to recover. */
 export type BackupResult = Omit<HotBackupReport, 'recovery'> & { recovery?: RecoveryReport };
 
-/** env.hotBackup(dir, opts): a hot backup of an environment open in this process. */
+/**
+ * env.hotBackup(dir, opts): a hot backup of an environment open in this process. On real files
+ * the backup runs in a worker thread (backupthread.ts), so this process's writers keep the event
+ * loop; only checkpoint and pin/unpin come back to this thread.
+ */
 export async function hotBackup(env: Environment, dir: string, opts: HotBackupOptions): Promise<HotBackupReport> {
-  const r = await runHotBackup(environmentSource(env), dir, { ...opts, vfs: env.vfs, recover: true, recoverInThread: env.vfs === nodeVfs });
-  return r as HotBackupReport;
+  const source = environmentSource(env);
+  if (env.vfs === nodeVfs) {
+    const { runHotBackupInThread } = await import('./backupthread.js');
+    return (await runHotBackupInThread(source, dir, { ...opts, recover: true })) as HotBackupReport;
+  }
+  return (await runHotBackup(source, dir, { ...opts, vfs: env.vfs, recover: true })) as HotBackupReport;
 }
 
 // ---- helpers -----------------------------------------------------------------------------------
@@ -164,14 +172,9 @@ function stepper(out: FileHandle): (bytes: number) => Promise<void> {
 const PAGE_READS = 40;
 const LOG_HEADER_READS = 40;
 
-function isZero(b: Buffer): boolean {
-  for (let i = 0; i < b.length; i++) if (b[i] !== 0) return false;
-  return true;
-}
-
 /** Why a copied page is not acceptable, or undefined. All zeros: allocated, never written. */
 function pageProblem(page: Buffer, pgno: number, uid: number): string | undefined {
-  if (isZero(page)) return undefined;
+  if (isZeroPage(page)) return undefined;
   return checkPage(page, pgno, uid);
 }
 
@@ -275,11 +278,16 @@ async function copyPlain(vfs: Vfs, from: string, to: string, check?: (head: Buff
         const buf = Buffer.allocUnsafe(Math.min(CHUNK, Math.max(0, length - at)));
         const n = h.read(buf, at);
         const chunk = buf.subarray(0, n);
-        if (n > 0) out.write(chunk, at);
+        // An all-zero chunk (the preallocated tail of a log file) is not written: the copy is
+        // extended to its size below, and reads as the same zeros (sparse) — less writeback to
+        // compete with the source's commits, for the same bytes and hash.
+        const zero = isZeroPage(chunk);
+        if (n > 0 && !zero) out.write(chunk, at);
         chunks.unshift(chunk);
         size = Math.max(size, at + n);
-        if (at > 0) await step(n);
+        if (at > 0) await step(zero ? 0 : n);
       }
+      if (out.size() < size) out.truncate(size);
       // fdatasync without blocking the event loop: the source's writers keep committing.
       if (syncs !== undefined) {
         syncs.add(out);
@@ -531,6 +539,7 @@ export async function runHotBackup(source: BackupSource, dir: string, opts: Back
     }
     pin = await source.pin();
     const start = pin.redo;
+    const pinnedEnd = pin.end;
     const files: ManifestFile[] = [];
     const logsCopied: string[] = [];
     const logsMoved: string[] = [];
@@ -706,10 +715,10 @@ export async function runHotBackup(source: BackupSource, dir: string, opts: Back
       say(`${target}: run catastrophic recovery`);
       // The log this recovery applied is no longer needed, up to the last complete transaction.
       if (thread !== undefined) {
-        ({ recovery, required } = await thread.run(target, tdirs.logDir, source.envId));
+        ({ recovery, required } = await thread.run(target, tdirs.logDir, source.envId, pinnedEnd));
       } else {
         recovery = await Environment.recover(target, { catastrophic: true, vfs });
-        required = afterLastCommit(vfs, tdirs.logDir, source.envId);
+        required = afterLastCommit(vfs, tdirs.logDir, source.envId, pinnedEnd);
       }
       say(`Recovery starting from ${recovery.start}`);
       say(`Recovery complete at ${ctime()}: ${recovery.transactions} transactions, end of log ${recovery.end}`);

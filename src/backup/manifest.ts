@@ -149,9 +149,20 @@ export function checkBackupLogs(vfs: Vfs, dir: string): void {
  * Where a recovery that applied the log in `logDir` leaves off safely: just after the last
  * commit record (an incomplete transaction at the end must be replayed whole next time, so
  * its first record has to stay). Scans back from the newest file until one holds a commit.
+ * `from`, a record boundary of that log (a hot backup passes the source's log end when it
+ * pinned): the records from there are scanned first, and when they hold a commit the last one is
+ * the answer (commits only append) — a few KB instead of whole log files; otherwise the full scan.
  */
-export function afterLastCommit(vfs: Vfs, logDir: string, envId: Buffer): Lsn {
+export function afterLastCommit(vfs: Vfs, logDir: string, envId: Buffer, from?: Lsn): Lsn {
   const files = listLogFiles(vfs, logDir);
+  if (from !== undefined && files.includes(lsnFile(from))) {
+    const reader = new LogReader(vfs, logDir, envId);
+    let after: Lsn | undefined;
+    for (const raw of reader.records(from)) {
+      if (reader.decode(raw).type === 'commit') after = raw.next;
+    }
+    if (after !== undefined) return after;
+  }
   for (let i = files.length - 1; i >= 0; i--) {
     const reader = new LogReader(vfs, logDir, envId);
     let after: Lsn | undefined;

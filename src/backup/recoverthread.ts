@@ -20,6 +20,8 @@ interface Job {
   target: string;
   logDir: string;
   envId: Uint8Array;
+  /** A record boundary of the copied log (the source's log end when pinned): see afterLastCommit. */
+  from?: Lsn;
 }
 
 interface Done {
@@ -27,20 +29,29 @@ interface Done {
   required: Lsn;
 }
 
+/** An error as it crosses a thread boundary: class name, message, stack, and its string and number properties. */
+export interface PackedError {
+  name: string;
+  message: string;
+  stack?: string;
+  props: Record<string, unknown>;
+}
+
 interface Failed {
-  error: { name: string; message: string; stack?: string; props: Record<string, unknown> };
+  error: PackedError;
 }
 
 const CLASSES: Record<string, { prototype: object }> = { CairnError, CorruptionError, LockedError, RunRecoveryError, IoError };
 
-function pack(e: unknown): Failed['error'] {
+export function pack(e: unknown): PackedError {
   if (!(e instanceof Error)) return { name: 'Error', message: String(e), props: {} };
   const props: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(e)) if (typeof v === 'string' || typeof v === 'number') props[k] = v;
   return { name: e.name, message: e.message, stack: e.stack, props };
 }
 
-function unpack(p: Failed['error']): Error {
+/** The error `pack` made, rebuilt as its class (CairnError, CorruptionError, …) where it is one of ours. */
+export function unpack(p: PackedError): Error {
   const e = Object.create((CLASSES[p.name] ?? Error).prototype) as Error;
   Object.defineProperty(e, 'message', { value: p.message, writable: true, configurable: true });
   Object.defineProperty(e, 'stack', { value: p.stack, writable: true, configurable: true });
@@ -79,9 +90,9 @@ export class RecoveryThread {
     this.answer.catch(() => {}); // observed by run(); a thread stopped unasked rejects unobserved
   }
 
-  run(target: string, logDir: string, envId: Buffer): Promise<Done> {
+  run(target: string, logDir: string, envId: Buffer, from?: Lsn): Promise<Done> {
     this.asked = true;
-    const job: Job = { kind: 'cairn-backup-recovery', target, logDir, envId: new Uint8Array(envId) };
+    const job: Job = { kind: 'cairn-backup-recovery', target, logDir, envId: new Uint8Array(envId), from };
     this.worker.postMessage(job);
     return this.answer;
   }
@@ -93,7 +104,7 @@ export class RecoveryThread {
 
 async function runJob(job: Job): Promise<Done> {
   const recovery = await Environment.recover(job.target, { catastrophic: true });
-  const required = afterLastCommit(nodeVfs, job.logDir, Buffer.from(job.envId));
+  const required = afterLastCommit(nodeVfs, job.logDir, Buffer.from(job.envId), job.from);
   return { recovery, required };
 }
 
