@@ -459,10 +459,20 @@ let diffScratch = Buffer.alloc(0);
  * 16 bytes are merged.
  */
 export function diffPage(prev: Buffer, next: Buffer): Buffer {
+  if (diffScratch.length < 2 * next.length + 16) diffScratch = Buffer.allocUnsafeSlow(2 * next.length + 16);
+  const len = diffInto(prev, next, diffScratch, 0);
+  return Buffer.from(diffScratch.subarray(0, len));
+}
+
+/**
+ * diffPage's ranges written into `dst` from `at` (room needed: 2 × the page size + 16 bytes, the
+ * worst case of alternating ranges) instead of a fresh buffer; returns their length. The commit
+ * path writes them where the page_delta record's body goes (records.ts pageDeltaBody).
+ */
+export function diffInto(prev: Buffer, next: Buffer, out: Buffer, at: number): number {
   const n = next.length;
-  if (diffScratch.length < 2 * n + 16) diffScratch = Buffer.allocUnsafeSlow(2 * n + 16);
-  const out = diffScratch;
-  let len = 0;
+  assert(out.length >= at + 2 * n + 16, 'room for a page diff');
+  let len = at;
   // Equal stretches are skipped 4 bytes at a time through Int32 views when both pages are
   // 4-byte aligned (page buffers are: each has its own ArrayBuffer). Profiles of random loads
   // showed the former native 64-byte block compares (argument checks per call) costing more than
@@ -497,7 +507,7 @@ export function diffPage(prev: Buffer, next: Buffer): Buffer {
     len += 8 + end - start;
     i = end;
   }
-  return Buffer.from(out.subarray(0, len));
+  return len - at;
 }
 
 const EMPTY_WORDS = new Int32Array(0);
