@@ -1,6 +1,7 @@
 // The commit path's page record encoders (records.ts pageImageBody / pageDeltaBody, with
 // pager.ts diffInto writing the ranges in place) against the slow path they replace:
-// encodeRecord of the record with diffPage's ranges. Byte-identical bodies, random page pairs.
+// encodeRecord of the record with diffPage's ranges, and those ranges against a byte-by-byte
+// reference. Byte-identical bodies, random page pairs (aligned and not).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { PAGE_DELTA_FIXED, decodeRecord, encodeRecord, pageDeltaBody, pageImageBody } from './records.js';
@@ -18,6 +19,29 @@ function mutate(r: () => number, base: Buffer): Buffer {
     randBytes(r, len).copy(next, at);
   }
   return next;
+}
+
+/** diffPage's documented ranges, found byte by byte (the word skipping of diffInto must find the same). */
+function referenceDiff(prev: Buffer, next: Buffer): Buffer {
+  const parts: Buffer[] = [];
+  const n = next.length;
+  let i = 12; // past the checksum and LSN fields
+  while (i < n) {
+    if (prev[i] === next[i]) {
+      i++;
+      continue;
+    }
+    const start = i;
+    let end = i + 1;
+    // A difference after up to 16 equal bytes joins the range.
+    for (let j = end; j < n && j - end <= 16; j++) if (prev[j] !== next[j]) end = j + 1;
+    const head = Buffer.alloc(8);
+    head.writeUInt32LE(start, 0);
+    head.writeUInt32LE(end - start, 4);
+    parts.push(head, next.subarray(start, end));
+    i = end;
+  }
+  return Buffer.concat(parts);
 }
 
 /** A view of `buf`'s bytes starting at byte offset `shift` of a larger buffer (unaligned when shift % 4 ≠ 0). */
@@ -47,6 +71,7 @@ for (const seed of testSeeds(8)) {
       const n = diffInto(prev, next, dst, PAGE_DELTA_FIXED);
       const ranges = diffPage(prev, next);
       assert.equal(n, ranges.length, `seed ${seed}, pair ${i}: ranges length`);
+      assert.ok(ranges.equals(referenceDiff(prev, next)), `seed ${seed}, pair ${i}: ranges differ from the byte-by-byte reference`);
       const body = pageDeltaBody(dst, txn, file, pgno, lsn, n);
       const want = encodeRecord({ type: 'page_delta', txn, file, pgno, prev: lsn, ranges });
       assert.ok(body.equals(want), `seed ${seed}, pair ${i}: body differs from encodeRecord's`);
