@@ -15,11 +15,11 @@ import {
   parseLogFileName,
 } from '../log/file.js';
 import { LogReader, listLogFiles } from '../log/reader.js';
-import { formatRecoverTime } from '../log/records.js';
+import { PAGE_DELTA_FIXED, formatRecoverTime, pageDeltaBody, pageImageBody } from '../log/records.js';
 import { LogWriter } from '../log/writer.js';
 import { DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, MIN_PAGE_SIZE, PageOffset, PageType } from '../page/format.js';
 import { MetaOffset, initMeta, readMeta } from '../page/meta.js';
-import { DataFile, type FilePages, Pager, SnapshotReader, diffPage, inFile, initPageHeader } from '../page/pager.js';
+import { DataFile, type FilePages, Pager, SnapshotReader, diffInto, inFile, initPageHeader } from '../page/pager.js';
 import { PageLsnMap, pageMapPath, readPageMap, writePageMap } from '../page/lsnmap.js';
 import { DURABILITIES, type Durability, INTERNAL_TXN, Transaction, type TxnHost } from '../txn/txn.js';
 import { CairnError, CorruptionError, IoError, RunRecoveryError, invalid } from '../util/errors.js';
@@ -643,13 +643,23 @@ export class Environment implements TxnHost, DbHost {
           const created = fp.created.has(pgno);
           const base = created ? undefined : this.pager.read(file, pgno, Infinity);
           const image = base === undefined || this.pager.needsImage(file, pgno);
-          // An image needs no delta: only whether the page changed at all (past checksum and LSN).
-          const ranges = base === undefined ? undefined : image ? undefined : diffPage(base, buf);
-          if (ranges !== undefined ? ranges.length === 0 : base !== undefined && base.compare(buf, PageOffset.pgno, buf.length, PageOffset.pgno, base.length) === 0) continue;
+          // Bodies are encoded into one reused scratch buffer (the log copies them at append).
+          const scratch = this.recordScratch(buf.length);
           let lsn: Lsn;
-          buf.fill(0, 0, 12);
-          if (image) lsn = log.append({ type: 'page_image', txn: id, file: file.uid, pgno, image: buf });
-          else lsn = log.append({ type: 'page_delta', txn: id, file: file.uid, pgno, prev: readLsn(base!, 4), ranges: ranges! });
+          if (image) {
+            // An image needs no delta: only whether the page changed at all (past checksum and LSN).
+            if (base !== undefined && base.compare(buf, PageOffset.pgno, buf.length, PageOffset.pgno, base.length) === 0) continue;
+            buf.fill(0, 0, 12);
+            const body = pageImageBody(scratch, id, file.uid, pgno, buf);
+            lsn = log.append({ type: 'page_image', txn: id, file: file.uid, pgno, image: buf }, body);
+          } else {
+            const n = diffInto(base!, buf, scratch, PAGE_DELTA_FIXED);
+            if (n === 0) continue;
+            buf.fill(0, 0, 12);
+            const prev = readLsn(base!, 4);
+            const body = pageDeltaBody(scratch, id, file.uid, pgno, prev, n);
+            lsn = log.append({ type: 'page_delta', txn: id, file: file.uid, pgno, prev, ranges: body.subarray(PAGE_DELTA_FIXED) }, body);
+          }
           writeLsn(buf, 4, lsn);
           installs.push([file, pgno, buf, image]);
         }
@@ -665,6 +675,15 @@ export class Environment implements TxnHost, DbHost {
       this.panic(e as Error);
       throw this.panicError === e ? new RunRecoveryError(`commit failed: ${(e as Error).message}`, { cause: e }) : e;
     }
+  }
+
+  private scratch = Buffer.alloc(0);
+
+  /** logTxn's buffer for encoding page records: room for a delta of a page of `pageSize` bytes (the larger kind). */
+  private recordScratch(pageSize: number): Buffer {
+    const need = PAGE_DELTA_FIXED + 2 * pageSize + 16;
+    if (this.scratch.length < need) this.scratch = Buffer.allocUnsafeSlow(need);
+    return this.scratch;
   }
 
   /** Files changed by recent commits, kept while an older write transaction may still commit. */

@@ -128,6 +128,10 @@ export class Pager {
   private withHistory = new Set<CachedPage>();
   private cached = 0;
   private dirtyCount = 0;
+  /** install() scans for pages to evict only from this many cached pages on (see trim). */
+  private evictRetryAt = 0;
+  private trimQueued = false;
+  private pressureQueued = false;
   readonly stats = { hits: 0, misses: 0, evictions: 0, pagesWritten: 0 };
   /** The LSN each page on disk must carry (a stale copy is caught when read: lsnmap.ts). */
   lsns = new PageLsnMap();
@@ -285,7 +289,23 @@ export class Pager {
         }
       }
     }
-    if (this.dirtyCount * pageSize > this.opts.cacheSize / 2) this.onPressure?.();
+    this.pressure(pageSize);
+  }
+
+  /**
+   * Asks for a checkpoint when dirty pages fill half the cache (they cannot be evicted before
+   * one). In a microtask, never synchronously: pressure arises inside a commit (install) or a
+   * B-tree descent (load), and a checkpoint's redo point and internal transaction must not fall
+   * among one transaction's records or installs (a page whose image was logged before the redo
+   * point would count as imaged after it: I4).
+   */
+  private pressure(pageSize: number): void {
+    if (this.pressureQueued || this.onPressure === undefined || this.dirtyCount * pageSize <= this.opts.cacheSize / 2) return;
+    this.pressureQueued = true;
+    queueMicrotask(() => {
+      this.pressureQueued = false;
+      if (this.dirtyCount * pageSize > this.opts.cacheSize / 2) this.onPressure?.();
+    });
   }
 
   // ---- installing committed pages ----------------------------------------------------------
@@ -308,8 +328,33 @@ export class Pager {
     if (!p.dirty) {
       p.dirty = true;
       this.dirtyCount++;
+      this.pressure(file.pageSize);
     }
     if (image) p.imageEpoch = this.epoch;
+    // A load that never reads from disk (a bulk load) must also keep the cache in its budget.
+    // Not here: a commit installs its pages after reading their bases, and a base evicted in
+    // between would lose the version older snapshots see. Once the commit is done (microtask).
+    if (!this.trimQueued && this.cached * file.pageSize > this.opts.cacheSize && this.cached >= this.evictRetryAt) {
+      this.trimQueued = true;
+      const pageSize = file.pageSize;
+      queueMicrotask(() => {
+        this.trimQueued = false;
+        this.trim(pageSize);
+      });
+    }
+  }
+
+  /**
+   * Brings the cache back within its budget after installs: clean pages go (evict); dirty ones
+   * wait for the checkpoint that pressure asks for. After a scan that could not get under the
+   * budget (pages dirty or kept for snapshots), the next one waits until a page was made clean
+   * or a tenth of the cache more was installed, so that commits do not rescan every time.
+   */
+  private trim(pageSize: number): void {
+    if (this.cached * pageSize <= this.opts.cacheSize) return;
+    if (this.cached - this.dirtyCount > this.cached / 10) this.evict(pageSize);
+    else this.pressure(pageSize);
+    if (this.cached * pageSize > this.opts.cacheSize) this.evictRetryAt = this.cached + Math.ceil(this.cached / 10);
   }
 
   /** Does the page's next change need a full image in the log (I4)? */
@@ -351,6 +396,7 @@ export class Pager {
     if (p !== undefined && p.buf === buf && p.dirty) {
       p.dirty = false;
       this.dirtyCount--;
+      this.evictRetryAt = 0; // an evictable page: trim() may scan again
     }
   }
 }
@@ -459,10 +505,20 @@ let diffScratch = Buffer.alloc(0);
  * 16 bytes are merged.
  */
 export function diffPage(prev: Buffer, next: Buffer): Buffer {
+  if (diffScratch.length < 2 * next.length + 16) diffScratch = Buffer.allocUnsafeSlow(2 * next.length + 16);
+  const len = diffInto(prev, next, diffScratch, 0);
+  return Buffer.from(diffScratch.subarray(0, len));
+}
+
+/**
+ * diffPage's ranges written into `dst` from `at` (room needed: 2 × the page size + 16 bytes, the
+ * worst case of alternating ranges) instead of a fresh buffer; returns their length. The commit
+ * path writes them where the page_delta record's body goes (records.ts pageDeltaBody).
+ */
+export function diffInto(prev: Buffer, next: Buffer, out: Buffer, at: number): number {
   const n = next.length;
-  if (diffScratch.length < 2 * n + 16) diffScratch = Buffer.allocUnsafeSlow(2 * n + 16);
-  const out = diffScratch;
-  let len = 0;
+  assert(out.length >= at + 2 * n + 16, 'room for a page diff');
+  let len = at;
   // Equal stretches are skipped 4 bytes at a time through Int32 views when both pages are
   // 4-byte aligned (page buffers are: each has its own ArrayBuffer). Profiles of random loads
   // showed the former native 64-byte block compares (argument checks per call) costing more than
@@ -497,7 +553,7 @@ export function diffPage(prev: Buffer, next: Buffer): Buffer {
     len += 8 + end - start;
     i = end;
   }
-  return Buffer.from(out.subarray(0, len));
+  return len - at;
 }
 
 const EMPTY_WORDS = new Int32Array(0);
