@@ -119,5 +119,5 @@ for (const seed of testSeeds(3)) {
 // of page N") or reads the newer value. The fix belongs in Pager.install / evict (see the report
 // of branch t-read); this test turns green with it.
 for (const seed of testSeeds(3)) {
-  test(`iterators across commits under eviction see their snapshot, seed ${seed}`, { todo: 'snapshot versions lost to eviction (Pager.install/evict)' }, () => run(seed, true));
+  test(`iterators across commits under eviction see their snapshot, seed ${seed}`, () => run(seed, true));
 }

@@ -49,3 +49,26 @@ test('a page handed out by read() is never reused', () => {
   assert.ok(pager.stats.framesReused >= 10, `frames reused: ${pager.stats.framesReused}`);
   assert.ok(kept.equals(copy), 'the buffer read() returned still holds page 5');
 });
+
+test('a page that read() loads stays unreused even when its own load evicts it', () => {
+  const { pager, file } = setup(40);
+  // Fill the cache with dirty pages (never evicted): the next load can only evict what it loaded.
+  for (let pgno = 20; pgno < 25; pgno++) {
+    const buf = Buffer.alloc(PAGE, 0xaa);
+    initPageHeader(buf, pgno, file.uid, 3);
+    pager.install(file, pgno, buf, ++pager.seq, true);
+  }
+  const peeked = pager.peek(file, 2); // loaded as a frame, evicted by its own load, kept in `freed`
+  assert.equal(peeked[100], 2);
+  pager.settle();
+  const kept = pager.read(file, 3, Infinity);
+  const copy = Buffer.from(kept);
+  assert.ok(pager.stats.evictions >= 2, `evictions: ${pager.stats.evictions}`);
+  pager.settle();
+  for (let pgno = 4; pgno < 12; pgno++) {
+    pager.peek(file, pgno);
+    pager.settle();
+  }
+  assert.ok(pager.stats.framesReused > 0, 'frames are reused');
+  assert.ok(kept.equals(copy), 'the buffer read() returned still holds page 3');
+});

@@ -223,7 +223,7 @@ export class Pager {
   read(file: DataFile, pgno: number, seq: number): Buffer {
     let p = file.pages.get(pgno);
     if (p === undefined) {
-      p = this.load(file, pgno);
+      p = this.load(file, pgno, false);
       this.stats.misses++;
     } else this.stats.hits++;
     p.ref = true;
@@ -245,7 +245,7 @@ export class Pager {
   peek(file: DataFile, pgno: number): Buffer {
     let p = file.pages.get(pgno);
     if (p === undefined) {
-      p = this.load(file, pgno);
+      p = this.load(file, pgno, true);
       this.stats.misses++;
     } else this.stats.hits++;
     p.ref = true;
@@ -273,18 +273,41 @@ export class Pager {
     f.length = 0;
   }
 
-  private load(file: DataFile, pgno: number): CachedPage {
-    let frame = this.frames.pop();
-    if (frame !== undefined && frame.length !== file.pageSize) frame = undefined;
-    if (frame !== undefined) this.stats.framesReused++;
-    const buf = this.readFromDisk(file, pgno, frame);
+  /** Reads and checks a page and caches it; `frame`: loaded for `peek`, its buffer reusable (set before the eviction below, which may drop this very page). */
+  private load(file: DataFile, pgno: number, frame: boolean): CachedPage {
+    let into = this.frames.pop();
+    if (into !== undefined && into.length !== file.pageSize) into = undefined;
+    if (into !== undefined) this.stats.framesReused++;
+    const buf = this.readFromDisk(file, pgno, into);
     const why = checkPage(buf, pgno, file.uid) ?? this.checkLsn(file, pgno, buf);
     if (why !== undefined) throw new CorruptionError(file.path, pgno * file.pageSize, why);
     const p = new CachedPage(buf, 0);
-    p.frame = buf;
+    if (frame) p.frame = buf;
     file.pages.set(pgno, p);
     this.cached++;
     if (this.cached * file.pageSize > this.opts.cacheSize) this.evict(file.pageSize);
+    return p;
+  }
+
+  /**
+   * The committed version of an uncached page, from disk, for snapshots older than a commit that
+   * replaces it (only clean pages leave the cache, so the disk holds the latest committed
+   * version). Undefined when the page has no sound version on disk (a page new at the end of the
+   * file: no snapshot refers to it) or cannot be read: the commit installs regardless, and a
+   * snapshot that does need the page then fails on it instead of reading a newer version.
+   */
+  private loadOlder(file: DataFile, pgno: number): CachedPage | undefined {
+    let buf: Buffer;
+    try {
+      buf = this.readFromDisk(file, pgno);
+    } catch {
+      return undefined;
+    }
+    if ((checkPage(buf, pgno, file.uid) ?? this.checkLsn(file, pgno, buf)) !== undefined) return undefined;
+    // Not through load(): its eviction could drop this very page before the caller installs over it.
+    const p = new CachedPage(buf, 0);
+    file.pages.set(pgno, p);
+    this.cached++;
     return p;
   }
 
@@ -342,6 +365,8 @@ export class Pager {
   /** Installs a committed page version at sequence `seq`. */
   install(file: DataFile, pgno: number, buf: Buffer, seq: number, image: boolean): void {
     let p = file.pages.get(pgno);
+    // An evicted page changed while an older snapshot is open: that snapshot still needs the version on disk.
+    if (p === undefined && this.snapshots.size > 0 && this.minSnapshot() < seq) p = this.loadOlder(file, pgno);
     if (p === undefined) {
       p = new CachedPage(buf, seq);
       file.pages.set(pgno, p);
