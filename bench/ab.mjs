@@ -6,12 +6,15 @@
 // CPU time (shared caches, SMT): compare the minimum and the lower quartile, which noise can only
 // raise, and repeat. Waiting for the disk is not counted: W2/W3 (fsync-bound) need run.mjs.
 //
-//   node bench/ab.mjs --a /path/to/old/dist/index.js [--b dist/index.js] [--only W1,W1r,W4] [--rounds 20]
+//   node bench/ab.mjs --a /path/to/old/dist/index.js [--b dist/index.js] [--only W1,W1r,W4,W4L] [--rounds 20]
 //
 // W1 / W1r: 20,000 entries (16-byte keys, 100-byte values) per burst, ascending / seeded random
 // order, 1,000 puts per transaction, durability nosync, a fresh environment per burst (the
 // environment's open and close are not timed). W4: one environment per build holding 100,000
-// entries; each burst is 65,536 synchronous gets of a seeded key pool (warmed once). Prints per
+// entries; each burst is 65,536 synchronous gets of a seeded key pool (warmed once). W4L: W4 at
+// the full bench's size, where the data (~125 MB) is twice the 64 MiB cache: 1,000,000 entries
+// loaded in key order (as the bench's W1 database), a pool of 262,144 random keys, bursts of
+// 65,536 gets; about half the leaf reads miss the cache (disk read, checks, eviction). Prints per
 // workload and build: min, lower quartile and median µs of CPU per operation, and B/A of each.
 
 import fs from 'node:fs';
@@ -28,7 +31,7 @@ const opt = (name, dflt) => {
 const a = path.resolve(opt('a', ''));
 const b = path.resolve(opt('b', path.join(here, '../dist/index.js')));
 if (!fs.existsSync(a) || !fs.existsSync(b)) {
-  console.error('usage: node bench/ab.mjs --a OLD/dist/index.js [--b NEW/dist/index.js] [--only W1,W1r,W4] [--rounds N]');
+  console.error('usage: node bench/ab.mjs --a OLD/dist/index.js [--b NEW/dist/index.js] [--only W1,W1r,W4,W4L] [--rounds N]');
   process.exit(2);
 }
 const only = opt('only', 'W1,W1r,W4').split(',');
@@ -84,6 +87,20 @@ async function load(cairn, dir, keys, values) {
   return { env, db, us: cpu() - t };
 }
 
+/** n entries in key order, 1,000 per transaction, made batch by batch (not all held at once). */
+async function loadInOrder(cairn, dir, n) {
+  const env = await cairn.Environment.open(dir, { create: true, durability: 'nosync', cacheSize: 64 << 20 });
+  const db = await env.openDatabase('bench.db', { create: true });
+  for (let s = 0; s < n; s += 1000) {
+    const txn = env.begin({ durability: 'nosync' });
+    for (let i = s; i < Math.min(s + 1000, n); i++) db.put(keyOf(i), valueOf(i), txn);
+    await txn.commit();
+  }
+  await env.close(); // reopened with a cold cache, as the bench opens a copy of its W1 database
+  const env2 = await cairn.Environment.open(dir, { durability: 'nosync', cacheSize: 64 << 20 });
+  return { env: env2, db: await env2.openDatabase('bench.db') };
+}
+
 const builds = [
   { name: 'A', path: a, cairn: await import(a), t: [] },
   { name: 'B', path: b, cairn: await import(b), t: [] },
@@ -109,13 +126,14 @@ try {
           await env.close();
         }
       }
-    } else if (w === 'W4') {
-      const o = order(100000, false);
+    } else if (w === 'W4' || w === 'W4L') {
+      const n = w === 'W4' ? 100000 : 1000000;
       const r = lcg(42);
-      const pool = Array.from({ length: 65536 }, () => keyOf(r(100000)));
+      const pool = Array.from({ length: w === 'W4' ? 65536 : 262144 }, () => keyOf(r(n)));
+      const burst = 65536;
       const open = [];
       for (const B of builds) {
-        const { env, db } = await load(B.cairn, path.join(tmp, `W4-${B.name}`), o.map(keyOf), o.map(valueOf));
+        const { env, db } = await loadInOrder(B.cairn, path.join(tmp, `${w}-${B.name}`), n);
         for (const k of pool) if (db.get(k) === undefined) throw new Error('W4: key not found');
         open.push(env);
         B.db = db;
@@ -123,13 +141,14 @@ try {
       for (let rr = 0; rr < rounds; rr++) {
         for (const B of rr % 2 ? [...builds].reverse() : builds) {
           const db = B.db;
+          const from = rr * burst;
           const t = cpu();
-          for (let j = 0; j < pool.length; j++) db.get(pool[j]);
-          B.t.push((cpu() - t) / pool.length);
+          for (let j = 0; j < burst; j++) db.get(pool[(from + j) % pool.length]);
+          B.t.push((cpu() - t) / burst);
         }
       }
       for (const env of open) await env.close();
-    } else throw new Error(`unknown workload ${w} (W1, W1r, W4)`);
+    } else throw new Error(`unknown workload ${w} (W1, W1r, W4, W4L)`);
     const [sa, sb] = builds.map((B) => stats(B.t));
     const f = (s) => `min ${s.min.toFixed(2)}  q1 ${s.q1.toFixed(2)}  med ${s.med.toFixed(2)}`;
     console.log(`${w} µs CPU/op (${rounds} bursts each)  A: ${f(sa)}  B: ${f(sb)}  B/A: min ${(sb.min / sa.min).toFixed(2)} q1 ${(sb.q1 / sa.q1).toFixed(2)} med ${(sb.med / sa.med).toFixed(2)}`);

@@ -6,7 +6,7 @@
 
 import { BTree, type Cursor, type DupMode } from '../btree/btree.js';
 import type { PageReader } from '../btree/store.js';
-import { type DataFile, type Pager, SnapshotReader, inFile, locateCorruption } from '../page/pager.js';
+import { type DataFile, type Pager, PeekReader, SnapshotReader, inFile, locateCorruption } from '../page/pager.js';
 import type { Transaction } from '../txn/txn.js';
 import { CairnError, invalid } from '../util/errors.js';
 
@@ -144,7 +144,8 @@ export class Database {
   /** @internal */
   readonly tree: BTree;
   private readonly host: DbHost;
-  private readonly latest: SnapshotReader;
+  /** Point reads without a transaction: the latest state, pages not kept (Pager.peek). */
+  private readonly peeker: PeekReader;
   private closed = false;
 
   /** @internal Use env.openDatabase(). */
@@ -156,7 +157,7 @@ export class Database {
     this.descriptor = desc;
     this.duplicates = desc.dup;
     this.tree = new BTree(desc.root, desc.dup);
-    this.latest = new SnapshotReader(host.pager, file, Infinity);
+    this.peeker = new PeekReader(host.pager, file);
   }
 
   private check(txn?: Transaction): void {
@@ -169,20 +170,33 @@ export class Database {
     return this.name === undefined ? this.fileName : `${this.fileName}:${this.name}`;
   }
 
-  private reader(txn?: Transaction): PageReader {
-    return txn === undefined ? this.latest : txn.reader(this.file);
-  }
-
   /** The value (the first duplicate in duplicate databases), or undefined. */
   get(key: Bytes, txn?: Transaction): Buffer | undefined {
     this.check(txn);
-    return inFile(this.file, () => this.tree.get(this.reader(txn), keyOf(key)));
+    const k = keyOf(key);
+    if (txn !== undefined) return inFile(this.file, () => this.tree.get(txn.reader(this.file), k));
+    // No closure per call: the hot path of point reads (PERFORMANCE.md §W4).
+    try {
+      return this.tree.get(this.peeker, k);
+    } catch (e) {
+      throw locateCorruption(e, this.file);
+    } finally {
+      this.host.pager.settle();
+    }
   }
 
   /** Every duplicate of a key, in order ([] when absent). */
   getAll(key: Bytes, txn?: Transaction): Buffer[] {
     this.check(txn);
-    return inFile(this.file, () => this.tree.getAll(this.reader(txn), keyOf(key)));
+    const k = keyOf(key);
+    if (txn !== undefined) return inFile(this.file, () => this.tree.getAll(txn.reader(this.file), k));
+    try {
+      return this.tree.getAll(this.peeker, k);
+    } catch (e) {
+      throw locateCorruption(e, this.file);
+    } finally {
+      this.host.pager.settle();
+    }
   }
 
   has(key: Bytes, txn?: Transaction): boolean {
@@ -239,7 +253,7 @@ export class Database {
   /** Number of pairs (walks the tree). */
   count(txn?: Transaction): number {
     this.check(txn);
-    if (txn !== undefined) return inFile(this.file, () => this.tree.count(this.reader(txn)));
+    if (txn !== undefined) return inFile(this.file, () => this.tree.count(txn.reader(this.file)));
     return this.withSnapshot((r) => this.tree.count(r));
   }
 

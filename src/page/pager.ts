@@ -36,6 +36,12 @@ export class CachedPage {
   ref = true;
   /** Older versions still visible to open snapshots, oldest first. */
   history: PageVersion[] | null = null;
+  /**
+   * The buffer as loaded from disk while no caller has been given it except through
+   * `Pager.peek` (whose callers keep no reference): when evicted, it is reused for the next
+   * load. null once `read` has handed it out (or a commit replaced it).
+   */
+  frame: Buffer | null = null;
   constructor(buf: Buffer, seq: number) {
     this.buf = buf;
     this.seq = seq;
@@ -132,7 +138,7 @@ export class Pager {
   private evictRetryAt = 0;
   private trimQueued = false;
   private pressureQueued = false;
-  readonly stats = { hits: 0, misses: 0, evictions: 0, pagesWritten: 0 };
+  readonly stats = { hits: 0, misses: 0, evictions: 0, pagesWritten: 0, framesReused: 0 };
   /** The LSN each page on disk must carry (a stale copy is caught when read: lsnmap.ts). */
   lsns = new PageLsnMap();
   /** Called when dirty pages fill half the cache: the environment schedules a checkpoint. */
@@ -221,10 +227,11 @@ export class Pager {
   read(file: DataFile, pgno: number, seq: number): Buffer {
     let p = file.pages.get(pgno);
     if (p === undefined) {
-      p = this.load(file, pgno);
+      p = this.load(file, pgno, false);
       this.stats.misses++;
     } else this.stats.hits++;
     p.ref = true;
+    p.frame = null; // the caller may keep the buffer: never reuse it
     if (p.seq <= seq) return p.buf;
     const h = p.history;
     if (h !== null) {
@@ -233,14 +240,78 @@ export class Pager {
     assert(false, `no version of page ${pgno} of ${file.name} for snapshot ${seq}`);
   }
 
-  private load(file: DataFile, pgno: number): CachedPage {
-    const buf = this.readFromDisk(file, pgno);
+  /**
+   * The latest committed version of a page, for a caller that keeps no reference to the buffer
+   * once it returns (a point read that copies what it returns): a page loaded for such callers
+   * only is a reusable frame (`CachedPage.frame`), so a read that misses the cache does not
+   * allocate a new buffer. Checked exactly as `read` (I6).
+   */
+  peek(file: DataFile, pgno: number): Buffer {
+    let p = file.pages.get(pgno);
+    if (p === undefined) {
+      p = this.load(file, pgno, true);
+      this.stats.misses++;
+    } else this.stats.hits++;
+    p.ref = true;
+    return p.buf;
+  }
+
+  // Frames of evicted pages, reused by `load` (at most a tenth of the cache). A frame evicted
+  // while a `peek` caller runs may still be in that caller's hands (a descent holds its page
+  // while an overflow chain is read, and each load may evict), so it waits in `freed` until the
+  // caller has returned and calls `settle`.
+  private readonly frames: Buffer[] = [];
+  private readonly freed: Buffer[] = [];
+
+  /** Called for a clean page leaving the cache: keeps its buffer if nobody else may hold it. */
+  private release(p: CachedPage, pageSize: number): void {
+    if (p.frame === p.buf && p.buf.length === pageSize && (this.frames.length + this.freed.length) * 10 * pageSize < this.opts.cacheSize) this.freed.push(p.buf);
+    p.frame = null;
+  }
+
+  /** Ends a `peek` caller's operation: frames evicted during it may now be reused. */
+  settle(): void {
+    const f = this.freed;
+    if (f.length === 0) return;
+    for (let i = 0; i < f.length; i++) this.frames.push(f[i]!);
+    f.length = 0;
+  }
+
+  /** Reads and checks a page and caches it; `frame`: loaded for `peek`, its buffer reusable (set before the eviction below, which may drop this very page). */
+  private load(file: DataFile, pgno: number, frame: boolean): CachedPage {
+    let into = this.frames.pop();
+    if (into !== undefined && into.length !== file.pageSize) into = undefined;
+    if (into !== undefined) this.stats.framesReused++;
+    const buf = this.readFromDisk(file, pgno, into);
     const why = checkPage(buf, pgno, file.uid) ?? this.checkLsn(file, pgno, buf);
     if (why !== undefined) throw new CorruptionError(file.path, pgno * file.pageSize, why);
     const p = new CachedPage(buf, 0);
+    if (frame) p.frame = buf;
     file.pages.set(pgno, p);
     this.cached++;
     if (this.cached * file.pageSize > this.opts.cacheSize) this.evict(file.pageSize);
+    return p;
+  }
+
+  /**
+   * The committed version of an uncached page, from disk, for snapshots older than a commit that
+   * replaces it (only clean pages leave the cache, so the disk holds the latest committed
+   * version). Undefined when the page has no sound version on disk (a page new at the end of the
+   * file: no snapshot refers to it) or cannot be read: the commit installs regardless, and a
+   * snapshot that does need the page then fails on it instead of reading a newer version.
+   */
+  private loadOlder(file: DataFile, pgno: number): CachedPage | undefined {
+    let buf: Buffer;
+    try {
+      buf = this.readFromDisk(file, pgno);
+    } catch {
+      return undefined;
+    }
+    if ((checkPage(buf, pgno, file.uid) ?? this.checkLsn(file, pgno, buf)) !== undefined) return undefined;
+    // Not through load(): its eviction could drop this very page before the caller installs over it.
+    const p = new CachedPage(buf, 0);
+    file.pages.set(pgno, p);
+    this.cached++;
     return p;
   }
 
@@ -253,9 +324,9 @@ export class Pager {
     return `stale page: page ${pgno} has LSN ${formatLsn(have)} but the last change written to it is at ${formatLsn(want)} (a lost or misdirected write, or a data file from another time); restore the environment from a backup or the data file from a copy made with its logs, then run db_recover -c`;
   }
 
-  /** Raw bytes of a page from the file (zeros past its end). */
-  readFromDisk(file: DataFile, pgno: number): Buffer {
-    const buf = Buffer.allocUnsafe(file.pageSize);
+  /** Raw bytes of a page from the file (zeros past its end), into `into` if given. */
+  readFromDisk(file: DataFile, pgno: number, into?: Buffer): Buffer {
+    const buf = into ?? Buffer.allocUnsafe(file.pageSize);
     const h = this.handleOf(file, false);
     const n = h === undefined ? 0 : h.read(buf, pgno * file.pageSize);
     if (n < buf.length) buf.fill(0, n);
@@ -284,6 +355,7 @@ export class Pager {
             continue;
           }
           f.pages.delete(pgno);
+          this.release(p, f.pageSize);
           this.cached--;
           this.stats.evictions++;
         }
@@ -313,6 +385,8 @@ export class Pager {
   /** Installs a committed page version at sequence `seq`. */
   install(file: DataFile, pgno: number, buf: Buffer, seq: number, image: boolean): void {
     let p = file.pages.get(pgno);
+    // An evicted page changed while an older snapshot is open: that snapshot still needs the version on disk.
+    if (p === undefined && this.snapshots.size > 0 && this.minSnapshot() < seq) p = this.loadOlder(file, pgno);
     if (p === undefined) {
       p = new CachedPage(buf, seq);
       file.pages.set(pgno, p);
@@ -413,6 +487,23 @@ export class SnapshotReader implements PageReader {
   }
   page(pgno: number): Buffer {
     return this.pager.read(this.file, pgno, this.seq);
+  }
+}
+
+/**
+ * The latest committed state of one file for point reads that copy what they return and keep no
+ * page afterwards (`Pager.peek`); the caller calls `pager.settle()` when its read has returned.
+ */
+export class PeekReader implements PageReader {
+  readonly pageSize: number;
+  constructor(
+    private readonly pager: Pager,
+    readonly file: DataFile,
+  ) {
+    this.pageSize = file.pageSize;
+  }
+  page(pgno: number): Buffer {
+    return this.pager.peek(this.file, pgno);
   }
 }
 

@@ -1,0 +1,74 @@
+// The pager's frame reuse for point reads (Pager.peek, PERFORMANCE.md §W4): a buffer loaded for
+// peek callers only is reused for a later load after its page is evicted, but never while a
+// peek caller may still hold it (before settle) and never once read() has handed it out.
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { SimVfs } from '../io/sim.js';
+import { DataFile, Pager, initPageHeader } from './pager.js';
+
+const PAGE = 512;
+
+function setup(pages: number): { pager: Pager; file: DataFile } {
+  const vfs = new SimVfs();
+  vfs.mkdir('/d', { recursive: true });
+  const pager = new Pager(vfs, { cacheSize: 4 * PAGE });
+  const file = new DataFile('f.db', '/d/f.db', 7, PAGE);
+  pager.addFile(file);
+  for (let pgno = 0; pgno < pages; pgno++) {
+    const buf = Buffer.alloc(PAGE, pgno & 0xff);
+    initPageHeader(buf, pgno, file.uid, 3);
+    pager.writePage(file, pgno, buf);
+  }
+  return { pager, file };
+}
+
+test('a peeked page evicted during a peek operation is not reused before settle', () => {
+  const { pager, file } = setup(40);
+  const held = pager.peek(file, 1);
+  const copy = Buffer.from(held);
+  for (let pgno = 2; pgno < 40; pgno++) pager.peek(file, pgno); // evicts page 1 (cache of 4 pages)
+  assert.ok(pager.stats.evictions > 0);
+  assert.equal(pager.stats.framesReused, 0, 'no frame is reused before settle');
+  assert.ok(held.equals(copy), 'the held buffer still has page 1');
+  pager.settle();
+  for (let pgno = 2; pgno < 40; pgno++) pager.peek(file, pgno);
+  assert.ok(pager.stats.framesReused > 0, 'frames evicted before settle are reused after it');
+  // A reused frame holds the page it was loaded for.
+  for (let pgno = 0; pgno < 40; pgno++) assert.equal(pager.peek(file, pgno)[100], pgno & 0xff);
+});
+
+test('a page handed out by read() is never reused', () => {
+  const { pager, file } = setup(40);
+  const kept = pager.read(file, 5, Infinity);
+  const copy = Buffer.from(kept);
+  for (let round = 0; round < 20; round++) {
+    for (let pgno = 0; pgno < 40; pgno++) pager.peek(file, pgno);
+    pager.settle();
+  }
+  assert.ok(pager.stats.framesReused >= 10, `frames reused: ${pager.stats.framesReused}`);
+  assert.ok(kept.equals(copy), 'the buffer read() returned still holds page 5');
+});
+
+test('a page that read() loads stays unreused even when its own load evicts it', () => {
+  const { pager, file } = setup(40);
+  // Fill the cache with dirty pages (never evicted): the next load can only evict what it loaded.
+  for (let pgno = 20; pgno < 25; pgno++) {
+    const buf = Buffer.alloc(PAGE, 0xaa);
+    initPageHeader(buf, pgno, file.uid, 3);
+    pager.install(file, pgno, buf, ++pager.seq, true);
+  }
+  const peeked = pager.peek(file, 2); // loaded as a frame, evicted by its own load, kept in `freed`
+  assert.equal(peeked[100], 2);
+  pager.settle();
+  const kept = pager.read(file, 3, Infinity);
+  const copy = Buffer.from(kept);
+  assert.ok(pager.stats.evictions >= 2, `evictions: ${pager.stats.evictions}`);
+  pager.settle();
+  for (let pgno = 4; pgno < 12; pgno++) {
+    pager.peek(file, pgno);
+    pager.settle();
+  }
+  assert.ok(pager.stats.framesReused > 0, 'frames are reused');
+  assert.ok(kept.equals(copy), 'the buffer read() returned still holds page 3');
+});
