@@ -309,9 +309,10 @@ export class Database {
             const c = Buffer.compare(e[0], hi);
             if (c > 0 || (c === 0 && hiOpen)) return;
           }
-          if (txn !== undefined) this.check(txn);
           yield e;
           if (++n >= limit) return;
+          // Before the cursor reads again: the transaction may have ended while the caller ran.
+          if (txn !== undefined) this.check(txn);
         }
       } else {
         let e = hi === undefined ? cursor.last() : cursor.seekLast(hi);
@@ -321,9 +322,9 @@ export class Database {
             const c = Buffer.compare(e[0], lo);
             if (c < 0 || (c === 0 && loOpen)) return;
           }
-          if (txn !== undefined) this.check(txn);
           yield e;
           if (++n >= limit) return;
+          if (txn !== undefined) this.check(txn);
         }
       }
     } catch (e) {
