@@ -361,6 +361,71 @@ test('syncAsync resolves on a later tick and covers the writes issued before it'
   assert.deepEqual(vfs.durableFiles().get('/f'), A(10, 1));
 });
 
+test('a dsync write is durable when it returns; earlier plain writes of the file are not (O_DSYNC)', () => {
+  const vfs = new SimVfs();
+  writeSynced(vfs, '/log', A(2048, 0));
+  vfs.syncDir('/');
+  const plain = vfs.open('/log');
+  const dsync = vfs.open('/log', { dsync: true });
+  plain.write(A(512, 1), 0); // a relaxed commit: handed to the OS, not synced
+  const before = vfs.syncCount;
+  dsync.write(A(512, 2), 512);
+  assert.equal(vfs.syncCount, before + 1, 'a dsync write counts as a sync');
+  const durable = vfs.durableFiles().get('/log')!;
+  assert.deepEqual(durable.subarray(512, 1024), A(512, 2), 'the dsync write survives a power loss');
+  assert.deepEqual(durable.subarray(0, 512), A(512, 0), 'the earlier plain write is still volatile');
+  assert.deepEqual(vfs.pendingOps().length, 1);
+  for (const seed of testSeeds(20)) {
+    const img = vfs.crash({ seed, mode: 'random' }).snapshotFiles().get('/log')!;
+    assert.deepEqual(img.subarray(512, 1024), A(512, 2), `seed ${seed}: the dsync write is kept`);
+  }
+  plain.sync();
+  assert.deepEqual(vfs.durableFiles().get('/log')!.subarray(0, 1024), Buffer.concat([A(512, 1), A(512, 2)]));
+});
+
+test('a dsync write over an unsynced write: neither a crash nor a later sync brings the older bytes back', () => {
+  const vfs = new SimVfs();
+  writeSynced(vfs, '/log', A(1536, 0));
+  vfs.syncDir('/');
+  const plain = vfs.open('/log');
+  const dsync = vfs.open('/log', { dsync: true });
+  plain.write(A(1024, 1), 256); // [256, 1280)
+  dsync.write(A(512, 2), 512); // [512, 1024): newer, durable
+  const expectNew = (img: Buffer, what: string) => assert.deepEqual(img.subarray(512, 1024), A(512, 2), what);
+  for (const mode of ['keep', 'drop', 'torn', 'random', 'prefix'] as const) {
+    for (const seed of testSeeds(10)) expectNew(vfs.crash({ seed, mode }).snapshotFiles().get('/log')!, `${mode} seed ${seed}`);
+  }
+  const cur = Buffer.alloc(1536);
+  plain.read(cur, 0);
+  expectNew(cur, 'reads see the newer bytes');
+  plain.sync();
+  const durable = vfs.durableFiles().get('/log')!;
+  expectNew(durable, 'a later sync keeps the newer bytes');
+  assert.deepEqual(durable.subarray(256, 512), A(256, 1));
+  assert.deepEqual(durable.subarray(1024, 1280), A(256, 1));
+});
+
+test('a failed dsync write is lost for good (fsyncgate), and onSync runs before it takes effect', () => {
+  const vfs = new SimVfs();
+  writeSynced(vfs, '/log', A(1024, 0));
+  vfs.syncDir('/');
+  const dsync = vfs.open('/log', { dsync: true });
+  let image: Buffer | undefined;
+  vfs.onSync = () => {
+    image = vfs.crash({ seed: 1, mode: 'drop' }).snapshotFiles().get('/log');
+  };
+  dsync.write(A(512, 3), 0);
+  assert.deepEqual(image?.subarray(0, 512), A(512, 0), 'before the write takes effect, a crash loses it');
+  vfs.onSync = undefined;
+  vfs.inject({ op: 'sync', errno: 'EIO' });
+  assert.equal(errno(() => dsync.write(A(512, 4), 512)), 'EIO');
+  dsync.sync();
+  assert.deepEqual(vfs.durableFiles().get('/log')!.subarray(512), A(512, 0), 'the failed write never becomes durable');
+  const cur = Buffer.alloc(512);
+  dsync.read(cur, 512);
+  assert.deepEqual(cur, A(512, 4), 'the page cache still has it');
+});
+
 test('fromFiles builds a fully durable file system; snapshotFiles copies', () => {
   const vfs = SimVfs.fromFiles(new Map([['/env/a/x', Buffer.from('x')], ['/env/y', A(3)]]));
   assert.deepEqual(vfs.readdir('/env'), ['a', 'y']);
