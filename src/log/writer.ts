@@ -4,6 +4,13 @@
 // disk. write() hands buffered bytes to the OS (enough for 'write-nosync'). flush(lsn) makes
 // the log durable through lsn: one flusher loop does one write and one fdatasync per batch, so
 // every commit that arrives while a sync is in flight shares the next one (group commit).
+// flushNow(lsn) is the lone committer's short path: durable before it returns, in this thread.
+//
+// Each log file has two handles: a plain one (relaxed writes, fdatasync) and one opened O_DSYNC
+// (`dsync`), through which a write is durable when it returns. A flush in this thread whose
+// bytes are all still in the buffer is one O_DSYNC pwrite; when bytes were handed to the OS
+// through the plain handle since its last fdatasync (write-nosync commits, a buffer that
+// overflowed), an O_DSYNC write would not cover them, so it is write + fdatasync instead.
 //
 // Any failed write or fsync is fatal (I8): the writer fails every waiter and every later call
 // with RunRecoveryError and never retries — after a failed fsync the kernel may have dropped
@@ -36,11 +43,23 @@ interface Waiter {
 
 const ZERO_CHUNK = Buffer.alloc(1024 * 1024);
 
+/**
+ * Synchronous flushes (flushNow) allowed in a row without the event loop running a turn: a
+ * committer awaiting its commits in a loop would otherwise never let timers, I/O and the
+ * channel run. After that many the flush goes through the flusher, which lets a turn pass.
+ */
+const TURNLESS_FLUSHES = 16;
+
 export class LogWriter {
   readonly dir: string;
   private readonly vfs: Vfs;
   private readonly opts: LogWriterOptions;
   private handle: FileHandle;
+  /** The current file opened O_DSYNC: a write through it is durable on return (its bytes only). */
+  private dsync: FileHandle;
+  /** Plain writes to the current file so far, and how many of them an fdatasync covered. */
+  private written = 0;
+  private synced = 0;
   private fileNo: number;
   /** Offset in the current file where the next record goes. */
   private offset: number;
@@ -53,6 +72,9 @@ export class LogWriter {
   private flushing = false;
   private retired: FileHandle[] = [];
   private failure: Error | undefined;
+  /** flushNow()s since the event loop last ran a turn (bounded by TURNLESS_FLUSHES). */
+  private turnless = 0;
+  private turnWatch = false;
   /**
    * Whether a flush may fdatasync synchronously (the environment says so when no other write
    * transaction is open, so no commit could join the group meanwhile). Default: never.
@@ -68,6 +90,7 @@ export class LogWriter {
     this.dir = dir;
     this.opts = { ...opts };
     this.handle = handle;
+    this.dsync = vfs.open(handle.path, { dsync: true });
     this.fileNo = fileNo;
     this.offset = offset;
     this.bufStart = offset;
@@ -198,6 +221,7 @@ export class LogWriter {
     } catch (e) {
       throw this.fail(e as Error);
     }
+    this.written++;
     this.stats.writes++;
     this.bufStart += this.bufLen;
     this.bufLen = 0;
@@ -211,9 +235,12 @@ export class LogWriter {
       this.stats.syncs++;
       const prevEnd = this.offset;
       const next = LogWriter.makeFile(this.vfs, this.dir, this.opts, this.fileNo + 1, prevEnd);
-      this.retired.push(this.handle);
+      const nextDsync = this.vfs.open(next.path, { dsync: true });
+      this.retired.push(this.handle, this.dsync);
       if (!this.flushing) this.closeRetired();
       this.handle = next;
+      this.dsync = nextDsync;
+      this.written = this.synced = 0;
     } catch (e) {
       throw this.fail(e as Error);
     }
@@ -242,16 +269,59 @@ export class LogWriter {
   /** Writes and fsyncs everything appended, blocking (used at close and on file switch paths). */
   flushSync(): void {
     this.check();
+    if (this.end <= this.durable) return;
+    this.syncHere();
+  }
+
+  /**
+   * The lone committer's short path: when the environment allows blocking (mayBlock: no other
+   * write transaction could join a group), no flush is queued or in flight, and the event loop
+   * ran a turn within the last TURNLESS_FLUSHES of these, makes the log durable through `lsn`
+   * right now in this thread — no promise, no event-loop turn — and returns true. Otherwise
+   * returns false and the caller awaits flush(lsn). Throws RunRecoveryError when the write or
+   * fsync fails (the writer has failed, I8).
+   */
+  flushNow(lsn: Lsn = this.end): boolean {
+    if (this.failure) throw this.runRecovery();
+    if (lsn <= this.durable) return true;
+    if (this.flushing || this.waiters.length > 0 || this.turnless >= TURNLESS_FLUSHES || !this.mayBlock()) return false;
+    this.syncHere();
+    this.turnless++;
+    if (!this.turnWatch) {
+      this.turnWatch = true;
+      setImmediate(() => {
+        this.turnWatch = false;
+        this.turnless = 0;
+      }).unref();
+    }
+    return true;
+  }
+
+  /**
+   * Makes everything appended durable, blocking this thread: one O_DSYNC write of the buffer when
+   * every plain write to the file is already synced, else write + fdatasync. On failure the
+   * writer fails (I8) and this throws RunRecoveryError.
+   */
+  private syncHere(): void {
     const target = this.end;
-    if (target <= this.durable) return;
-    this.write();
     try {
-      this.handle.sync();
+      if (this.written === this.synced && this.bufLen > 0 && !planted('log-skip-fsync')) {
+        this.dsync.write(this.buf.subarray(0, this.bufLen), this.bufStart);
+        this.bufStart += this.bufLen;
+        this.bufLen = 0;
+        this.stats.writes++;
+      } else {
+        this.write();
+        const covered = this.written;
+        if (!planted('log-skip-fsync')) this.handle.sync(); // PLANT(log-skip-fsync): else the line was just `this.handle.sync();`
+        this.synced = covered;
+      }
     } catch (e) {
+      if (planted('fsync-retry') && !this.failure && (() => { try { this.handle.sync(); return true; } catch { return false; } })()) { this.durable = Math.max(this.durable, target); this.resolveWaiters(); return; } // PLANT(fsync-retry)
       throw this.fail(e as Error);
     }
     this.stats.syncs++;
-    this.durable = target;
+    if (target > this.durable) this.durable = target;
     this.resolveWaiters();
   }
 
@@ -269,6 +339,15 @@ export class LogWriter {
           await new Promise<void>((r) => setImmediate(r));
           if (this.failure) return;
         }
+        if (block) {
+          try {
+            this.syncHere();
+          } catch {
+            return; // fail() has told every waiter (I8)
+          }
+          this.closeRetired();
+          continue;
+        }
         const target = this.end;
         const handle = this.handle;
         try {
@@ -277,14 +356,16 @@ export class LogWriter {
           // fail() has told every waiter (I8); throwing here would reject this unawaited loop
           return;
         }
+        const covered = this.written;
         try {
-          if (!planted('log-skip-fsync')) { if (block) handle.sync(); else await handle.syncAsync(); } // PLANT(log-skip-fsync): else the line was just `if (block) handle.sync(); else await handle.syncAsync();`
+          if (!planted('log-skip-fsync')) await handle.syncAsync(); // PLANT(log-skip-fsync): else the line was just `await handle.syncAsync();`
         } catch (e) {
           if (planted('fsync-retry') && (await handle.syncAsync().then(() => true, () => false))) { this.durable = Math.max(this.durable, target); this.resolveWaiters(); continue; } // PLANT(fsync-retry)
           this.fail(e as Error);
           return;
         }
         this.stats.syncs++;
+        if (handle === this.handle) this.synced = Math.max(this.synced, covered);
         // A file switch during the await synced everything before it; target may be in the new file
         // only if records were appended after `target` was read, so target is covered either way.
         if (target > this.durable) this.durable = target;
@@ -325,6 +406,7 @@ export class LogWriter {
   close(): void {
     this.closeRetired();
     try {
+      this.dsync.close();
       this.handle.close();
     } catch {
       // closing after a failure: nothing more to lose
