@@ -76,8 +76,9 @@ export class LogWriter {
   private turnless = 0;
   private turnWatch = false;
   /**
-   * Whether a flush may fdatasync synchronously (the environment says so when no other write
-   * transaction is open, so no commit could join the group meanwhile). Default: never.
+   * Whether flushNow may make the log durable synchronously, blocking this thread (the
+   * environment says so when no other write transaction is open, so no commit could join the
+   * group meanwhile). Default: never.
    */
   mayBlock: () => boolean = () => false;
   /** Called once when the writer fails (I8), so the environment can panic. */
@@ -329,25 +330,8 @@ export class LogWriter {
     this.flushing = true;
     try {
       while (this.waiters.length > 0 && !this.failure) {
-        // A lone committer with nobody else about to commit: fdatasync in this thread, at the
-        // end of this event-loop turn (saves syncAsync's thread-pool round trip; the turn ends
-        // first so that a committer awaiting in a loop cannot starve timers and I/O, and commits
-        // made meanwhile join). Otherwise syncAsync, so that the event loop runs the other
-        // transactions' commits while the disk works (they form the next group).
-        const block = this.waiters.length === 1 && this.mayBlock();
-        if (block) {
-          await new Promise<void>((r) => setImmediate(r));
-          if (this.failure) return;
-        }
-        if (block) {
-          try {
-            this.syncHere();
-          } catch {
-            return; // fail() has told every waiter (I8)
-          }
-          this.closeRetired();
-          continue;
-        }
+        // Always in the thread pool: the event loop meanwhile runs the other transactions'
+        // commits (they form the next group). A lone committer does not come here (flushNow).
         const target = this.end;
         const handle = this.handle;
         try {
@@ -364,6 +348,7 @@ export class LogWriter {
           this.fail(e as Error);
           return;
         }
+        if (this.failure) return; // the writer failed meanwhile: this sync acknowledges nothing
         this.stats.syncs++;
         if (handle === this.handle) this.synced = Math.max(this.synced, covered);
         // A file switch during the await synced everything before it; target may be in the new file
