@@ -392,6 +392,10 @@ export class LogWriter {
     this.closeRetired();
     try {
       this.dsync.close();
+    } catch {
+      // closing after a failure: nothing more to lose
+    }
+    try {
       this.handle.close();
     } catch {
       // closing after a failure: nothing more to lose
