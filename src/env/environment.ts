@@ -622,9 +622,10 @@ export class Environment implements TxnHost, DbHost {
     this.endTxn(txn);
     let mode = durability ?? txn.durability ?? this.durability;
     if (txn.fileOps.length > 0) mode = 'sync';
-    // A lone committer's log is made durable right here (flushNow); otherwise it joins a group.
-    if (mode === 'sync' && !log.flushNow(end)) await this.track(log.flush(end));
-    else if (mode === 'write-nosync') log.write();
+    if (mode === 'sync') {
+      // A lone committer's log is made durable right here (flushNow); otherwise it joins a group.
+      if (!log.flushNow(end)) await this.track(log.flush(end));
+    } else if (mode === 'write-nosync') log.write();
     for (const op of txn.fileOps) this.applyFileOp(op);
     if (this.ckptKbytes > 0 && log.stats.bytes - this.logAtLastCkpt >= this.ckptKbytes * 1024) this.backgroundCheckpoint();
   }
