@@ -26,8 +26,8 @@ interface Run {
 
 /**
  * The workload: group commits, a large transaction, checkpoints, log switches, file create/remove,
- * and lone committers, some 'write-nosync' followed by a 'sync' one (whose O_DSYNC short path must
- * not leave the relaxed bytes before it volatile: I2 for the sync commit needs them).
+ * and lone committers, some 'write-nosync' followed by a 'sync' one (whose short path, flushNow,
+ * must make the relaxed bytes before it durable too: I2 for the sync commit needs them).
  */
 async function workload(vfs: SimVfs, seed: number, crashAt: number, faults = false): Promise<Run> {
   const r = rng(seed);

@@ -398,7 +398,7 @@ export class Environment implements TxnHost, DbHost {
   private wire(): void {
     // The log panics the environment when a write or fsync fails (I8).
     if (this.writer) this.writer.onPanic = (e) => this.panic(e);
-    // A flush may block this thread (flushNow: one O_DSYNC write, no event-loop turn) only when
+    // A flush may block this thread (flushNow: write + fdatasync, no event-loop turn) only when
     // no write transaction is open (W2's lone writer): nothing could join its group. With others
     // open their commits must be able to run meanwhile (group commit), and during a hot backup
     // the backup must (it copies between the writer's commits).

@@ -23,36 +23,6 @@ function errno(fn: () => unknown): string {
   assert.fail('expected an IoError');
 }
 
-test('a dsync handle writes through O_DSYNC (the flag is on the descriptor) and reads back', () => {
-  const dir = tmpDir();
-  try {
-    const file = path.join(dir, 'f');
-    fs.writeFileSync(file, Buffer.alloc(8192));
-    const h = nodeVfs.open(file, { dsync: true });
-    h.write(Buffer.from('durable'), 4096);
-    const plain = nodeVfs.open(file);
-    const buf = Buffer.alloc(7);
-    assert.equal(plain.read(buf, 4096), 7);
-    assert.equal(buf.toString(), 'durable');
-    if (process.platform === 'linux') {
-      // /proc/self/fdinfo shows the descriptor's flags (octal): O_DSYNC must be set on it.
-      const fds = fs.readdirSync('/proc/self/fd').filter((fd) => {
-        try {
-          return fs.readlinkSync(`/proc/self/fd/${fd}`) === file;
-        } catch {
-          return false;
-        }
-      });
-      const flags = fds.map((fd) => parseInt(/flags:\s*([0-7]+)/.exec(fs.readFileSync(`/proc/self/fdinfo/${fd}`, 'utf8'))![1]!, 8));
-      assert.equal(flags.filter((f) => (f & fs.constants.O_DSYNC) !== 0).length, 1, 'exactly the dsync handle has O_DSYNC');
-    }
-    h.close();
-    plain.close();
-  } finally {
-    fs.rmSync(dir, { recursive: true, force: true });
-  }
-});
-
 test('open, write, read, size, truncate, sync, syncAsync, close', async () => {
   const dir = tmpDir();
   try {

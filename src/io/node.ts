@@ -1,8 +1,7 @@
 // NodeVfs: the production Vfs over node:fs (DESIGN.md §4 "one I/O seam", reliability.md §9.0).
 //
 // Reads, writes and fsyncs are synchronous system calls; syncAsync runs fdatasync on libuv's
-// thread pool so the event loop keeps serving while the disk works (group commit). A handle
-// opened with `dsync` has O_DSYNC: a write is durable (its own bytes) when it returns.
+// thread pool so the event loop keeps serving while the disk works (group commit).
 // Every failure is rethrown once as IoError(op, path, errno) with the Node error as `cause`.
 // Nothing here retries an fsync: a failed sync is reported and the caller panics (I8).
 // This directory is the only place in src/ that imports node:fs.
@@ -23,13 +22,10 @@ function wrap(op: string, path: string, err: unknown): IoError {
 class NodeFileHandle implements FileHandle {
   readonly path: string;
   #fd: number;
-  /** Opened with dsync on a platform without O_DSYNC: each write is followed by fdatasync. */
-  readonly #syncEachWrite: boolean;
 
-  constructor(path: string, fd: number, syncEachWrite = false) {
+  constructor(path: string, fd: number) {
     this.path = path;
     this.#fd = fd;
-    this.#syncEachWrite = syncEachWrite;
   }
 
   read(buf: Uint8Array, position: number): number {
@@ -55,7 +51,6 @@ class NodeFileHandle implements FileHandle {
     } catch (err) {
       throw wrap('write', this.path, err);
     }
-    if (this.#syncEachWrite) this.sync();
   }
 
   size(): number {
@@ -106,12 +101,8 @@ export class NodeVfs implements Vfs {
     let flags = options.readOnly ? c.O_RDONLY : c.O_RDWR;
     if (options.create) flags |= c.O_CREAT;
     if (options.create && options.exclusive) flags |= c.O_EXCL;
-    // O_DSYNC where the platform has it (Linux, macOS, the BSDs); elsewhere write + fdatasync.
-    const dsync = options.dsync === true && !options.readOnly;
-    const native = dsync && typeof c.O_DSYNC === 'number';
-    if (native) flags |= c.O_DSYNC;
     try {
-      return new NodeFileHandle(path, fs.openSync(path, flags, 0o666), dsync && !native);
+      return new NodeFileHandle(path, fs.openSync(path, flags, 0o666));
     } catch (err) {
       throw wrap('open', path, err);
     }

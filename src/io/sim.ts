@@ -8,10 +8,6 @@
 //               current bytes and append to the log. sync() replays the log onto the durable
 //               bytes and clears it. syncAsync() covers the operations issued before the call
 //               and takes effect on a later tick (setImmediate), like fdatasync on a thread pool.
-//               A write through a handle opened with `dsync` (O_DSYNC) makes that write alone
-//               durable before it returns: earlier unsynced writes of the file (through any
-//               handle) stay volatile, and a crash may still lose them even though later bytes
-//               survive. It counts as a sync for onSync and for 'sync' faults (which lose it).
 //   entries     The namespace (create, mkdir, rename, unlink, rmdir) has a *current* and a
 //               *durable* version too. Each directory operation stays pending until syncDir() of
 //               its parent directory (both parents for a rename); pending operations are kept in
@@ -338,7 +334,7 @@ class SimCore {
     }
     const inode = this.inodes.get(node.id);
     assert(inode !== undefined, `SimVfs: no inode ${node.id} for ${p}`);
-    return new SimHandle(this, p, inode, options.readOnly === true, options.dsync === true);
+    return new SimHandle(this, p, inode, options.readOnly === true);
   }
 
   write(path: string, inode: Inode, data: Uint8Array, pos: number): void {
@@ -362,36 +358,6 @@ class SimCore {
     inode.cur.truncate(length);
     inode.ops.push({ kind: 'truncate', seq: ++this.seq, length });
     inode.mtimeMs = this.clock();
-  }
-
-  /**
-   * An O_DSYNC write: records it, then makes that one write durable (onSync runs first; a 'sync'
-   * fault loses it, fsyncgate). Earlier unsynced operations stay pending; the parts of earlier
-   * writes it overwrites are dropped from them, so that a later sync or a crash image cannot
-   * replay older bytes over the durable newer ones.
-   */
-  writeDurable(path: string, inode: Inode, data: Uint8Array, pos: number): void {
-    this.write(path, inode, data, pos);
-    if (data.length === 0) return;
-    const op = inode.ops[inode.ops.length - 1]!;
-    assert(op.kind === 'write' && op.pos === pos, 'SimVfs: the dsync write is the last operation');
-    assert(!inode.ops.some((o) => o.kind === 'truncate'), `SimVfs: an O_DSYNC write after an unsynced truncate of ${path} is not modelled`);
-    this.hook(++this.syncCount, path);
-    const f = this.fault('sync', path);
-    inode.ops.pop();
-    if (f !== undefined) throw io('write', path, f.errno); // fsyncgate: the write is lost
-    const end = pos + data.length;
-    const rest: FileOp[] = [];
-    for (const o of inode.ops) {
-      if (o.kind !== 'write' || o.pos >= end || o.pos + o.data.length <= pos) {
-        rest.push(o);
-        continue;
-      }
-      if (o.pos < pos) rest.push({ kind: 'write', seq: o.seq, pos: o.pos, data: o.data.subarray(0, pos - o.pos) });
-      if (o.pos + o.data.length > end) rest.push({ kind: 'write', seq: o.seq, pos: end, data: o.data.subarray(end - o.pos) });
-    }
-    inode.ops = rest;
-    applyFileOp(inode.durable, op);
   }
 
   /** Makes the inode's operations with seq ≤ target durable (or loses them, on a fault). */
@@ -624,15 +590,13 @@ class SimHandle implements FileHandle {
   readonly #core: SimCore;
   readonly #inode: Inode;
   readonly #readOnly: boolean;
-  readonly #dsync: boolean;
   #closed = false;
 
-  constructor(core: SimCore, path: string, inode: Inode, readOnly: boolean, dsync: boolean) {
+  constructor(core: SimCore, path: string, inode: Inode, readOnly: boolean) {
     this.#core = core;
     this.path = path;
     this.#inode = inode;
     this.#readOnly = readOnly;
-    this.#dsync = dsync;
   }
 
   #check(op: string, writing: boolean): void {
@@ -653,8 +617,7 @@ class SimHandle implements FileHandle {
   write(buf: Uint8Array, position: number): void {
     this.#check('write', true);
     assert(Number.isInteger(position) && position >= 0, `SimVfs.write: bad position ${position}`);
-    if (this.#dsync) this.#core.writeDurable(this.path, this.#inode, buf, position);
-    else this.#core.write(this.path, this.#inode, buf, position);
+    this.#core.write(this.path, this.#inode, buf, position);
   }
 
   size(): number {

@@ -9,11 +9,7 @@ export interface FileHandle {
   readonly path: string;
   /** Reads up to buf.length bytes at position; returns the count (short at end of file). */
   read(buf: Uint8Array, position: number): number;
-  /**
-   * Writes all of buf at position (extending the file as needed). On a handle opened with
-   * `dsync`, the written bytes are durable when it returns (O_DSYNC) — those bytes only: what
-   * was written earlier through another handle still needs sync().
-   */
+  /** Writes all of buf at position (extending the file as needed). */
   write(buf: Uint8Array, position: number): void;
   size(): number;
   truncate(length: number): void;
@@ -30,12 +26,6 @@ export interface OpenOptions {
   /** With create: fail with EEXIST if the file exists. */
   exclusive?: boolean;
   readOnly?: boolean;
-  /**
-   * Every write through this handle is durable when it returns, as write + fdatasync of its own
-   * range (O_DSYNC): one system call. It does NOT make durable the other bytes of the file written
-   * through other handles (or earlier, unsynced); only sync() does.
-   */
-  dsync?: boolean;
 }
 
 export interface Stat {

@@ -6,12 +6,6 @@
 // every commit that arrives while a sync is in flight shares the next one (group commit).
 // flushNow(lsn) is the lone committer's short path: durable before it returns, in this thread.
 //
-// Each log file has two handles: a plain one (relaxed writes, fdatasync) and one opened O_DSYNC
-// (`dsync`), through which a write is durable when it returns. A flush in this thread whose
-// bytes are all still in the buffer is one O_DSYNC pwrite; when bytes were handed to the OS
-// through the plain handle since its last fdatasync (write-nosync commits, a buffer that
-// overflowed), an O_DSYNC write would not cover them, so it is write + fdatasync instead.
-//
 // Any failed write or fsync is fatal (I8): the writer fails every waiter and every later call
 // with RunRecoveryError and never retries — after a failed fsync the kernel may have dropped
 // the dirty pages, so a retry that "succeeds" proves nothing.
@@ -55,11 +49,6 @@ export class LogWriter {
   private readonly vfs: Vfs;
   private readonly opts: LogWriterOptions;
   private handle: FileHandle;
-  /** The current file opened O_DSYNC: a write through it is durable on return (its bytes only). */
-  private dsync: FileHandle;
-  /** Plain writes to the current file so far, and how many of them an fdatasync covered. */
-  private written = 0;
-  private synced = 0;
   private fileNo: number;
   /** Offset in the current file where the next record goes. */
   private offset: number;
@@ -91,7 +80,6 @@ export class LogWriter {
     this.dir = dir;
     this.opts = { ...opts };
     this.handle = handle;
-    this.dsync = vfs.open(handle.path, { dsync: true });
     this.fileNo = fileNo;
     this.offset = offset;
     this.bufStart = offset;
@@ -222,7 +210,6 @@ export class LogWriter {
     } catch (e) {
       throw this.fail(e as Error);
     }
-    this.written++;
     this.stats.writes++;
     this.bufStart += this.bufLen;
     this.bufLen = 0;
@@ -236,12 +223,9 @@ export class LogWriter {
       this.stats.syncs++;
       const prevEnd = this.offset;
       const next = LogWriter.makeFile(this.vfs, this.dir, this.opts, this.fileNo + 1, prevEnd);
-      const nextDsync = this.vfs.open(next.path, { dsync: true });
-      this.retired.push(this.handle, this.dsync);
+      this.retired.push(this.handle);
       if (!this.flushing) this.closeRetired();
       this.handle = next;
-      this.dsync = nextDsync;
-      this.written = this.synced = 0;
     } catch (e) {
       throw this.fail(e as Error);
     }
@@ -299,24 +283,14 @@ export class LogWriter {
   }
 
   /**
-   * Makes everything appended durable, blocking this thread: one O_DSYNC write of the buffer when
-   * every plain write to the file is already synced, else write + fdatasync. On failure the
+   * Makes everything appended durable, blocking this thread: write + fdatasync. On failure the
    * writer fails (I8) and this throws RunRecoveryError.
    */
   private syncHere(): void {
     const target = this.end;
     try {
-      if (this.written === this.synced && this.bufLen > 0 && !planted('log-skip-fsync')) {
-        this.dsync.write(this.buf.subarray(0, this.bufLen), this.bufStart);
-        this.bufStart += this.bufLen;
-        this.bufLen = 0;
-        this.stats.writes++;
-      } else {
-        this.write();
-        const covered = this.written;
-        if (!planted('log-skip-fsync')) this.handle.sync(); // PLANT(log-skip-fsync): else the line was just `this.handle.sync();`
-        this.synced = covered;
-      }
+      this.write();
+      if (!planted('log-skip-fsync')) this.handle.sync(); // PLANT(log-skip-fsync): else the line was just `this.handle.sync();`
     } catch (e) {
       if (planted('fsync-retry') && !this.failure && (() => { try { this.handle.sync(); return true; } catch { return false; } })()) { this.durable = Math.max(this.durable, target); this.resolveWaiters(); return; } // PLANT(fsync-retry)
       throw this.fail(e as Error);
@@ -340,7 +314,6 @@ export class LogWriter {
           // fail() has told every waiter (I8); throwing here would reject this unawaited loop
           return;
         }
-        const covered = this.written;
         try {
           if (!planted('log-skip-fsync')) await handle.syncAsync(); // PLANT(log-skip-fsync): else the line was just `await handle.syncAsync();`
         } catch (e) {
@@ -350,7 +323,6 @@ export class LogWriter {
         }
         if (this.failure) return; // the writer failed meanwhile: this sync acknowledges nothing
         this.stats.syncs++;
-        if (handle === this.handle) this.synced = Math.max(this.synced, covered);
         // A file switch during the await synced everything before it; target may be in the new file
         // only if records were appended after `target` was read, so target is covered either way.
         if (target > this.durable) this.durable = target;
@@ -390,11 +362,6 @@ export class LogWriter {
 
   close(): void {
     this.closeRetired();
-    try {
-      this.dsync.close();
-    } catch {
-      // closing after a failure: nothing more to lose
-    }
     try {
       this.handle.close();
     } catch {
