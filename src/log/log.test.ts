@@ -185,11 +185,15 @@ test('a failed fsync panics the writer: waiters and later calls get RunRecoveryE
   w.close();
 });
 
-test('flushNow: a lone committer is durable on return, with one write and one fdatasync (I2)', () => {
+const turn = () => new Promise<void>((r) => setImmediate(r));
+
+test('flushNow: a lone committer is durable on return, with one write and one fdatasync (I2)', async () => {
   const vfs = setup();
   const w = LogWriter.create(vfs, '/env', opts);
   w.mayBlock = () => true;
   w.append(commit(1));
+  assert.equal(w.flushNow(w.end), false, 'not before the event loop ran a turn since the writer was made');
+  await turn();
   const syncs = vfs.syncCount;
   const writes = vfs.opCount('write');
   assert.equal(w.flushNow(w.end), true);
@@ -202,10 +206,11 @@ test('flushNow: a lone committer is durable on return, with one write and one fd
   w.close();
 });
 
-test('flushNow after relaxed writes (write-nosync, a full buffer) fdatasyncs them too: every crash keeps them (I2)', () => {
+test('flushNow after relaxed writes (write-nosync, a full buffer) fdatasyncs them too: every crash keeps them (I2)', async () => {
   for (const relaxed of ['write', 'overflow'] as const) {
     const vfs = setup();
     const w = LogWriter.create(vfs, '/env', opts);
+    await turn();
     w.mayBlock = () => true;
     w.append(commit(1));
     if (relaxed === 'write') w.write(); // a write-nosync commit: handed to the OS through the plain handle
@@ -241,15 +246,16 @@ test('flushNow declines when others may join or a flush is queued, and after a r
   }
   assert.ok(inARow > 1 && inARow < 1000, `flushNow stopped after ${inARow} in a row without a turn`);
   await w.flush(); // the flusher lets the event loop run a turn
-  await new Promise<void>((r) => setImmediate(r));
+  await turn();
   w.append(commit(++n));
   assert.equal(w.flushNow(w.end), true, 'allowed again after a turn');
   w.close();
 });
 
-test('flushNow: a failed fdatasync panics the writer, is not retried, and is not acknowledged (I8)', () => {
+test('flushNow: a failed fdatasync panics the writer, is not retried, and is not acknowledged (I8)', async () => {
   const vfs = setup();
   const w = LogWriter.create(vfs, '/env', opts);
+  await turn();
   w.mayBlock = () => true;
   const panics: Error[] = [];
   w.onPanic = (e) => panics.push(e);

@@ -61,8 +61,13 @@ export class LogWriter {
   private flushing = false;
   private retired: FileHandle[] = [];
   private failure: Error | undefined;
-  /** flushNow()s since the event loop last ran a turn (bounded by TURNLESS_FLUSHES). */
-  private turnless = 0;
+  /**
+   * flushNow()s since the event loop last ran a turn (bounded by TURNLESS_FLUSHES). It starts at
+   * the bound: until the event loop has run a turn since the writer was made, flushes go through
+   * the flusher, so callbacks set up while the environment opened (the channel's socket) run
+   * before a commit can block this thread.
+   */
+  private turnless = TURNLESS_FLUSHES;
   private turnWatch = false;
   /**
    * Whether flushNow may make the log durable synchronously, blocking this thread (the
@@ -85,6 +90,17 @@ export class LogWriter {
     this.bufStart = offset;
     this.buf = Buffer.allocUnsafe(Math.max(opts.bufferSize, 64 * 1024));
     this.durable = makeLsn(fileNo, offset);
+    this.watchTurn();
+  }
+
+  /** Resets `turnless` when the event loop next runs a turn. */
+  private watchTurn(): void {
+    if (this.turnWatch) return;
+    this.turnWatch = true;
+    setImmediate(() => {
+      this.turnWatch = false;
+      this.turnless = 0;
+    }).unref();
   }
 
   /** Starts a new log in an empty directory, at file 1 (or `firstFile`). */
@@ -272,13 +288,7 @@ export class LogWriter {
     if (this.flushing || this.waiters.length > 0 || this.turnless >= TURNLESS_FLUSHES || !this.mayBlock()) return false;
     this.syncHere();
     this.turnless++;
-    if (!this.turnWatch) {
-      this.turnWatch = true;
-      setImmediate(() => {
-        this.turnWatch = false;
-        this.turnless = 0;
-      }).unref();
-    }
+    this.watchTurn();
     return true;
   }
 
