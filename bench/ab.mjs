@@ -16,6 +16,15 @@
 // loaded in key order (as the bench's W1 database), a pool of 262,144 random keys, bursts of
 // 65,536 gets; about half the leaf reads miss the cache (disk read, checks, eviction). Prints per
 // workload and build: min, lower quartile and median µs of CPU per operation, and B/A of each.
+//
+// W2 / W3 (durable commits, fsync-bound) are timed by the WALL clock instead, since their cost is
+// mostly waiting for the disk: one environment per build (durability sync, opened once), each
+// burst commits for --ms milliseconds (default 300): W2 one awaited
+// `env.transaction(async (txn) => db.put(k, v, txn))` at a time, W3 the same from 64 concurrent
+// writers. Every round also runs a burst of the raw floor (4 KiB overwrite of a preallocated file
+// + fdatasync, as bench/run.mjs's W2 rotation), the three in rotating order; the report gives wall
+// µs per commit (min / q1 / median), CPU µs per commit (median), and per build the median over
+// rounds of (raw µs ÷ build µs) = the build's rate as a share of the raw rate in the same round.
 
 import fs from 'node:fs';
 import os from 'node:os';
@@ -35,6 +44,7 @@ if (!fs.existsSync(a) || !fs.existsSync(b)) {
   process.exit(2);
 }
 const only = opt('only', 'W1,W1r,W4').split(',');
+const burstMs = Number(opt('ms', '300'));
 const rounds = Number(opt('rounds', '20'));
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'cairn-ab-'));
 
@@ -110,6 +120,84 @@ const stats = (xs) => {
   return { min: s[0], q1: s[Math.floor((s.length - 1) / 4)], med: s[Math.floor((s.length - 1) / 2)] };
 };
 
+/** W2/W3: wall-clock bursts of durable commits, with the raw fdatasync floor in every round. */
+async function durable(w) {
+  const writers = w === 'W3' ? 64 : 1;
+  const fd = fs.openSync(path.join(tmp, 'raw.dat'), 'w+');
+  const page = Buffer.alloc(4096, 0x5a);
+  for (let i = 0; i < 256; i++) fs.writeSync(fd, page, 0, 4096, i * 4096);
+  fs.fsyncSync(fd);
+  let rawCount = 0;
+  const raw = {
+    name: 'raw',
+    async burst(until) {
+      let c = 0;
+      while (performance.now() < until) {
+        page[0] = rawCount;
+        fs.writeSync(fd, page, 0, 4096, (rawCount++ % 256) * 4096);
+        fs.fdatasyncSync(fd);
+        c++;
+      }
+      return c;
+    },
+  };
+  const runners = [raw];
+  let seq = 0;
+  for (const B of builds) {
+    const env = await B.cairn.Environment.open(path.join(tmp, `${w}-${B.name}`), { create: true, durability: 'sync', cacheSize: 64 << 20 });
+    const db = await env.openDatabase('bench.db', { create: true });
+    const r = lcg(w === 'W3' ? 3 : 2);
+    const one = () => {
+      const i = r(1_000_000);
+      const v = valueOf(i + seq++);
+      return env.transaction(async (txn) => {
+        db.put(keyOf(i), v, txn);
+      });
+    };
+    for (let i = 0; i < 20; i++) await one();
+    runners.push({
+      name: B.name,
+      env,
+      async burst(until) {
+        let c = 0;
+        const writer = async () => {
+          while (performance.now() < until) {
+            await one();
+            c++;
+          }
+        };
+        await Promise.all(Array.from({ length: writers }, writer));
+        return c;
+      },
+    });
+  }
+  const wall = new Map(runners.map((x) => [x.name, []]));
+  const cpus = new Map(runners.map((x) => [x.name, []]));
+  const share = new Map(runners.map((x) => [x.name, []]));
+  for (let rr = 0; rr < rounds; rr++) {
+    const order = runners.map((_, i) => runners[(i + rr) % runners.length]);
+    const got = new Map();
+    for (const x of order) {
+      const c0 = cpu();
+      const t0 = performance.now();
+      const c = await x.burst(t0 + burstMs);
+      const us = ((performance.now() - t0) * 1000) / c;
+      got.set(x.name, us);
+      wall.get(x.name).push(us);
+      cpus.get(x.name).push((cpu() - c0) / c);
+    }
+    for (const x of runners) share.get(x.name).push(got.get('raw') / got.get(x.name));
+  }
+  fs.closeSync(fd);
+  for (const x of runners) await x.env?.close();
+  const f = (s) => `min ${s.min.toFixed(0)}  q1 ${s.q1.toFixed(0)}  med ${s.med.toFixed(0)}`;
+  console.log(`${w} wall µs/commit (${rounds} bursts of ${burstMs} ms each, ${writers} writer${writers > 1 ? 's' : ''}), load ${os.loadavg().map((l) => l.toFixed(1)).join(' ')}`);
+  for (const x of runners) {
+    const sh = stats(share.get(x.name)).med;
+    console.log(`  ${x.name.padEnd(3)}  wall ${f(stats(wall.get(x.name)))}  cpu med ${stats(cpus.get(x.name)).med.toFixed(1)}  ${x.name === 'raw' ? '' : `rate ÷ raw (median of rounds) ${sh.toFixed(2)}  ÷ A ${(stats(wall.get('A')).med / stats(wall.get(x.name)).med).toFixed(2)}`}`);
+  }
+}
+
 try {
   for (const w of only) {
     for (const B of builds) B.t = [];
@@ -148,7 +236,10 @@ try {
         }
       }
       for (const env of open) await env.close();
-    } else throw new Error(`unknown workload ${w} (W1, W1r, W4, W4L)`);
+    } else if (w === 'W2' || w === 'W3') {
+      await durable(w);
+      continue;
+    } else throw new Error(`unknown workload ${w} (W1, W1r, W2, W3, W4, W4L)`);
     const [sa, sb] = builds.map((B) => stats(B.t));
     const f = (s) => `min ${s.min.toFixed(2)}  q1 ${s.q1.toFixed(2)}  med ${s.med.toFixed(2)}`;
     console.log(`${w} µs CPU/op (${rounds} bursts each)  A: ${f(sa)}  B: ${f(sb)}  B/A: min ${(sb.min / sa.min).toFixed(2)} q1 ${(sb.q1 / sa.q1).toFixed(2)} med ${(sb.med / sa.med).toFixed(2)}`);

@@ -398,9 +398,10 @@ export class Environment implements TxnHost, DbHost {
   private wire(): void {
     // The log panics the environment when a write or fsync fails (I8).
     if (this.writer) this.writer.onPanic = (e) => this.panic(e);
-    // A flush may fdatasync synchronously only when no write transaction is open (W2's lone
-    // writer); with others open their commits must be able to run meanwhile (group commit),
-    // and during a hot backup the backup must (it copies between the writer's commits).
+    // A flush may block this thread (flushNow: write + fdatasync, no event-loop turn) only when
+    // no write transaction is open (W2's lone writer): nothing could join its group. With others
+    // open their commits must be able to run meanwhile (group commit), and during a hot backup
+    // the backup must (it copies between the writer's commits).
     if (this.writer) {
       this.writer.mayBlock = () => {
         if (this.backupsRunning > 0) return false;
@@ -621,8 +622,10 @@ export class Environment implements TxnHost, DbHost {
     this.endTxn(txn);
     let mode = durability ?? txn.durability ?? this.durability;
     if (txn.fileOps.length > 0) mode = 'sync';
-    if (mode === 'sync') await this.track(log.flush(end));
-    else if (mode === 'write-nosync') log.write();
+    if (mode === 'sync') {
+      // A lone committer's log is made durable right here (flushNow); otherwise it joins a group.
+      if (!log.flushNow(end)) await this.track(log.flush(end));
+    } else if (mode === 'write-nosync') log.write();
     for (const op of txn.fileOps) this.applyFileOp(op);
     if (this.ckptKbytes > 0 && log.stats.bytes - this.logAtLastCkpt >= this.ckptKbytes * 1024) this.backgroundCheckpoint();
   }

@@ -287,21 +287,30 @@ test('a failed log file switch panics the writer; the records before it stay rea
   }
 });
 
-test('a lone committer fsyncs in place; a writer failing meanwhile wins over the sync', async () => {
+test('the flusher fsyncs in the thread pool even for one waiter (the short path is flushNow); a write failing meanwhile wins over the sync', async () => {
   const vfs = setup();
   const w = LogWriter.create(vfs, '/env', opts);
   w.mayBlock = () => true;
   w.append(commit(1));
   const syncs = w.stats.syncs;
-  await w.flush();
+  let done = false;
+  const first = w.flush().then(() => {
+    done = true;
+  });
+  await Promise.resolve();
+  assert.equal(done, false, 'flush() does not block: its fdatasync runs on a later tick');
+  await first;
   assert.equal(w.stats.syncs, syncs + 1);
-  assert.equal(new LogReader(vfs.crash({ seed: 1, mode: 'drop' }), '/env', envId).findEnd(), w.end, 'durable after the blocking flush');
-  // The flusher waits one event-loop turn before it blocks; a write failing in that turn ends it.
+  assert.equal(new LogReader(vfs.crash({ seed: 1, mode: 'drop' }), '/env', envId).findEnd(), w.end, 'durable after the flush');
+  // A write failing while the fdatasync is in flight: every waiter is failed, not acknowledged.
   w.append(commit(2));
   const waiter = w.flush();
+  w.append(commit(3));
   vfs.inject({ op: 'write', errno: 'EIO' });
   assert.throws(() => w.write(), RunRecoveryError);
   await assert.rejects(waiter, RunRecoveryError);
-  assert.equal(w.stats.syncs, syncs + 1, 'no fsync after the failure');
+  for (let i = 0; i < 3; i++) await new Promise<void>((r) => setImmediate(r)); // the fdatasync in flight completes
+  assert.equal(w.stats.syncs, syncs + 1, 'the sync in flight acknowledges nothing once the writer failed');
+  assert.ok(w.durableLsn < w.end);
   w.close();
 });

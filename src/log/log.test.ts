@@ -185,6 +185,93 @@ test('a failed fsync panics the writer: waiters and later calls get RunRecoveryE
   w.close();
 });
 
+const turn = () => new Promise<void>((r) => setImmediate(r));
+
+test('flushNow: a lone committer is durable on return, with one write and one fdatasync (I2)', async () => {
+  const vfs = setup();
+  const w = LogWriter.create(vfs, '/env', opts);
+  w.mayBlock = () => true;
+  w.append(commit(1));
+  assert.equal(w.flushNow(w.end), false, 'not before the event loop ran a turn since the writer was made');
+  await turn();
+  const syncs = vfs.syncCount;
+  const writes = vfs.opCount('write');
+  assert.equal(w.flushNow(w.end), true);
+  assert.equal(vfs.opCount('write') - writes, 1, 'one write');
+  assert.equal(vfs.syncCount - syncs, 1, 'one sync');
+  assert.deepEqual(vfs.pendingOps(), [], 'nothing volatile left');
+  assert.equal(new LogReader(vfs.crash({ seed: 1, mode: 'drop' }), '/env', envId).findEnd(), w.end);
+  assert.equal(w.flushNow(w.end), true, 'already durable');
+  assert.equal(vfs.syncCount - syncs, 1, 'no second sync');
+  w.close();
+});
+
+test('flushNow after relaxed writes (write-nosync, a full buffer) fdatasyncs them too: every crash keeps them (I2)', async () => {
+  for (const relaxed of ['write', 'overflow'] as const) {
+    const vfs = setup();
+    const w = LogWriter.create(vfs, '/env', opts);
+    await turn();
+    w.mayBlock = () => true;
+    w.append(commit(1));
+    if (relaxed === 'write') w.write(); // a write-nosync commit: handed to the OS through the plain handle
+    else w.append({ type: 'page_image', txn: 2, file: 1, pgno: 1, image: Buffer.alloc(opts.bufferSize + 100, 3) }); // the buffer overflows
+    w.append(commit(3));
+    assert.equal(w.flushNow(w.end), true);
+    assert.deepEqual(vfs.pendingOps(), [], `${relaxed}: nothing volatile left`);
+    for (const mode of ['drop', 'torn', 'random', 'prefix'] as const) {
+      assert.equal(new LogReader(vfs.crash({ seed: 7, mode }), '/env', envId).findEnd(), w.end, `${relaxed}, crash ${mode}: the relaxed records before the sync commit survive`);
+    }
+    w.close();
+  }
+});
+
+test('flushNow declines when others may join or a flush is queued, and after a run of flushes without an event-loop turn', async () => {
+  const vfs = setup();
+  const w = LogWriter.create(vfs, '/env', opts);
+  let block = false;
+  w.mayBlock = () => block;
+  w.append(commit(1));
+  assert.equal(w.flushNow(w.end), false, 'mayBlock says no');
+  const queued = w.flush();
+  block = true;
+  w.append(commit(2));
+  assert.equal(w.flushNow(w.end), false, 'a flush is queued');
+  await queued;
+  await w.flush();
+  let n = 2;
+  let inARow = 0;
+  for (; inARow < 1000; inARow++) {
+    w.append(commit(++n));
+    if (!w.flushNow(w.end)) break;
+  }
+  assert.ok(inARow > 1 && inARow < 1000, `flushNow stopped after ${inARow} in a row without a turn`);
+  await w.flush(); // the flusher lets the event loop run a turn
+  await turn();
+  w.append(commit(++n));
+  assert.equal(w.flushNow(w.end), true, 'allowed again after a turn');
+  w.close();
+});
+
+test('flushNow: a failed fdatasync panics the writer, is not retried, and is not acknowledged (I8)', async () => {
+  const vfs = setup();
+  const w = LogWriter.create(vfs, '/env', opts);
+  await turn();
+  w.mayBlock = () => true;
+  const panics: Error[] = [];
+  w.onPanic = (e) => panics.push(e);
+  w.append(commit(1));
+  const before = w.durableLsn;
+  vfs.inject({ op: 'sync', errno: 'EIO' });
+  const syncs = vfs.syncCount;
+  assert.throws(() => w.flushNow(w.end), RunRecoveryError);
+  assert.equal(vfs.syncCount - syncs, 1, 'no retry');
+  assert.equal(panics.length, 1);
+  assert.equal(w.durableLsn, before);
+  assert.throws(() => w.flushNow(w.end), RunRecoveryError);
+  assert.equal(new LogReader(vfs.crash({ seed: 1, mode: 'drop' }), '/env', envId).findEnd(), before, 'the failed write is not durable');
+  w.close();
+});
+
 test('records start after the header', () => {
   const vfs = setup();
   const w = LogWriter.create(vfs, '/env', opts);

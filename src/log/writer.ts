@@ -4,6 +4,7 @@
 // disk. write() hands buffered bytes to the OS (enough for 'write-nosync'). flush(lsn) makes
 // the log durable through lsn: one flusher loop does one write and one fdatasync per batch, so
 // every commit that arrives while a sync is in flight shares the next one (group commit).
+// flushNow(lsn) is the lone committer's short path: durable before it returns, in this thread.
 //
 // Any failed write or fsync is fatal (I8): the writer fails every waiter and every later call
 // with RunRecoveryError and never retries — after a failed fsync the kernel may have dropped
@@ -36,6 +37,13 @@ interface Waiter {
 
 const ZERO_CHUNK = Buffer.alloc(1024 * 1024);
 
+/**
+ * Synchronous flushes (flushNow) allowed in a row without the event loop running a turn: a
+ * committer awaiting its commits in a loop would otherwise never let timers, I/O and the
+ * channel run. After that many the flush goes through the flusher, which lets a turn pass.
+ */
+const TURNLESS_FLUSHES = 16;
+
 export class LogWriter {
   readonly dir: string;
   private readonly vfs: Vfs;
@@ -54,8 +62,17 @@ export class LogWriter {
   private retired: FileHandle[] = [];
   private failure: Error | undefined;
   /**
-   * Whether a flush may fdatasync synchronously (the environment says so when no other write
-   * transaction is open, so no commit could join the group meanwhile). Default: never.
+   * flushNow()s since the event loop last ran a turn (bounded by TURNLESS_FLUSHES). It starts at
+   * the bound: until the event loop has run a turn since the writer was made, flushes go through
+   * the flusher, so callbacks set up while the environment opened (the channel's socket) run
+   * before a commit can block this thread.
+   */
+  private turnless = TURNLESS_FLUSHES;
+  private turnWatch = false;
+  /**
+   * Whether flushNow may make the log durable synchronously, blocking this thread (the
+   * environment says so when no other write transaction is open, so no commit could join the
+   * group meanwhile). Default: never.
    */
   mayBlock: () => boolean = () => false;
   /** Called once when the writer fails (I8), so the environment can panic. */
@@ -73,6 +90,17 @@ export class LogWriter {
     this.bufStart = offset;
     this.buf = Buffer.allocUnsafe(Math.max(opts.bufferSize, 64 * 1024));
     this.durable = makeLsn(fileNo, offset);
+    this.watchTurn();
+  }
+
+  /** Resets `turnless` when the event loop next runs a turn. */
+  private watchTurn(): void {
+    if (this.turnWatch) return;
+    this.turnWatch = true;
+    setImmediate(() => {
+      this.turnWatch = false;
+      this.turnless = 0;
+    }).unref();
   }
 
   /** Starts a new log in an empty directory, at file 1 (or `firstFile`). */
@@ -242,16 +270,43 @@ export class LogWriter {
   /** Writes and fsyncs everything appended, blocking (used at close and on file switch paths). */
   flushSync(): void {
     this.check();
+    if (this.end <= this.durable) return;
+    this.syncHere();
+  }
+
+  /**
+   * The lone committer's short path: when the environment allows blocking (mayBlock: no other
+   * write transaction could join a group), no flush is queued or in flight, and the event loop
+   * ran a turn within the last TURNLESS_FLUSHES of these, makes the log durable through `lsn`
+   * right now in this thread — no promise, no event-loop turn — and returns true. Otherwise
+   * returns false and the caller awaits flush(lsn). Throws RunRecoveryError when the write or
+   * fsync fails (the writer has failed, I8).
+   */
+  flushNow(lsn: Lsn = this.end): boolean {
+    if (this.failure) throw this.runRecovery();
+    if (lsn <= this.durable) return true;
+    if (this.flushing || this.waiters.length > 0 || this.turnless >= TURNLESS_FLUSHES || !this.mayBlock()) return false;
+    this.syncHere();
+    this.turnless++;
+    this.watchTurn();
+    return true;
+  }
+
+  /**
+   * Makes everything appended durable, blocking this thread: write + fdatasync. On failure the
+   * writer fails (I8) and this throws RunRecoveryError.
+   */
+  private syncHere(): void {
     const target = this.end;
-    if (target <= this.durable) return;
-    this.write();
     try {
-      this.handle.sync();
+      this.write();
+      if (!planted('log-skip-fsync')) this.handle.sync(); // PLANT(log-skip-fsync): else the line was just `this.handle.sync();`
     } catch (e) {
+      if (planted('fsync-retry') && !this.failure && (() => { try { this.handle.sync(); return true; } catch { return false; } })()) { this.durable = Math.max(this.durable, target); this.resolveWaiters(); return; } // PLANT(fsync-retry)
       throw this.fail(e as Error);
     }
     this.stats.syncs++;
-    this.durable = target;
+    if (target > this.durable) this.durable = target;
     this.resolveWaiters();
   }
 
@@ -259,16 +314,8 @@ export class LogWriter {
     this.flushing = true;
     try {
       while (this.waiters.length > 0 && !this.failure) {
-        // A lone committer with nobody else about to commit: fdatasync in this thread, at the
-        // end of this event-loop turn (saves syncAsync's thread-pool round trip; the turn ends
-        // first so that a committer awaiting in a loop cannot starve timers and I/O, and commits
-        // made meanwhile join). Otherwise syncAsync, so that the event loop runs the other
-        // transactions' commits while the disk works (they form the next group).
-        const block = this.waiters.length === 1 && this.mayBlock();
-        if (block) {
-          await new Promise<void>((r) => setImmediate(r));
-          if (this.failure) return;
-        }
+        // Always in the thread pool: the event loop meanwhile runs the other transactions'
+        // commits (they form the next group). A lone committer does not come here (flushNow).
         const target = this.end;
         const handle = this.handle;
         try {
@@ -278,12 +325,13 @@ export class LogWriter {
           return;
         }
         try {
-          if (!planted('log-skip-fsync')) { if (block) handle.sync(); else await handle.syncAsync(); } // PLANT(log-skip-fsync): else the line was just `if (block) handle.sync(); else await handle.syncAsync();`
+          if (!planted('log-skip-fsync')) await handle.syncAsync(); // PLANT(log-skip-fsync): else the line was just `await handle.syncAsync();`
         } catch (e) {
           if (planted('fsync-retry') && (await handle.syncAsync().then(() => true, () => false))) { this.durable = Math.max(this.durable, target); this.resolveWaiters(); continue; } // PLANT(fsync-retry)
           this.fail(e as Error);
           return;
         }
+        if (this.failure) return; // the writer failed meanwhile: this sync acknowledges nothing
         this.stats.syncs++;
         // A file switch during the await synced everything before it; target may be in the new file
         // only if records were appended after `target` was read, so target is covered either way.
