@@ -69,6 +69,8 @@ export interface ChannelHost {
 export interface Channel {
   /** Where the socket is. */
   readonly socketPath: string;
+  /** Resolves once the socket is bound and private (or failed to bind: the environment works without it). */
+  ready(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -415,7 +417,7 @@ export function startChannel(host: ChannelHost): Channel {
   } catch (e) {
     // The environment works without its channel; utilities then say the owner's channel does not answer.
     process.emitWarning(`cairn: coordination channel for ${host.home} not available: ${(e as Error).message}`);
-    return { socketPath: '', close: async () => {} };
+    return { socketPath: '', ready: async () => {}, close: async () => {} };
   }
 }
 

@@ -386,7 +386,11 @@ export class Environment implements TxnHost, DbHost {
       });
       env.wire();
       // The channel is a real socket in the home: only for environments on the real file system.
-      if (vfs === nodeVfs) env.channel = startChannel(env);
+      if (vfs === nodeVfs) {
+        env.channel = startChannel(env);
+        // Bound and made private (0600) before anyone can use the environment.
+        await env.channel.ready();
+      }
       return env;
     } catch (e) {
       log?.close();
@@ -628,6 +632,10 @@ export class Environment implements TxnHost, DbHost {
     } else if (mode === 'write-nosync') log.write();
     for (const op of txn.fileOps) this.applyFileOp(op);
     if (this.ckptKbytes > 0 && log.stats.bytes - this.logAtLastCkpt >= this.ckptKbytes * 1024) this.backgroundCheckpoint();
+    // A checkpoint writes pages between event-loop turns. A loader awaiting relaxed commits in a
+    // loop only ever waits on microtasks, so without this turn the checkpoint that dirty-page
+    // pressure started could not progress, and every page of the load stayed dirty in memory.
+    if (mode !== 'sync' && this.ckptRunning !== undefined) await new Promise<void>((r) => setImmediate(r));
   }
 
   /**
