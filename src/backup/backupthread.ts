@@ -7,7 +7,7 @@
 // files only (nodeVfs): a simulated file system lives in the main thread's memory.
 //
 // The same module is the worker's entry. Typed errors come back as their class (with code, file
-// and offset), as from recoverthread.ts. A worker that dies mid-backup leaves no pin behind: the
+// and offset), packed by threaderror.ts. A worker that dies mid-backup leaves no pin behind: the
 // main thread releases the pins it still holds for it.
 
 import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
@@ -16,12 +16,12 @@ import type { Lsn } from '../util/lsn.js';
 import { CairnError } from '../util/errors.js';
 import type { Dirs } from './layout.js';
 import { type BackupResult, type BackupRunOptions, type BackupSource, type SourcePin, runHotBackup } from './hotbackup.js';
-import { type PackedError, pack, unpack } from './recoverthread.js';
+import { type PackedError, pack, unpack } from './threaderror.js';
 
 const KIND = 'cairn-hot-backup';
 
 /** The options a worker can take (no functions, no vfs: the worker uses nodeVfs). */
-type ThreadOptions = Omit<BackupRunOptions, 'vfs' | 'progress' | 'recoverInThread'>;
+type ThreadOptions = Omit<BackupRunOptions, 'vfs' | 'progress'>;
 
 interface Job {
   kind: typeof KIND;
@@ -82,7 +82,7 @@ function giveBack(w: Worker): void {
  */
 export function runHotBackupInThread(source: BackupSource, dir: string, opts: BackupRunOptions = {}): Promise<BackupResult> {
   if (opts.vfs !== undefined && opts.vfs !== nodeVfs) throw new CairnError('INVALID_ARGUMENT', 'a hot backup runs in a worker thread on real files only');
-  const { vfs: _vfs, progress, recoverInThread: _rt, ...rest } = opts;
+  const { vfs: _vfs, progress, ...rest } = opts;
   const job: Job = { kind: KIND, dir, dirs: source.dirs, envId: new Uint8Array(source.envId), opts: rest, progress: progress !== undefined };
   const worker = takeWorker();
   const pins = new Map<number, SourcePin>();
@@ -176,7 +176,7 @@ function serve(port: NonNullable<typeof parentPort>): void {
     };
     const progress = job.progress ? (message: string) => port.postMessage({ progress: message } satisfies Up) : undefined;
     // In this thread the recovery runs synchronously: it blocks this thread only.
-    runHotBackup(source, job.dir, { ...job.opts, vfs: nodeVfs, progress, recoverInThread: false }).then(
+    runHotBackup(source, job.dir, { ...job.opts, vfs: nodeVfs, progress }).then(
       (done) => port.postMessage({ done } satisfies Up),
       (e: unknown) => port.postMessage({ error: pack(e) } satisfies Up),
     );

@@ -45,7 +45,6 @@ import {
   readManifest,
   writeManifest,
 } from './manifest.js';
-import { RecoveryThread } from './recoverthread.js';
 import { planted } from '../util/plant.js'; // PLANT: the planted-bug yardstick (src/util/plant.ts)
 
 /** Where the backup copies from: checkpoint and pin go through the owner. */
@@ -114,8 +113,6 @@ export interface BackupRunOptions extends HotBackupOptions {
   vfs?: Vfs;
   /** Run catastrophic recovery in the target (default true; false: copy only, recover later). */
   recover?: boolean;
-  /** Run that recovery in a worker thread (real files only), so this process's writers keep committing meanwhile. */
-  recoverInThread?: boolean;
 }
 
 /** What a run did; `recovery` is missing when the run was told not to recover. */
@@ -528,7 +525,6 @@ export async function runHotBackup(source: BackupSource, dir: string, opts: Back
   }
   let pin: SourcePin | undefined;
   const syncs = new PendingSyncs();
-  const thread = opts.recoverInThread === true && opts.recover !== false && vfs === nodeVfs ? new RecoveryThread() : undefined;
   try {
     const prev = checkBackupTarget(vfs, src, source.envId, target, { update, layout });
 
@@ -714,12 +710,8 @@ export async function runHotBackup(source: BackupSource, dir: string, opts: Back
     if (opts.recover !== false) {
       say(`${target}: run catastrophic recovery`);
       // The log this recovery applied is no longer needed, up to the last complete transaction.
-      if (thread !== undefined) {
-        ({ recovery, required } = await thread.run(target, tdirs.logDir, source.envId, pinnedEnd));
-      } else {
-        recovery = await Environment.recover(target, { catastrophic: true, vfs });
-        required = afterLastCommit(vfs, tdirs.logDir, source.envId, pinnedEnd);
-      }
+      recovery = await Environment.recover(target, { catastrophic: true, vfs });
+      required = afterLastCommit(vfs, tdirs.logDir, source.envId, pinnedEnd);
       say(`Recovery starting from ${recovery.start}`);
       say(`Recovery complete at ${ctime()}: ${recovery.transactions} transactions, end of log ${recovery.end}`);
       if (!opts.keepLogs) {
@@ -767,7 +759,6 @@ export async function runHotBackup(source: BackupSource, dir: string, opts: Back
     };
   } finally {
     await syncs.done().catch(() => {}); // after a failure: the copies' handles closed, nothing left running
-    await thread?.stop();
     if (pin !== undefined) await pin.release();
     lock.release();
   }

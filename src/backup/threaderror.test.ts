@@ -1,6 +1,7 @@
-// The hot backup's recovery thread (W6): the same result as recovery in the main thread, typed
-// errors arrive as their class with code, file and offset, and a thread never asked ends.
-// Real files (a worker thread cannot see a simulated file system). Runtime ~2 s.
+// Errors across the hot backup's thread boundary (threaderror.ts): a real recovery error, packed,
+// structured-cloned (as postMessage does) and unpacked, is its class again with code, file and
+// offset; a recovery report survives the clone. The backup in its worker, end to end, is
+// backupthread.test.ts. Real files. Runtime ~1 s.
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -8,13 +9,13 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Environment } from '../env/environment.js';
 import { CorruptionError } from '../util/errors.js';
-import { RecoveryThread } from './recoverthread.js';
+import { pack, unpack } from './threaderror.js';
 import { tmpdir } from './testkit.js';
 
 const k = (i: number) => `key${String(i).padStart(6, '0')}`;
 
 /** A closed environment whose log spans several files, copied twice. */
-async function twoCopies(dir: string): Promise<{ a: string; b: string; envId: Buffer }> {
+async function twoCopies(dir: string): Promise<{ a: string; b: string }> {
   const src = path.join(dir, 'src');
   fs.mkdirSync(src);
   const env = await Environment.open(src, { create: true, logFileSize: 64 * 1024, checkpoint: false });
@@ -24,7 +25,6 @@ async function twoCopies(dir: string): Promise<{ a: string; b: string; envId: Bu
       for (let i = b; i < b + 300; i++) db.put(k(i), `v${i}`.repeat(10), t);
     });
   }
-  const envId = Buffer.from(env.envId);
   await env.close();
   const a = path.join(dir, 'a');
   const b = path.join(dir, 'b');
@@ -32,19 +32,30 @@ async function twoCopies(dir: string): Promise<{ a: string; b: string; envId: Bu
     fs.mkdirSync(d);
     for (const n of fs.readdirSync(src)) if (n === 'a.db' || n.startsWith('log.')) fs.copyFileSync(path.join(src, n), path.join(d, n));
   }
-  return { a, b, envId };
+  return { a, b };
 }
 
-test('the recovery thread recovers a copy as recovery in the main thread does; corruption comes back typed', async () => {
-  const dir = tmpdir('recthread');
+/** Runs `fn` and returns what would arrive on the other side of a thread: its result cloned, or its error packed, cloned and unpacked. */
+async function acrossThread<T>(fn: () => Promise<T>): Promise<T> {
+  let result: T;
   try {
-    const { a, b, envId } = await twoCopies(dir);
+    result = await fn();
+  } catch (e) {
+    throw unpack(structuredClone(pack(e)));
+  }
+  return structuredClone(result);
+}
+
+test('a recovery report and a recovery error cross a thread boundary as they were', async () => {
+  const dir = tmpdir('threaderr');
+  try {
+    const { a, b } = await twoCopies(dir);
     const inThread = await Environment.recover(a, { catastrophic: true });
-    const off = await new RecoveryThread().run(b, b, envId);
-    assert.equal(off.recovery.end, inThread.end);
-    assert.equal(off.recovery.transactions, inThread.transactions);
-    assert.equal(off.recovery.pagesRedone, inThread.pagesRedone);
-    assert.ok(off.recovery.lastCommit instanceof Date, 'lastCommit is a Date again');
+    const off = await acrossThread(() => Environment.recover(b, { catastrophic: true }));
+    assert.equal(off.end, inThread.end);
+    assert.equal(off.transactions, inThread.transactions);
+    assert.equal(off.pagesRedone, inThread.pagesRedone);
+    assert.ok(off.lastCommit instanceof Date, 'lastCommit is a Date again');
     assert.ok(fs.readFileSync(path.join(a, 'a.db')).equals(fs.readFileSync(path.join(b, 'a.db'))), 'the same data file');
     const env = await Environment.open(b, {});
     assert.equal((await env.openDatabase('a.db')).count(), 3000);
@@ -59,7 +70,7 @@ test('the recovery thread recovers a copy as recovery in the main thread does; c
     const fd = fs.openSync(path.join(c, logs[0]!), 'r+');
     fs.writeSync(fd, Buffer.alloc(64, 0xee), 0, 64, 5000);
     fs.closeSync(fd);
-    await assert.rejects(new RecoveryThread().run(c, c, envId), (e: unknown) => {
+    await assert.rejects(acrossThread(() => Environment.recover(c, { catastrophic: true })), (e: unknown) => {
       assert.ok(e instanceof CorruptionError, `not a CorruptionError: ${String(e)}`);
       assert.equal(e.code, 'CORRUPT');
       assert.equal(e.file, path.join(c, logs[0]!));
@@ -70,9 +81,4 @@ test('the recovery thread recovers a copy as recovery in the main thread does; c
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }
-});
-
-test('a recovery thread never asked (the backup failed before its recovery) ends when stopped', async () => {
-  const t = new RecoveryThread();
-  await t.stop();
 });
