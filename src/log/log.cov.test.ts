@@ -7,7 +7,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { SimVfs } from '../io/sim.js';
-import { commit, envId, opts, setup } from './testkit.js';
+import { commit, envId, oneCommitLog, opts, setup } from './testkit.js';
 import type { FileHandle, Vfs } from '../io/vfs.js';
 import { LogWriter } from './writer.js';
 import { LogReader, listLogFiles } from './reader.js';
@@ -112,10 +112,7 @@ test('reading from a file that is gone names it and the LSN it was needed from',
 test('a damaged header: of the first file is corruption; of a middle file too; of the last file a torn creation, unless records follow it', async () => {
   // The only file.
   let vfs = setup();
-  const w = LogWriter.create(vfs, '/env', opts);
-  w.append(commit(1));
-  await w.flush();
-  w.close();
+  await oneCommitLog(vfs);
   patch(vfs, 1, 0, Buffer.alloc(8));
   assert.throws(() => new LogReader(vfs, '/env', envId).findEnd(), (e: unknown) => e instanceof CorruptionError && e.offset === 0 && /log file header is damaged/.test(e.message));
 
@@ -144,11 +141,7 @@ test('a damaged header: of the first file is corruption; of a middle file too; o
 
 test('a checksummed record of an unknown type, or one that does not decode, ends the records; decode reports its file and offset', async () => {
   const vfs = setup();
-  const w = LogWriter.create(vfs, '/env', opts);
-  w.append(commit(1));
-  await w.flush();
-  const end = w.end;
-  w.close();
+  const end = await oneCommitLog(vfs);
   // A record type this version does not know ends the records (it cannot be trusted as ours).
   plantRecord(vfs, 1, lsnOffset(end), Buffer.from([99, 1, 2, 3]));
   assert.equal(new LogReader(vfs, '/env', envId).findEnd(), end);
@@ -163,11 +156,7 @@ test('a checksummed record of an unknown type, or one that does not decode, ends
 
 test('after a bad record, later records that do not decode or run past the file prove nothing: a torn tail', async () => {
   const vfs = setup();
-  const w = LogWriter.create(vfs, '/env', opts);
-  w.append(commit(1));
-  await w.flush();
-  const end = w.end;
-  w.close();
+  const end = await oneCommitLog(vfs);
   const at = lsnOffset(end);
   // Garbage where the next record would be (a torn write) ...
   patch(vfs, 1, at, Buffer.from([5, 0, 0, 0, 1, 2, 3, 4, 9, 9, 9, 9, 9]));
