@@ -588,23 +588,12 @@ export function initPageHeader(buf: Buffer, pgno: number, uid: number, type: Pag
   buf[PageOffset.type] = type;
 }
 
-let diffScratch = Buffer.alloc(0);
-
 /**
  * The byte ranges in which `next` differs from `prev`, skipping the checksum and LSN fields,
- * encoded for a page_delta record: repeated (u32 offset, u32 length, bytes). Ranges closer than
- * 16 bytes are merged.
- */
-export function diffPage(prev: Buffer, next: Buffer): Buffer {
-  if (diffScratch.length < 2 * next.length + 16) diffScratch = Buffer.allocUnsafeSlow(2 * next.length + 16);
-  const len = diffInto(prev, next, diffScratch, 0);
-  return Buffer.from(diffScratch.subarray(0, len));
-}
-
-/**
- * diffPage's ranges written into `dst` from `at` (room needed: 2 × the page size + 16 bytes, the
- * worst case of alternating ranges) instead of a fresh buffer; returns their length. The commit
- * path writes them where the page_delta record's body goes (records.ts pageDeltaBody).
+ * encoded for a page_delta record: repeated (u32 offset, u32 length, bytes); ranges closer than
+ * 16 bytes are merged. Written into `out` from `at` (room needed: 2 × the page size + 16 bytes,
+ * the worst case of alternating ranges); returns their length. The commit path writes them where
+ * the page_delta record's body goes (records.ts pageDeltaBody).
  */
 export function diffInto(prev: Buffer, next: Buffer, out: Buffer, at: number): number {
   const n = next.length;
