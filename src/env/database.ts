@@ -1,4 +1,4 @@
-// A database handle: one B-tree named in a data file's catalog (DESIGN.md §Databases).
+// A database handle: one B-tree named in a data file's catalog (docs/DESIGN.md §Layers).
 //
 // Reads without a transaction see the latest committed state (synchronously); iterators
 // without a transaction hold a snapshot for as long as they run. Writes need a transaction;

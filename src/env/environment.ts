@@ -1,5 +1,5 @@
 // The environment: a home directory with its log, data files, control file and owner lock
-// (DESIGN.md §Environment). Opening runs recovery when the last owner did not close cleanly.
+// (docs/DESIGN.md §Layers). Opening runs recovery when the last owner did not close cleanly.
 
 import { randomBytes, randomInt } from 'node:crypto';
 import * as path from 'node:path';

@@ -1,4 +1,4 @@
-// Appending to the log, with group commit (DESIGN.md §Log).
+// Appending to the log, with group commit (docs/DESIGN.md §Group commit).
 //
 // append() encodes a record into the in-memory buffer and returns its LSN; nothing touches the
 // disk. write() hands buffered bytes to the OS (enough for 'write-nosync'). flush(lsn) makes

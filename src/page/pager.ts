@@ -1,5 +1,5 @@
 // The buffer pool: data files, cached page versions, snapshots and copy-on-write page sets
-// for transactions (DESIGN.md §Buffer pool).
+// for transactions (docs/DESIGN.md §Transactions and concurrency: snapshots, point reads' frames, eviction).
 //
 // Every installed page buffer is immutable: a commit never changes a cached buffer, it
 // installs a new one (the transaction's private copy) and, while a snapshot older than the

@@ -1,4 +1,4 @@
-// Transactions (DESIGN.md §Transactions).
+// Transactions (docs/DESIGN.md §Transactions and concurrency).
 //
 // A write transaction reads the snapshot it began at plus its own changes: every page it
 // changes is a private copy (FilePages). At commit the environment logs the changed pages and
