@@ -4,7 +4,7 @@
 // reference. Byte-identical bodies, random page pairs (aligned and not).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { PAGE_DELTA_FIXED, decodeRecord, encodeRecord, pageDeltaBody, pageImageBody } from './records.js';
+import { PAGE_DELTA_FIXED, commitBody, decodeRecord, encodeRecord, pageDeltaBody, pageImageBody } from './records.js';
 import { diffInto } from '../page/pager.js';
 import { makeLsn } from '../util/lsn.js';
 import { randBytes, randInt, rng, testSeeds } from '../util/random.js';
@@ -89,6 +89,20 @@ for (const seed of testSeeds(8)) {
       const pgno = randInt(r, 1 << 30);
       const body = pageImageBody(dst, txn, file, pgno, image);
       assert.ok(body.equals(encodeRecord({ type: 'page_image', txn, file, pgno, image })), `seed ${seed}, image ${i}`);
+    }
+  });
+
+  test(`commit bodies written in place equal encodeRecord's (seed ${seed})`, () => {
+    const r = rng(seed);
+    const dst = Buffer.alloc(64, 0xee);
+    for (let i = 0; i < 200; i++) {
+      const txn = randInt(r, 0xffff_fff0);
+      // Times with a fraction and LSNs spanning both halves of the packed double.
+      const time = randInt(r, 0x7fff_ffff) * 1000 + randInt(r, 1000) + (randInt(r, 2) === 0 ? 0 : 0.5);
+      const durable = makeLsn(randInt(r, 2_097_151), randInt(r, 0xffff_ffff));
+      const body = commitBody(dst, txn, time, durable);
+      assert.ok(body.equals(encodeRecord({ type: 'commit', txn, time, durable })), `seed ${seed}, commit ${i}`);
+      assert.deepEqual(decodeRecord(body), { type: 'commit', txn, time, durable });
     }
   });
 }

@@ -155,6 +155,23 @@ export function pageDeltaBody(dst: Buffer, txn: number, file: number, pgno: numb
   return dst.subarray(0, PAGE_DELTA_FIXED + rangesLength);
 }
 
+/** Bytes of a commit body: type, txn, time, durable. */
+export const COMMIT_SIZE = 21;
+
+/**
+ * The commit body encodeRecord makes, written into `dst` (at least COMMIT_SIZE bytes): every
+ * transaction ends with one, so the commit path encodes it without the table walk or a fresh
+ * buffer. Returns the body, a view of `dst`.
+ */
+export function commitBody(dst: Buffer, txn: number, time: number, durable: Lsn): Buffer {
+  dst[0] = RECORD_TABLE.commit.code;
+  dst.writeUInt32LE(txn, 1);
+  dst.writeDoubleLE(time, 5);
+  dst.writeUInt32LE(Math.floor(durable / 0x1_0000_0000), 13);
+  dst.writeUInt32LE(durable % 0x1_0000_0000, 17);
+  return dst.subarray(0, COMMIT_SIZE);
+}
+
 /**
  * Decodes a record body (type byte first). Byte fields are views into `body`. Throws a
  * CairnError('CORRUPT') when the body does not match the table; the caller adds file and offset.

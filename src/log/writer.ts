@@ -194,10 +194,17 @@ export class LogWriter {
     if (this.failure) throw new RunRecoveryError(`the log failed earlier (${this.failure.message}); close the environment and reopen it to run recovery`, { cause: this.failure });
   }
 
-  /** Appends a record to the buffer; returns its LSN. `encoded` lets callers pass a pre-encoded body. */
-  append(rec: LogRecord, encoded?: Buffer): Lsn {
+  /** Appends a record to the buffer; returns its LSN. */
+  append(rec: LogRecord): Lsn {
+    return this.appendBody(encodeRecord(rec));
+  }
+
+  /**
+   * Appends a record whose body is already encoded (records.ts's encoders; the commit path writes
+   * bodies into a reused buffer): the body is copied into the log buffer. Returns its LSN.
+   */
+  appendBody(body: Buffer): Lsn {
     this.check();
-    const body = encoded ?? encodeRecord(rec);
     const size = RECORD_HEADER_SIZE + body.length;
     assert(size <= this.opts.fileSize - LOG_HEADER_SIZE, `log record of ${size} bytes exceeds the log file size`);
     if (this.offset + size > this.opts.fileSize) this.switchFile();
@@ -206,9 +213,10 @@ export class LogWriter {
       if (size > this.buf.length) this.buf = Buffer.allocUnsafe(size);
     }
     const at = this.bufLen;
-    this.buf.writeUInt32LE(body.length, at);
-    this.buf.writeUInt32LE(recordChecksum(this.fileNo, this.offset, body), at + 4);
-    body.copy(this.buf, at + RECORD_HEADER_SIZE);
+    const buf = this.buf;
+    buf.writeUInt32LE(body.length, at);
+    buf.writeUInt32LE(recordChecksum(this.fileNo, this.offset, body), at + 4);
+    buf.set(body, at + RECORD_HEADER_SIZE);
     this.bufLen += size;
     const lsn = makeLsn(this.fileNo, this.offset);
     this.offset += size;
