@@ -15,7 +15,7 @@ import {
   parseLogFileName,
 } from '../log/file.js';
 import { LogReader, listLogFiles } from '../log/reader.js';
-import { PAGE_DELTA_FIXED, formatRecoverTime, pageDeltaBody, pageImageBody } from '../log/records.js';
+import { PAGE_DELTA_FIXED, commitBody, formatRecoverTime, pageDeltaBody, pageImageBody } from '../log/records.js';
 import { LogWriter } from '../log/writer.js';
 import { DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, MIN_PAGE_SIZE, PageOffset, PageType } from '../page/format.js';
 import { MetaOffset, initMeta, readMeta } from '../page/meta.js';
@@ -549,21 +549,20 @@ export class Environment implements TxnHost, DbHost {
   private async attempt<T>(fn: (txn: Transaction) => T | Promise<T>, options: { durability?: Durability; readOnly?: boolean }): Promise<T> {
     const txn = this.begin(options);
     let result: T;
-    let commit: Promise<void> | undefined;
     try {
       const r = fn(txn);
-      if (r instanceof Promise) result = await r;
-      else {
-        result = r;
-        // A synchronous callback commits in the same turn: nothing can interleave (no conflict).
-        if (txn.active) commit = txn.commit();
-      }
+      // A synchronous callback commits in the same turn: nothing can interleave (no conflict).
+      result = r instanceof Promise ? await r : r;
     } catch (e) {
       txn.abort();
       throw e;
     }
-    if (commit === undefined && txn.active) commit = txn.commit();
-    await commit;
+    if (txn.active) {
+      // Straight into the commit path: a commit that need not wait (relaxed, or a lone committer's
+      // flush done in commitTxn) returns no promise, so no promise hop is added here.
+      const wait = txn.commitNow();
+      if (wait !== undefined) await wait;
+    }
     return result;
   }
 
@@ -587,13 +586,18 @@ export class Environment implements TxnHost, DbHost {
     txn.release();
   }
 
-  /** @internal The commit path: log the changes, install them, wait for durability. */
-  async commitTxn(txn: Transaction, durability: Durability | undefined): Promise<void> {
+  /**
+   * @internal The commit path: log the changes, install them, then make them durable. Runs
+   * synchronously up to the install; returns a promise only when the commit must wait (group
+   * commit, a file operation after the flush, a checkpoint's turn), else undefined. Throws
+   * (synchronously) when the commit fails before its install.
+   */
+  commitTxn(txn: Transaction, durability: Durability | undefined): Promise<void> | undefined {
     this.checkUsable();
-    if (durability !== undefined && !DURABILITIES.includes(durability)) throw invalid(`durability must be one of ${DURABILITIES.join(', ')}`);
+    if (durability !== undefined && durability !== 'sync' && durability !== 'write-nosync' && durability !== 'nosync') throw invalid(`durability must be one of ${DURABILITIES.join(', ')}`);
     if (txn.readOnly || !txn.hasChanges) {
       txn.state = 'committed';
-      return;
+      return undefined;
     }
     if (txn.seq !== this.pager.seq) {
       for (const c of this.recent) {
@@ -611,48 +615,64 @@ export class Environment implements TxnHost, DbHost {
     const id = this.nextTxn;
     this.nextTxn = this.nextTxn >= 0xffff_fff0 ? 1 : this.nextTxn + 1;
     const log = this.log;
-    const { installs, end, time } = this.logTxn(txn, id);
-    this.lastCommit = time;
+    const installs = this.logTxn(txn, id);
+    const end = log.end;
+    this.lastCommit = this.loggedTime;
     // Install: from here the changes are visible to new readers.
     const seq = ++this.pager.seq;
     this.noteCommit(seq, txn);
-    for (const f of txn.newFiles) this.pager.addFile(f);
-    for (const [file, pgno, buf, image] of installs) this.pager.install(file, pgno, buf, seq, image);
-    for (const op of txn.fileOps) {
-      if (op.kind === 'remove') op.file.removed = true;
-    }
     txn.state = 'committed';
     this.counters.commits++;
+    // The transaction's own snapshot goes before the install: nothing reads through it any more
+    // (its pages are in `installs`), so the versions it replaces are kept only for other snapshots.
     this.endTxn(txn);
+    for (const f of txn.newFiles) this.pager.addFile(f);
+    for (let i = 0; i < installs.length; i += 4) {
+      this.pager.install(installs[i] as DataFile, installs[i + 1] as number, installs[i + 2] as Buffer, seq, installs[i + 3] as boolean);
+    }
+    const fileOps = txn.fileOps;
+    for (const op of fileOps) {
+      if (op.kind === 'remove') op.file.removed = true;
+    }
     let mode = durability ?? txn.durability ?? this.durability;
-    if (txn.fileOps.length > 0) mode = 'sync';
+    if (fileOps.length > 0) mode = 'sync';
     if (mode === 'sync') {
       // A lone committer's log is made durable right here (flushNow); otherwise it joins a group.
-      if (!log.flushNow(end)) await this.track(log.flush(end));
+      if (!log.flushNow(end)) return this.track(log.flush(end)).then(() => this.afterCommit(fileOps, mode));
     } else if (mode === 'write-nosync') log.write();
-    for (const op of txn.fileOps) this.applyFileOp(op);
-    if (this.ckptKbytes > 0 && log.stats.bytes - this.logAtLastCkpt >= this.ckptKbytes * 1024) this.backgroundCheckpoint();
+    return this.afterCommit(fileOps, mode);
+  }
+
+  /** commitTxn's end, once the commit is as durable as `mode` asks: file operations, checkpoint triggers. */
+  private afterCommit(fileOps: Transaction['fileOps'], mode: Durability): Promise<void> | undefined {
+    for (const op of fileOps) this.applyFileOp(op);
+    if (this.ckptKbytes > 0 && this.log.stats.bytes - this.logAtLastCkpt >= this.ckptKbytes * 1024) this.backgroundCheckpoint();
     // A checkpoint writes pages between event-loop turns. A loader awaiting relaxed commits in a
     // loop only ever waits on microtasks, so without this turn the checkpoint that dirty-page
     // pressure started could not progress, and every page of the load stayed dirty in memory.
-    if (mode !== 'sync' && this.ckptRunning !== undefined) await new Promise<void>((r) => setImmediate(r));
+    if (mode !== 'sync' && this.ckptRunning !== undefined) return new Promise<void>((r) => setImmediate(r));
+    return undefined;
   }
 
   /**
    * Logs a transaction's records and its commit (synchronously: a transaction's records are
-   * contiguous) and returns the pages to install and the end of the log. A failure panics.
+   * contiguous) and returns the pages to install, flat: (file, pgno, buffer, image) per page.
+   * Its commit record's time is left in loggedTime. A failure panics.
    */
-  private logTxn(txn: Transaction, id: number): { installs: Array<[DataFile, number, Buffer, boolean]>; end: Lsn; time: number } {
+  private logTxn(txn: Transaction, id: number): Array<DataFile | number | Buffer | boolean> {
     const log = this.log;
-    const installs: Array<[DataFile, number, Buffer, boolean]> = [];
+    const installs: Array<DataFile | number | Buffer | boolean> = [];
     try {
       for (const f of txn.newFiles) log.append({ type: 'file_create', txn: id, file: f.uid, name: f.name, pageSize: f.pageSize });
-      for (const [file, fp] of txn.files) {
-        const pgnos = [...fp.changed.keys()].sort((a, b) => a - b);
+      for (const fp of txn.files.values()) {
+        const changed = fp.changed;
+        if (changed.size === 0) continue;
+        const file = fp.file;
+        // Pages in ascending order (one page, the common case, needs no sort).
+        const pgnos = changed.size === 1 ? changed.keys() : [...changed.keys()].sort((a, b) => a - b);
         for (const pgno of pgnos) {
-          const buf = fp.changed.get(pgno)!;
-          const created = fp.created.has(pgno);
-          const base = created ? undefined : this.pager.read(file, pgno, Infinity);
+          const buf = changed.get(pgno)!;
+          const base = fp.created.has(pgno) ? undefined : this.pager.read(file, pgno, Infinity);
           const image = base === undefined || this.pager.needsImage(file, pgno);
           // Bodies are encoded into one reused scratch buffer (the log copies them at append).
           const scratch = this.recordScratch(buf.length);
@@ -661,18 +681,15 @@ export class Environment implements TxnHost, DbHost {
             // An image needs no delta: only whether the page changed at all (past checksum and LSN).
             if (base !== undefined && base.compare(buf, PageOffset.pgno, buf.length, PageOffset.pgno, base.length) === 0) continue;
             buf.fill(0, 0, 12);
-            const body = pageImageBody(scratch, id, file.uid, pgno, buf);
-            lsn = log.append({ type: 'page_image', txn: id, file: file.uid, pgno, image: buf }, body);
+            lsn = log.appendBody(pageImageBody(scratch, id, file.uid, pgno, buf));
           } else {
             const n = diffInto(base!, buf, scratch, PAGE_DELTA_FIXED);
             if (n === 0) continue;
             buf.fill(0, 0, 12);
-            const prev = readLsn(base!, 4);
-            const body = pageDeltaBody(scratch, id, file.uid, pgno, prev, n);
-            lsn = log.append({ type: 'page_delta', txn: id, file: file.uid, pgno, prev, ranges: body.subarray(PAGE_DELTA_FIXED) }, body);
+            lsn = log.appendBody(pageDeltaBody(scratch, id, file.uid, pgno, readLsn(base!, 4), n));
           }
           writeLsn(buf, 4, lsn);
-          installs.push([file, pgno, buf, image]);
+          installs.push(file, pgno, buf, image);
         }
       }
       for (const op of txn.fileOps) {
@@ -680,8 +697,9 @@ export class Environment implements TxnHost, DbHost {
         else log.append({ type: 'file_rename', txn: id, file: op.file.uid, name: op.file.name, newName: op.newName! });
       }
       const time = Date.now();
-      log.append({ type: 'commit', txn: id, time, durable: log.durableLsn });
-      return { installs, end: log.end, time };
+      log.appendBody(commitBody(this.recordScratch(0), id, time, log.durableLsn));
+      this.loggedTime = time;
+      return installs;
     } catch (e) {
       this.panic(e as Error);
       throw this.panicError === e ? new RunRecoveryError(`commit failed: ${(e as Error).message}`, { cause: e }) : e;
@@ -689,6 +707,8 @@ export class Environment implements TxnHost, DbHost {
   }
 
   private scratch = Buffer.alloc(0);
+  /** The time in the commit record logTxn appended last. */
+  private loggedTime = 0;
 
   /** logTxn's buffer for encoding page records: room for a delta of a page of `pageSize` bytes (the larger kind). */
   private recordScratch(pageSize: number): Buffer {
@@ -1028,9 +1048,11 @@ export class Environment implements TxnHost, DbHost {
         writeLsn(txn.writer(file).writable(0), MetaOffset.needsLog, redo);
       }
       if (!txn.hasChanges) return;
-      const { installs } = this.logTxn(txn, INTERNAL_TXN);
+      const installs = this.logTxn(txn, INTERNAL_TXN);
       const seq = ++this.pager.seq;
-      for (const [file, pgno, buf, image] of installs) this.pager.install(file, pgno, buf, seq, image);
+      for (let i = 0; i < installs.length; i += 4) {
+        this.pager.install(installs[i] as DataFile, installs[i + 1] as number, installs[i + 2] as Buffer, seq, installs[i + 3] as boolean);
+      }
     } finally {
       txn.release();
     }

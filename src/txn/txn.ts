@@ -29,7 +29,8 @@ export type Durability = 'sync' | 'write-nosync' | 'nosync';
 export const DURABILITIES: readonly Durability[] = ['sync', 'write-nosync', 'nosync'];
 
 export interface TxnHost {
-  commitTxn(txn: Transaction, durability: Durability | undefined): Promise<void>;
+  /** Commits synchronously up to the install; a promise only when the commit must still wait. */
+  commitTxn(txn: Transaction, durability: Durability | undefined): Promise<void> | undefined;
   endTxn(txn: Transaction): void;
 }
 
@@ -143,11 +144,22 @@ export class Transaction {
 
   /** Makes the changes durable per `durability` (default: the transaction's, then the environment's). */
   async commit(options?: { durability?: Durability }): Promise<void> {
+    const wait = this.commitNow(options?.durability);
+    if (wait !== undefined) await wait;
+  }
+
+  /**
+   * commit() without its promise when none is needed: the commit runs synchronously up to its
+   * install and returns a promise only if it must still wait for durability (else undefined).
+   * Throws synchronously when the commit fails before the install.
+   */
+  commitNow(durability?: Durability): Promise<void> | undefined {
     this.checkActive();
     this.state = 'committing';
     try {
-      await this.host.commitTxn(this, options?.durability ?? this.durability);
+      return this.host.commitTxn(this, durability ?? this.durability);
     } finally {
+      // The host ends a transaction it installed; this ends one that failed or had nothing to do.
       if (this.state === 'committing') this.state = 'aborted';
       this.host.endTxn(this);
     }
@@ -165,7 +177,7 @@ export class Transaction {
     if (this.released) return;
     this.released = true;
     this.pager.releaseSnapshot(this.seq);
-    this.files = new Map();
-    this.readers = new Map();
+    this.files.clear();
+    this.readers.clear();
   }
 }
