@@ -46,7 +46,7 @@ if (!fs.existsSync(a) || !fs.existsSync(b)) {
 const only = opt('only', 'W1,W1r,W4').split(',');
 const burstMs = Number(opt('ms', '300'));
 const rounds = Number(opt('rounds', '20'));
-const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'cairn-ab-'));
+const tmp = fs.mkdtempSync(path.join(opt('dir', os.tmpdir()), 'cairn-ab-'));
 
 const keyOf = (i) => Buffer.from(String(i).padStart(16, '0'));
 function valueOf(i) {
@@ -198,6 +198,48 @@ async function durable(w) {
   }
 }
 
+/**
+ * C1 / C1w / C1s / C64: CPU per commit of W2's transaction (`env.transaction(async (txn) =>
+ * db.put(k, v, txn))`, random keys of 1,000,000, 100-byte values) — C1 durability nosync, C1w
+ * write-nosync, C1s sync, C64 sync from 64 concurrent writers (W3). Use --dir /dev/shm so that
+ * fdatasync costs no disk wait: this times the software path of a commit. One environment per
+ * build, opened once and warmed with 20,000 commits; bursts of 4,000 commits.
+ */
+async function commits(w) {
+  const durability = w === 'C1' ? 'nosync' : w === 'C1w' ? 'write-nosync' : 'sync';
+  const writers = w === 'C64' ? 64 : 1;
+  const n = 4000;
+  let seq = 0;
+  for (const B of builds) {
+    const env = await B.cairn.Environment.open(path.join(tmp, `${w}-${B.name}`), { create: true, durability, cacheSize: 64 << 20 });
+    const db = await env.openDatabase('bench.db', { create: true });
+    const r = lcg(5);
+    B.env = env;
+    B.run = async (count) => {
+      let left = count;
+      const writer = async () => {
+        while (left-- > 0) {
+          const i = r(1_000_000);
+          const v = valueOf(i + seq++);
+          await env.transaction(async (txn) => {
+            db.put(keyOf(i), v, txn);
+          });
+        }
+      };
+      await Promise.all(Array.from({ length: writers }, writer));
+    };
+    await B.run(20000);
+  }
+  for (let rr = 0; rr < rounds; rr++) {
+    for (const B of rr % 2 ? [...builds].reverse() : builds) {
+      const t = cpu();
+      await B.run(n);
+      B.t.push((cpu() - t) / n);
+    }
+  }
+  for (const B of builds) await B.env.close();
+}
+
 try {
   for (const w of only) {
     for (const B of builds) B.t = [];
@@ -236,10 +278,12 @@ try {
         }
       }
       for (const env of open) await env.close();
+    } else if (w === 'C1' || w === 'C1w' || w === 'C1s' || w === 'C64') {
+      await commits(w);
     } else if (w === 'W2' || w === 'W3') {
       await durable(w);
       continue;
-    } else throw new Error(`unknown workload ${w} (W1, W1r, W2, W3, W4, W4L)`);
+    } else throw new Error(`unknown workload ${w} (W1, W1r, W2, W3, W4, W4L, C1, C1w, C1s, C64)`);
     const [sa, sb] = builds.map((B) => stats(B.t));
     const f = (s) => `min ${s.min.toFixed(2)}  q1 ${s.q1.toFixed(2)}  med ${s.med.toFixed(2)}`;
     console.log(`${w} µs CPU/op (${rounds} bursts each)  A: ${f(sa)}  B: ${f(sb)}  B/A: min ${(sb.min / sa.min).toFixed(2)} q1 ${(sb.q1 / sa.q1).toFixed(2)} med ${(sb.med / sa.med).toFixed(2)}`);
