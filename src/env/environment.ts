@@ -600,12 +600,15 @@ export class Environment implements TxnHost, DbHost {
       return undefined;
     }
     if (txn.seq !== this.pager.seq) {
-      for (const c of this.recent) {
-        if (c.seq <= txn.seq) continue;
-        for (const f of c.files) {
-          if (txn.readFiles.has(f)) {
-            txn.state = 'aborted';
-            throw new CairnError('CONFLICT', `the transaction read ${f.name}, which another transaction changed after it began; run it again (env.transaction() does so itself)`);
+      // Only a transaction that read can conflict (blind writes rebase instead).
+      if (txn.readFiles.size > 0) {
+        for (const c of this.recent) {
+          if (c.seq <= txn.seq) continue;
+          for (const f of c.files) {
+            if (txn.readFiles.has(f)) {
+              txn.state = 'aborted';
+              throw new CairnError('CONFLICT', `the transaction read ${f.name}, which another transaction changed after it began; run it again (env.transaction() does so itself)`);
+            }
           }
         }
       }
