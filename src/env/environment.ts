@@ -594,7 +594,7 @@ export class Environment implements TxnHost, DbHost {
    */
   commitTxn(txn: Transaction, durability: Durability | undefined): Promise<void> | undefined {
     this.checkUsable();
-    if (durability !== undefined && durability !== 'sync' && durability !== 'write-nosync' && durability !== 'nosync') throw invalid(`durability must be one of ${DURABILITIES.join(', ')}`);
+    if (durability !== undefined && !DURABILITIES.includes(durability)) throw invalid(`durability must be one of ${DURABILITIES.join(', ')}`);
     if (txn.readOnly || !txn.hasChanges) {
       txn.state = 'committed';
       return undefined;
