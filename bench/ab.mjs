@@ -7,6 +7,10 @@
 // raise, and repeat. Waiting for the disk is not counted: W2/W3 (fsync-bound) need run.mjs.
 //
 //   node bench/ab.mjs --a /path/to/old/dist/index.js [--b dist/index.js] [--only W1,W1r,W4,W4L] [--rounds 20]
+//   node bench/ab.mjs --a OLD/dist/index.js --only C1,C1s,C64 --rounds 40 --dir /dev/shm   # CPU per commit
+//
+// --dir: where the environments go (default the OS temp directory); C1/C1w/C1s/C64 (CPU per
+// W2-style commit, see commits() below) are meant for a tmpfs, so that no disk is in the loop.
 //
 // W1 / W1r: 20,000 entries (16-byte keys, 100-byte values) per burst, ascending / seeded random
 // order, 1,000 puts per transaction, durability nosync, a fresh environment per burst (the
