@@ -53,6 +53,19 @@ class NodeFileHandle implements FileHandle {
     }
   }
 
+  writeAsync(buf: Uint8Array, position: number): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const more = (done: number): void => {
+        if (done >= buf.length) return resolve();
+        fs.write(this.#fd, buf, done, buf.length - done, position + done, (err, n) => {
+          if (err) reject(wrap('write', this.path, err));
+          else more(done + n);
+        });
+      };
+      more(0);
+    });
+  }
+
   size(): number {
     try {
       return fs.fstatSync(this.#fd).size;

@@ -7,7 +7,8 @@
 //               (write, truncate) issued since they last diverged. write()/truncate() change the
 //               current bytes and append to the log. sync() replays the log onto the durable
 //               bytes and clears it. syncAsync() covers the operations issued before the call
-//               and takes effect on a later tick (setImmediate), like fdatasync on a thread pool.
+//               and takes effect on a later tick (setImmediate), like fdatasync on a thread pool;
+//               writeAsync() likewise writes on a later tick.
 //   entries     The namespace (create, mkdir, rename, unlink, rmdir) has a *current* and a
 //               *durable* version too. Each directory operation stays pending until syncDir() of
 //               its parent directory (both parents for a rename); pending operations are kept in
@@ -618,6 +619,26 @@ class SimHandle implements FileHandle {
     this.#check('write', true);
     assert(Number.isInteger(position) && position >= 0, `SimVfs.write: bad position ${position}`);
     this.#core.write(this.path, this.#inode, buf, position);
+  }
+
+  /** Takes effect on a later tick (setImmediate), like a write on the thread pool; faults apply then. */
+  writeAsync(buf: Uint8Array, position: number): Promise<void> {
+    try {
+      this.#check('write', true);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    assert(Number.isInteger(position) && position >= 0, `SimVfs.writeAsync: bad position ${position}`);
+    return new Promise((resolve, reject) => {
+      setImmediate(() => {
+        try {
+          this.#core.write(this.path, this.#inode, buf, position);
+          resolve();
+        } catch (err) {
+          reject(err);
+        }
+      });
+    });
   }
 
   size(): number {

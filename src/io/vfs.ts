@@ -2,7 +2,8 @@
 // NodeVfs for real files, SimVfs for crash, fault and interleaving tests.
 //
 // Reads and writes are synchronous (reads serve synchronous db.get); the commit path's
-// fdatasync also has an async form so that the event loop keeps running while the disk works.
+// fdatasync, and writes that prepare a file ahead of its use, also have an async form so that
+// the event loop keeps running while the disk works.
 // Every failure is thrown as an IoError carrying the errno code (ENOSPC, EIO, ENOENT, ...).
 
 export interface FileHandle {
@@ -11,6 +12,12 @@ export interface FileHandle {
   read(buf: Uint8Array, position: number): number;
   /** Writes all of buf at position (extending the file as needed). */
   write(buf: Uint8Array, position: number): void;
+  /**
+   * The same as write(), in the thread pool (the log's next file is zero-filled this way, off the
+   * event loop). buf must not change until the promise settles; the handle must stay open.
+   * Optional: a wrapper without it (tests that record or hook writes) gets write() instead.
+   */
+  writeAsync?(buf: Uint8Array, position: number): Promise<void>;
   size(): number;
   truncate(length: number): void;
   /** fdatasync: the file's bytes written so far become durable. Throws IoError on failure. */

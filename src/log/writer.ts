@@ -9,6 +9,13 @@
 // Any failed write or fsync is fatal (I8): the writer fails every waiter and every later call
 // with RunRecoveryError and never retries — after a failed fsync the kernel may have dropped
 // the dirty pages, so a retry that "succeeds" proves nothing.
+//
+// Log files are preallocated with zeros (docs/DESIGN.md §Log). After the first switch, the next
+// file is prepared while the current one fills: created as NEXT_LOG_FILE, zero-filled and
+// fdatasynced in the thread pool. A switch that finds it ready writes its header, fdatasyncs,
+// renames it to its log file name and fsyncs the directory, so a log file name only ever
+// appears with a durable header, as with makeFile. Until the rename the file has no log file
+// name: recovery, archival and backups never look at it, whatever state a crash left it in.
 
 import * as path from 'node:path';
 import type { FileHandle, Vfs } from '../io/vfs.js';
@@ -37,6 +44,15 @@ interface Waiter {
 
 const ZERO_CHUNK = Buffer.alloc(1024 * 1024);
 
+/** The next log file while it is prepared (not a log file's name: see the header comment). */
+export const NEXT_LOG_FILE = '__cairn.log-next';
+
+/** A next log file being prepared; `ready` once zero-filled and durable. */
+interface NextFile {
+  handle: FileHandle;
+  ready: boolean;
+}
+
 /**
  * Synchronous flushes (flushNow) allowed in a row without the event loop running a turn: a
  * committer awaiting its commits in a loop would otherwise never let timers, I/O and the
@@ -61,6 +77,9 @@ export class LogWriter {
   private flushing = false;
   private retired: FileHandle[] = [];
   private failure: Error | undefined;
+  /** The next log file, prepared in the thread pool (undefined: none, or given up at close). */
+  private next: NextFile | undefined;
+  private closed = false;
   /**
    * flushNow()s since the event loop last ran a turn (bounded by TURNLESS_FLUSHES). It starts at
    * the bound: until the event loop has run a turn since the writer was made, flushes go through
@@ -79,6 +98,8 @@ export class LogWriter {
   onPanic: ((err: Error) => void) | undefined;
   /** Counters for env.stat(). */
   readonly stats = { records: 0, bytes: 0, syncs: 0, writes: 0, files: 0 };
+  /** File switches that found the next file prepared (the others made it in this thread). */
+  preparedSwitches = 0;
 
   private constructor(vfs: Vfs, dir: string, opts: LogWriterOptions, handle: FileHandle, fileNo: number, offset: number) {
     this.vfs = vfs;
@@ -238,10 +259,11 @@ export class LogWriter {
       this.handle.sync();
       this.stats.syncs++;
       const prevEnd = this.offset;
-      const next = LogWriter.makeFile(this.vfs, this.dir, this.opts, this.fileNo + 1, prevEnd);
+      const next = this.takePrepared(this.fileNo + 1, prevEnd) ?? LogWriter.makeFile(this.vfs, this.dir, this.opts, this.fileNo + 1, prevEnd);
       this.retired.push(this.handle);
       if (!this.flushing) this.closeRetired();
       this.handle = next;
+      this.prepareNext();
     } catch (e) {
       throw this.fail(e as Error);
     }
@@ -250,6 +272,74 @@ export class LogWriter {
     this.offset = LOG_HEADER_SIZE;
     this.bufStart = LOG_HEADER_SIZE;
     this.stats.files++;
+  }
+
+  /**
+   * The prepared next file as log file fileNo, or undefined when none is ready. Its zeros are
+   * durable already; the header is written and synced before the rename gives it its name, and
+   * the directory fsync makes the name durable, as makeFile does.
+   */
+  private takePrepared(fileNo: number, prevEnd: number): FileHandle | undefined {
+    const next = this.next;
+    if (next === undefined || !next.ready) return undefined;
+    this.next = undefined;
+    const handle = next.handle;
+    handle.write(encodeLogHeader({ fileNo, fileSize: this.opts.fileSize, envId: this.opts.envId, prevEnd, history: this.opts.history, parent: this.opts.parent }), 0);
+    handle.sync();
+    this.vfs.rename(path.join(this.dir, NEXT_LOG_FILE), path.join(this.dir, logFileName(fileNo)));
+    this.preparedSwitches++;
+    if (planted('log-skip-dir-fsync')) return handle; // PLANT(log-skip-dir-fsync)
+    this.vfs.syncDir(this.dir);
+    return handle;
+  }
+
+  /**
+   * Starts preparing the next log file in the thread pool (after a switch: a log that never
+   * fills its first file never makes one). A file of that name left by a crash or by an earlier
+   * writer is removed first: its contents are unknown.
+   */
+  private prepareNext(): void {
+    if (this.next !== undefined || this.closed || this.failure) return;
+    const file = path.join(this.dir, NEXT_LOG_FILE);
+    if (this.vfs.stat(file) !== undefined) this.vfs.unlink(file);
+    const next: NextFile = { handle: this.vfs.open(file, { create: true, exclusive: true }), ready: false };
+    this.next = next;
+    void this.fill(next);
+  }
+
+  /**
+   * Zero-fills and fdatasyncs a next file in the thread pool. A failed write or fsync is fatal
+   * like any other of the log's (I8). Abandoned at close: the handle is closed once its I/O is
+   * done, and the file is left for the next preparation to remove.
+   */
+  private async fill(next: NextFile): Promise<void> {
+    const size = this.opts.fileSize;
+    const h = next.handle;
+    try {
+      const writes: Array<Promise<void>> = [];
+      for (let at = 0; at < size; at += ZERO_CHUNK.length) {
+        const chunk = ZERO_CHUNK.subarray(0, Math.min(ZERO_CHUNK.length, size - at));
+        if (h.writeAsync !== undefined) writes.push(h.writeAsync(chunk, at));
+        else h.write(chunk, at);
+      }
+      // Every write settles before the handle may be closed.
+      for (const r of await Promise.allSettled(writes)) if (r.status === 'rejected') throw r.reason;
+      if (this.next === next) await h.syncAsync();
+      if (this.next === next) {
+        next.ready = true;
+        return;
+      }
+    } catch (e) {
+      if (this.next === next) {
+        this.next = undefined;
+        this.fail(e as Error);
+      }
+    }
+    try {
+      h.close();
+    } catch {
+      // abandoned: nothing in the file is needed
+    }
   }
 
   private closeRetired(): void {
@@ -371,6 +461,18 @@ export class LogWriter {
   }
 
   close(): void {
+    this.closed = true;
+    const next = this.next;
+    this.next = undefined;
+    if (next?.ready) {
+      // Prepared and idle: not needed any more (one still being filled closes itself: fill()).
+      try {
+        next.handle.close();
+        this.vfs.unlink(path.join(this.dir, NEXT_LOG_FILE));
+      } catch {
+        // a next file left behind is harmless: it has no log file name
+      }
+    }
     this.closeRetired();
     try {
       this.handle.close();
