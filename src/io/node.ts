@@ -7,7 +7,8 @@
 // This directory is the only place in src/ that imports node:fs.
 
 import * as fs from 'node:fs';
-import type { FileHandle, OpenOptions, Stat, Vfs } from './vfs.js';
+import { Worker } from 'node:worker_threads';
+import type { FileHandle, OpenOptions, Preparation, Stat, Vfs } from './vfs.js';
 import { IoError } from '../util/errors.js';
 
 function errnoOf(err: unknown): string {
@@ -17,6 +18,54 @@ function errnoOf(err: unknown): string {
 
 function wrap(op: string, path: string, err: unknown): IoError {
   return new IoError(op, path, errnoOf(err), { cause: err });
+}
+
+// Vfs.prepare's thread: one per process, started at the first preparation, kept (unref'd: it
+// never keeps the process alive). It takes one request at a time and reports through a shared
+// Int32 (1: done, 2: failed), which the owner reads without an event-loop turn, and a message.
+const PREPARER = `
+const { parentPort } = require('node:worker_threads');
+const fs = require('node:fs');
+const zero = Buffer.alloc(1024 * 1024);
+parentPort.on('message', ({ id, path, size, flag }) => {
+  let error;
+  try {
+    const fd = fs.openSync(path, 'w');
+    try {
+      for (let at = 0; at < size; ) at += fs.writeSync(fd, zero, 0, Math.min(zero.length, size - at), at);
+      fs.fdatasyncSync(fd);
+    } finally {
+      fs.closeSync(fd);
+    }
+  } catch (e) {
+    error = { code: typeof e?.code === 'string' ? e.code : 'EIO', message: String(e?.message ?? e) };
+  }
+  Atomics.store(flag, 0, error === undefined ? 1 : 2);
+  parentPort.postMessage({ id, error });
+});
+`;
+
+let preparer: Worker | undefined;
+const preparing = new Map<number, (err: { code: string; message: string } | Error | undefined) => void>();
+let preparations = 0;
+
+function preparerThread(): Worker {
+  if (preparer === undefined) {
+    const w = new Worker(PREPARER, { eval: true });
+    w.on('message', (m: { id: number; error?: { code: string; message: string } }) => {
+      const settle = preparing.get(m.id);
+      preparing.delete(m.id);
+      settle?.(m.error);
+    });
+    w.on('error', (err) => {
+      if (preparer === w) preparer = undefined;
+      for (const settle of preparing.values()) settle(wrap('prepare', 'the preparer thread', err));
+      preparing.clear();
+    });
+    w.unref(); // after the listeners, which would ref it again
+    preparer = w;
+  }
+  return preparer;
 }
 
 class NodeFileHandle implements FileHandle {
@@ -51,19 +100,6 @@ class NodeFileHandle implements FileHandle {
     } catch (err) {
       throw wrap('write', this.path, err);
     }
-  }
-
-  writeAsync(buf: Uint8Array, position: number): Promise<void> {
-    return new Promise((resolve, reject) => {
-      const more = (done: number): void => {
-        if (done >= buf.length) return resolve();
-        fs.write(this.#fd, buf, done, buf.length - done, position + done, (err, n) => {
-          if (err) reject(wrap('write', this.path, err));
-          else more(done + n);
-        });
-      };
-      more(0);
-    });
   }
 
   size(): number {
@@ -130,6 +166,28 @@ export class NodeVfs implements Vfs {
       if (errnoOf(err) === 'ENOTDIR') return undefined;
       throw wrap('stat', path, err);
     }
+  }
+
+  prepare(path: string, size: number): Preparation {
+    const flag = new Int32Array(new SharedArrayBuffer(4));
+    const id = ++preparations;
+    let failure: Error | undefined;
+    const done = new Promise<void>((resolve, reject) => {
+      preparing.set(id, (err) => {
+        failure = err === undefined || err instanceof Error ? err : new IoError('prepare', path, err.code, { cause: err.message });
+        if (failure === undefined) resolve();
+        else reject(failure);
+      });
+    });
+    preparerThread().postMessage({ id, path, size, flag });
+    return {
+      state: () => {
+        const s = Atomics.load(flag, 0);
+        if (s === 0) return failure ?? false;
+        return s === 1 ? true : (failure ?? new IoError('prepare', path, 'EIO'));
+      },
+      done,
+    };
   }
 
   readdir(dir: string): string[] {

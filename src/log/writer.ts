@@ -12,13 +12,13 @@
 //
 // Log files are preallocated with zeros (docs/DESIGN.md §Log). After the first switch, the next
 // file is prepared while the current one fills: created as NEXT_LOG_FILE, zero-filled and
-// fdatasynced in the thread pool. A switch that finds it ready writes its header, fdatasyncs,
+// fdatasynced in the background (Vfs.prepare: another thread). A switch that finds it ready writes its header, fdatasyncs,
 // renames it to its log file name and fsyncs the directory, so a log file name only ever
 // appears with a durable header, as with makeFile. Until the rename the file has no log file
 // name: recovery, archival and backups never look at it, whatever state a crash left it in.
 
 import * as path from 'node:path';
-import type { FileHandle, Vfs } from '../io/vfs.js';
+import type { FileHandle, Preparation, Vfs } from '../io/vfs.js';
 import { assert } from '../util/assert.js';
 import { RunRecoveryError } from '../util/errors.js';
 import { type Lsn, lsnFile, lsnOffset, makeLsn } from '../util/lsn.js';
@@ -47,11 +47,6 @@ const ZERO_CHUNK = Buffer.alloc(1024 * 1024);
 /** The next log file while it is prepared (not a log file's name: see the header comment). */
 export const NEXT_LOG_FILE = '__cairn.log-next';
 
-/** A next log file being prepared; `ready` once zero-filled and durable. */
-interface NextFile {
-  handle: FileHandle;
-  ready: boolean;
-}
 
 /**
  * Synchronous flushes (flushNow) allowed in a row without the event loop running a turn: a
@@ -77,8 +72,8 @@ export class LogWriter {
   private flushing = false;
   private retired: FileHandle[] = [];
   private failure: Error | undefined;
-  /** The next log file, prepared in the thread pool (undefined: none, or given up at close). */
-  private next: NextFile | undefined;
+  /** The next log file, being prepared or ready (undefined: none, or given up at close). */
+  private next: Preparation | undefined;
   private closed = false;
   /**
    * flushNow()s since the event loop last ran a turn (bounded by TURNLESS_FLUSHES). It starts at
@@ -275,18 +270,27 @@ export class LogWriter {
   }
 
   /**
-   * The prepared next file as log file fileNo, or undefined when none is ready. Its zeros are
-   * durable already; the header is written and synced before the rename gives it its name, and
-   * the directory fsync makes the name durable, as makeFile does.
+   * The prepared next file as log file fileNo, or undefined when it is not ready yet. Its zeros
+   * are durable already; the header is written and synced before the rename gives it its name,
+   * and the directory fsync makes the name durable, as makeFile does.
    */
   private takePrepared(fileNo: number, prevEnd: number): FileHandle | undefined {
     const next = this.next;
-    if (next === undefined || !next.ready) return undefined;
+    if (next === undefined) return undefined;
+    const state = next.state();
+    if (state === false) return undefined;
     this.next = undefined;
-    const handle = next.handle;
-    handle.write(encodeLogHeader({ fileNo, fileSize: this.opts.fileSize, envId: this.opts.envId, prevEnd, history: this.opts.history, parent: this.opts.parent }), 0);
-    handle.sync();
-    this.vfs.rename(path.join(this.dir, NEXT_LOG_FILE), path.join(this.dir, logFileName(fileNo)));
+    if (state instanceof Error) throw state; // I8, as for a write or fsync of the log
+    const file = path.join(this.dir, NEXT_LOG_FILE);
+    const handle = this.vfs.open(file);
+    try {
+      handle.write(encodeLogHeader({ fileNo, fileSize: this.opts.fileSize, envId: this.opts.envId, prevEnd, history: this.opts.history, parent: this.opts.parent }), 0);
+      handle.sync();
+      this.vfs.rename(file, path.join(this.dir, logFileName(fileNo)));
+    } catch (e) {
+      handle.close();
+      throw e;
+    }
     this.preparedSwitches++;
     if (planted('log-skip-dir-fsync')) return handle; // PLANT(log-skip-dir-fsync)
     this.vfs.syncDir(this.dir);
@@ -294,52 +298,22 @@ export class LogWriter {
   }
 
   /**
-   * Starts preparing the next log file in the thread pool (after a switch: a log that never
-   * fills its first file never makes one). A file of that name left by a crash or by an earlier
-   * writer is removed first: its contents are unknown.
+   * Starts preparing the next log file in the background, when the Vfs can (after a switch: a
+   * log that never fills its first file never makes one). A file of that name left by a crash or
+   * by an earlier writer is removed first (one still being filled then fills a removed file).
+   * A preparation that fails is fatal like any write or fsync of the log (I8).
    */
   private prepareNext(): void {
-    if (this.next !== undefined || this.closed || this.failure) return;
+    if (this.next !== undefined || this.closed || this.failure || this.vfs.prepare === undefined) return;
     const file = path.join(this.dir, NEXT_LOG_FILE);
     if (this.vfs.stat(file) !== undefined) this.vfs.unlink(file);
-    const next: NextFile = { handle: this.vfs.open(file, { create: true, exclusive: true }), ready: false };
+    const next = this.vfs.prepare(file, this.opts.fileSize);
     this.next = next;
-    void this.fill(next);
-  }
-
-  /**
-   * Zero-fills and fdatasyncs a next file in the thread pool. A failed write or fsync is fatal
-   * like any other of the log's (I8). Abandoned at close: the handle is closed once its I/O is
-   * done, and the file is left for the next preparation to remove.
-   */
-  private async fill(next: NextFile): Promise<void> {
-    const size = this.opts.fileSize;
-    const h = next.handle;
-    try {
-      const writes: Array<Promise<void>> = [];
-      for (let at = 0; at < size; at += ZERO_CHUNK.length) {
-        const chunk = ZERO_CHUNK.subarray(0, Math.min(ZERO_CHUNK.length, size - at));
-        if (h.writeAsync !== undefined) writes.push(h.writeAsync(chunk, at));
-        else h.write(chunk, at);
-      }
-      // Every write settles before the handle may be closed.
-      for (const r of await Promise.allSettled(writes)) if (r.status === 'rejected') throw r.reason;
-      if (this.next === next) await h.syncAsync();
-      if (this.next === next) {
-        next.ready = true;
-        return;
-      }
-    } catch (e) {
-      if (this.next === next) {
-        this.next = undefined;
-        this.fail(e as Error);
-      }
-    }
-    try {
-      h.close();
-    } catch {
-      // abandoned: nothing in the file is needed
-    }
+    next.done.catch((e: Error) => {
+      if (this.next !== next) return;
+      this.next = undefined;
+      this.fail(e);
+    });
   }
 
   private closeRetired(): void {
@@ -464,10 +438,9 @@ export class LogWriter {
     this.closed = true;
     const next = this.next;
     this.next = undefined;
-    if (next?.ready) {
-      // Prepared and idle: not needed any more (one still being filled closes itself: fill()).
+    if (next?.state() === true) {
+      // Prepared and not needed any more (one still being made is left: the next preparation removes it).
       try {
-        next.handle.close();
         this.vfs.unlink(path.join(this.dir, NEXT_LOG_FILE));
       } catch {
         // a next file left behind is harmless: it has no log file name
