@@ -51,15 +51,18 @@ let preparations = 0;
 
 function preparerThread(): Worker {
   if (preparer === undefined) {
-    const w = new Worker(PREPARER, { eval: true });
+    // execArgv: none of the parent's flags (--input-type=module would make this script ESM).
+    const w = new Worker(PREPARER, { eval: true, execArgv: [] });
     w.on('message', (m: { id: number; error?: { code: string; message: string } }) => {
       const settle = preparing.get(m.id);
       preparing.delete(m.id);
       settle?.(m.error);
     });
-    w.on('error', (err) => {
+    // The thread itself failing is no I/O error: its preparations end but never become ready
+    // (their owners make their files in place), and the next preparation starts a new thread.
+    w.on('error', () => {
       if (preparer === w) preparer = undefined;
-      for (const settle of preparing.values()) settle(wrap('prepare', 'the preparer thread', err));
+      for (const settle of preparing.values()) settle(undefined);
       preparing.clear();
     });
     w.unref(); // after the listeners, which would ref it again

@@ -43,7 +43,10 @@ export interface Preparation {
    * or the error that stopped it.
    */
   state(): boolean | Error;
-  /** Settles when the preparation ends (its callbacks need the event loop). */
+  /**
+   * Settles when the preparation ends (its callbacks need the event loop). If the background
+   * thread itself is lost, it resolves while state() stays false: the file never becomes ready.
+   */
   readonly done: Promise<void>;
 }
 
