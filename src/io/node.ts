@@ -30,7 +30,7 @@ const zero = Buffer.alloc(1024 * 1024);
 parentPort.on('message', ({ id, path, size, flag }) => {
   let error;
   try {
-    const fd = fs.openSync(path, 'w');
+    const fd = fs.openSync(path, 'r+'); // made by the owner: removed meanwhile (a closed owner's cleanup) is ENOENT
     try {
       for (let at = 0; at < size; ) at += fs.writeSync(fd, zero, 0, Math.min(zero.length, size - at), at);
       fs.fdatasyncSync(fd);
@@ -182,6 +182,12 @@ export class NodeVfs implements Vfs {
         else reject(failure);
       });
     });
+    // The file exists when this returns (so whoever removes it after, e.g. a closing owner, removes it for good).
+    try {
+      fs.closeSync(fs.openSync(path, 'w'));
+    } catch (err) {
+      throw wrap('open', path, err);
+    }
     preparerThread().postMessage({ id, path, size, flag });
     return {
       state: () => {

@@ -65,8 +65,8 @@ export interface Vfs {
   syncDir(dir: string): void;
   /**
    * Makes `path` a file of `size` zero bytes, fdatasynced, in the background (NodeVfs: in a
-   * thread of its own). Creates the file (replacing one of that name); its directory entry is
-   * not synced. Optional (wrappers in tests do without): callers then make the file themselves.
+   * thread of its own). The file is created (replacing one of that name) before this returns;
+   * its directory entry is not synced. Removing the file meanwhile may make the preparation fail. Optional (wrappers in tests do without): callers then make the file themselves.
    */
   prepare?(path: string, size: number): Preparation;
   /** Whole-file helpers for small files (control files, DB_CONFIG, lock files). */

@@ -438,8 +438,8 @@ export class LogWriter {
     this.closed = true;
     const next = this.next;
     this.next = undefined;
-    if (next?.state() === true) {
-      // Prepared and not needed any more (one still being made is left: the next preparation removes it).
+    if (next !== undefined) {
+      // Not needed any more, ready or not (a preparation still running then fails, unheard).
       try {
         this.vfs.unlink(path.join(this.dir, NEXT_LOG_FILE));
       } catch {
