@@ -282,15 +282,16 @@ export class LogWriter {
     this.next = undefined;
     if (state instanceof Error) throw state; // I8, as for a write or fsync of the log
     const file = path.join(this.dir, NEXT_LOG_FILE);
-    const handle = this.vfs.open(file);
+    const name = path.join(this.dir, logFileName(fileNo));
+    const head = this.vfs.open(file);
     try {
-      handle.write(encodeLogHeader({ fileNo, fileSize: this.opts.fileSize, envId: this.opts.envId, prevEnd, history: this.opts.history, parent: this.opts.parent }), 0);
-      handle.sync();
-      this.vfs.rename(file, path.join(this.dir, logFileName(fileNo)));
-    } catch (e) {
-      handle.close();
-      throw e;
+      head.write(encodeLogHeader({ fileNo, fileSize: this.opts.fileSize, envId: this.opts.envId, prevEnd, history: this.opts.history, parent: this.opts.parent }), 0);
+      head.sync();
+    } finally {
+      head.close();
     }
+    this.vfs.rename(file, name);
+    const handle = this.vfs.open(name); // by its name: errors about it name the log file
     this.preparedSwitches++;
     if (planted('log-skip-dir-fsync')) return handle; // PLANT(log-skip-dir-fsync)
     this.vfs.syncDir(this.dir);
