@@ -6,7 +6,7 @@
 // CPU time (shared caches, SMT): compare the minimum and the lower quartile, which noise can only
 // raise, and repeat. Waiting for the disk is not counted: W2/W3 (fsync-bound) need run.mjs.
 //
-//   node bench/ab.mjs --a /path/to/old/dist/index.js [--b dist/index.js] [--only W1,W1r,W4,W4L] [--rounds 20]
+//   node bench/ab.mjs --a /path/to/old/dist/index.js [--b dist/index.js] [--only W1,W1r,W1L,W1rL,W4,W4L] [--rounds 20]
 //   node bench/ab.mjs --a OLD/dist/index.js --only C1,C1s,C64 --rounds 40 --dir /dev/shm   # CPU per commit
 //
 // --dir: where the environments go (default the OS temp directory); C1/C1w/C1s/C64 (CPU per
@@ -14,7 +14,10 @@
 //
 // W1 / W1r: 20,000 entries (16-byte keys, 100-byte values) per burst, ascending / seeded random
 // order, 1,000 puts per transaction, durability nosync, a fresh environment per burst (the
-// environment's open and close are not timed). W4: one environment per build holding 100,000
+// environment's open and close are not timed). W1L / W1rL: the same with 200,000 / 100,000
+// entries per burst, timed by the WALL clock and including the final env.flushLog(), so that log
+// file switches (one per 10 MiB of log: about 5 / 14 per burst) and checkpoints are in the
+// bursts, and time the main thread spends blocked in them counts. W4: one environment per build holding 100,000
 // entries; each burst is 65,536 synchronous gets of a seeded key pool (warmed once). W4L: W4 at
 // the full bench's size, where the data (~125 MB) is twice the 64 MiB cache: 1,000,000 entries
 // loaded in key order (as the bench's W1 database), a pool of 262,144 random keys, bursts of
@@ -89,17 +92,19 @@ const cpu = () => {
   return u.user + u.system; // µs
 };
 
-async function load(cairn, dir, keys, values) {
+async function load(cairn, dir, keys, values, clock = cpu) {
   const env = await cairn.Environment.open(dir, { create: true, durability: 'nosync', cacheSize: 64 << 20 });
   const db = await env.openDatabase('bench.db', { create: true });
-  const t = cpu();
+  const t = clock();
   for (let s = 0; s < keys.length; s += 1000) {
     const txn = env.begin({ durability: 'nosync' });
     for (let i = s; i < Math.min(s + 1000, keys.length); i++) db.put(keys[i], values[i], txn);
     await txn.commit();
   }
-  return { env, db, us: cpu() - t };
+  if (clock !== cpu) await env.flushLog(); // as the bench's W1: the one sync at the end is timed
+  return { env, db, us: clock() - t };
 }
+const wallUs = () => performance.now() * 1000;
 
 /** n entries in key order, 1,000 per transaction, made batch by batch (not all held at once). */
 async function loadInOrder(cairn, dir, n) {
@@ -247,15 +252,17 @@ async function commits(w) {
 try {
   for (const w of only) {
     for (const B of builds) B.t = [];
-    if (w === 'W1' || w === 'W1r') {
-      const o = order(20000, w === 'W1r');
+    if (w === 'W1' || w === 'W1r' || w === 'W1L' || w === 'W1rL') {
+      const big = w.endsWith('L');
+      const random = w.startsWith('W1r');
+      const o = order(big ? (random ? 100000 : 200000) : 20000, random);
       const keys = o.map(keyOf);
       const values = o.map(valueOf);
       for (let r = 0; r < rounds; r++) {
         for (const B of r % 2 ? [...builds].reverse() : builds) {
           const dir = path.join(tmp, `${w}-${B.name}`);
           fs.rmSync(dir, { recursive: true, force: true });
-          const { env, us } = await load(B.cairn, dir, keys, values);
+          const { env, us } = await load(B.cairn, dir, keys, values, big ? wallUs : cpu);
           B.t.push(us / keys.length);
           await env.close();
         }
@@ -287,10 +294,10 @@ try {
     } else if (w === 'W2' || w === 'W3') {
       await durable(w);
       continue;
-    } else throw new Error(`unknown workload ${w} (W1, W1r, W2, W3, W4, W4L, C1, C1w, C1s, C64)`);
+    } else throw new Error(`unknown workload ${w} (W1, W1r, W1L, W1rL, W2, W3, W4, W4L, C1, C1w, C1s, C64)`);
     const [sa, sb] = builds.map((B) => stats(B.t));
     const f = (s) => `min ${s.min.toFixed(2)}  q1 ${s.q1.toFixed(2)}  med ${s.med.toFixed(2)}`;
-    console.log(`${w} µs CPU/op (${rounds} bursts each)  A: ${f(sa)}  B: ${f(sb)}  B/A: min ${(sb.min / sa.min).toFixed(2)} q1 ${(sb.q1 / sa.q1).toFixed(2)} med ${(sb.med / sa.med).toFixed(2)}`);
+    console.log(`${w} µs ${w.endsWith('L') && w.startsWith('W1') ? 'wall' : 'CPU'}/op (${rounds} bursts each, load ${os.loadavg()[0].toFixed(1)})  A: ${f(sa)}  B: ${f(sb)}  B/A: min ${(sb.min / sa.min).toFixed(2)} q1 ${(sb.q1 / sa.q1).toFixed(2)} med ${(sb.med / sa.med).toFixed(2)}`);
   }
 } finally {
   fs.rmSync(tmp, { recursive: true, force: true });

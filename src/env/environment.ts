@@ -180,6 +180,9 @@ function resolveDataFile(vfs: Vfs, dirs: Dirs, name: string): string {
   return path.join(dirs.createDir, name);
 }
 
+/** The most pages a checkpoint writes with one call (256 KiB of 4 KiB pages). */
+const CHECKPOINT_RUN = 64;
+
 function isDataFileName(name: string): boolean {
   return !name.startsWith('__cairn') && name !== 'DB_CONFIG' && parseLogFileName(name) === undefined && !name.endsWith('.tmp');
 }
@@ -993,14 +996,32 @@ export class Environment implements TxnHost, DbHost {
     // Through the internal transaction's commit: the meta pages it changed are among the dirty (I1).
     await log.flush(log.end);
     const touched = new Set<DataFile>();
+    // Runs of adjacent pages of one file go in one write (Pager.writePages), up to CHECKPOINT_RUN
+    // pages; the event loop gets a turn after every 256 pages or so.
     let n = 0;
+    let run: Buffer[] = [];
+    let runFile: DataFile | undefined;
+    let runStart = 0;
+    const writeRun = async (): Promise<void> => {
+      if (run.length === 0) return;
+      this.pager.writePages(runFile!, runStart, run);
+      touched.add(runFile!);
+      const before = n;
+      n += run.length;
+      run = [];
+      if (Math.floor(n / 256) !== Math.floor(before / 256)) await new Promise((r) => setImmediate(r));
+    };
     for (const d of dirty) {
       if (d.file.removed || !this.pager.files.has(d.file.uid)) continue;
       if (planted('ckpt-skip-dirty') && d === dirty[dirty.length - 1]) continue; // PLANT(ckpt-skip-dirty)
-      this.pager.writePage(d.file, d.pgno, d.buf);
-      touched.add(d.file);
-      if (++n % 256 === 0) await new Promise((r) => setImmediate(r));
+      if (run.length > 0 && (d.file !== runFile || d.pgno !== runStart + run.length || run.length >= CHECKPOINT_RUN)) await writeRun();
+      if (run.length === 0) {
+        runFile = d.file;
+        runStart = d.pgno;
+      }
+      run.push(d.buf);
     }
+    await writeRun();
     for (const f of touched) if (!f.removed && f.handle !== undefined) await f.handle.syncAsync();
     for (const d of dirty) this.pager.markClean(d.file, d.pgno, d.buf);
     // The data files changed: so does the map of the LSNs their pages carry (before the control

@@ -104,3 +104,28 @@ test('readBootId returns the kernel boot id on Linux', () => {
   if (process.platform === 'linux') assert.match(String(id), /^[0-9a-f-]{36}$/);
   else assert.equal(id, undefined);
 });
+
+test('prepare: a file of zeros made in another thread, seen done without an event-loop turn; a failure is an IoError', async () => {
+  const dir = tmpDir();
+  const alive = setInterval(() => {}, 1000); // the thread is unref'd: keep the process up for its messages
+  try {
+    const file = path.join(dir, 'next');
+    fs.writeFileSync(file, Buffer.alloc(5000, 0xab)); // replaced, not reused
+    const size = 3 * 1024 * 1024 + 100;
+    const p = nodeVfs.prepare(file, size);
+    // No await and no turn: the state is read from memory the thread writes.
+    const deadline = Date.now() + 30_000;
+    let state = p.state();
+    while (state === false && Date.now() < deadline) state = p.state();
+    assert.equal(state, true);
+    await p.done;
+    const bytes = fs.readFileSync(file);
+    assert.equal(bytes.length, size);
+    assert.ok(bytes.equals(Buffer.alloc(size)), 'every byte is zero');
+    // The file is made before prepare returns: a directory that does not exist fails at once.
+    assert.equal(errno(() => nodeVfs.prepare(path.join(dir, 'missing', 'next'), 4096)), 'ENOENT');
+  } finally {
+    clearInterval(alive);
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -7,7 +7,8 @@
 // This directory is the only place in src/ that imports node:fs.
 
 import * as fs from 'node:fs';
-import type { FileHandle, OpenOptions, Stat, Vfs } from './vfs.js';
+import { Worker } from 'node:worker_threads';
+import type { FileHandle, OpenOptions, Preparation, Stat, Vfs } from './vfs.js';
 import { IoError } from '../util/errors.js';
 
 function errnoOf(err: unknown): string {
@@ -17,6 +18,57 @@ function errnoOf(err: unknown): string {
 
 function wrap(op: string, path: string, err: unknown): IoError {
   return new IoError(op, path, errnoOf(err), { cause: err });
+}
+
+// Vfs.prepare's thread: one per process, started at the first preparation, kept (unref'd: it
+// never keeps the process alive). It takes one request at a time and reports through a shared
+// Int32 (1: done, 2: failed), which the owner reads without an event-loop turn, and a message.
+const PREPARER = `
+const { parentPort } = require('node:worker_threads');
+const fs = require('node:fs');
+const zero = Buffer.alloc(1024 * 1024);
+parentPort.on('message', ({ id, path, size, flag }) => {
+  let error;
+  try {
+    const fd = fs.openSync(path, 'r+'); // made by the owner: removed meanwhile (a closed owner's cleanup) is ENOENT
+    try {
+      for (let at = 0; at < size; ) at += fs.writeSync(fd, zero, 0, Math.min(zero.length, size - at), at);
+      fs.fdatasyncSync(fd);
+    } finally {
+      fs.closeSync(fd);
+    }
+  } catch (e) {
+    error = { code: typeof e?.code === 'string' ? e.code : 'EIO', message: String(e?.message ?? e) };
+  }
+  Atomics.store(flag, 0, error === undefined ? 1 : 2);
+  parentPort.postMessage({ id, error });
+});
+`;
+
+let preparer: Worker | undefined;
+const preparing = new Map<number, (err: { code: string; message: string } | Error | undefined) => void>();
+let preparations = 0;
+
+function preparerThread(): Worker {
+  if (preparer === undefined) {
+    // execArgv: none of the parent's flags (--input-type=module would make this script ESM).
+    const w = new Worker(PREPARER, { eval: true, execArgv: [] });
+    w.on('message', (m: { id: number; error?: { code: string; message: string } }) => {
+      const settle = preparing.get(m.id);
+      preparing.delete(m.id);
+      settle?.(m.error);
+    });
+    // The thread itself failing is no I/O error: its preparations end but never become ready
+    // (their owners make their files in place), and the next preparation starts a new thread.
+    w.on('error', () => {
+      if (preparer === w) preparer = undefined;
+      for (const settle of preparing.values()) settle(undefined);
+      preparing.clear();
+    });
+    w.unref(); // after the listeners, which would ref it again
+    preparer = w;
+  }
+  return preparer;
 }
 
 class NodeFileHandle implements FileHandle {
@@ -117,6 +169,34 @@ export class NodeVfs implements Vfs {
       if (errnoOf(err) === 'ENOTDIR') return undefined;
       throw wrap('stat', path, err);
     }
+  }
+
+  prepare(path: string, size: number): Preparation {
+    const flag = new Int32Array(new SharedArrayBuffer(4));
+    const id = ++preparations;
+    let failure: Error | undefined;
+    const done = new Promise<void>((resolve, reject) => {
+      preparing.set(id, (err) => {
+        failure = err === undefined || err instanceof Error ? err : new IoError('prepare', path, err.code, { cause: err.message });
+        if (failure === undefined) resolve();
+        else reject(failure);
+      });
+    });
+    // The file exists when this returns (so whoever removes it after, e.g. a closing owner, removes it for good).
+    try {
+      fs.closeSync(fs.openSync(path, 'w'));
+    } catch (err) {
+      throw wrap('open', path, err);
+    }
+    preparerThread().postMessage({ id, path, size, flag });
+    return {
+      state: () => {
+        const s = Atomics.load(flag, 0);
+        if (s === 0) return failure ?? false;
+        return s === 1 ? true : (failure ?? new IoError('prepare', path, 'EIO'));
+      },
+      done,
+    };
   }
 
   readdir(dir: string): string[] {

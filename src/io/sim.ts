@@ -8,6 +8,7 @@
 //               current bytes and append to the log. sync() replays the log onto the durable
 //               bytes and clears it. syncAsync() covers the operations issued before the call
 //               and takes effect on a later tick (setImmediate), like fdatasync on a thread pool.
+//               prepare() creates a file at once, then zero-fills it and syncs it on later ticks.
 //   entries     The namespace (create, mkdir, rename, unlink, rmdir) has a *current* and a
 //               *durable* version too. Each directory operation stays pending until syncDir() of
 //               its parent directory (both parents for a rename); pending operations are kept in
@@ -37,7 +38,7 @@
 // Paths are POSIX; relative paths are taken from '/'.
 
 import * as posix from 'node:path/posix';
-import type { FileHandle, OpenOptions, Stat, Vfs } from './vfs.js';
+import type { FileHandle, OpenOptions, Preparation, Stat, Vfs } from './vfs.js';
 import { IoError } from '../util/errors.js';
 import { assert } from '../util/assert.js';
 import { randBytes, randInt, rng } from '../util/random.js';
@@ -728,6 +729,33 @@ export class SimVfs implements Vfs {
 
   stat(path: string): Stat | undefined {
     return this.#core.stat(path);
+  }
+
+  /**
+   * As NodeVfs's thread: the file is created (or truncated) now; on a later tick it is filled
+   * with zeros, and on another one fdatasynced (a crash point, like every sync). Faults apply.
+   */
+  prepare(path: string, size: number): Preparation {
+    let state: boolean | Error = false;
+    const tick = () => new Promise<void>((resolve) => setImmediate(resolve));
+    const done = (async () => {
+      const h = this.open(path, { create: true });
+      try {
+        h.truncate(0);
+        await tick();
+        const zero = Buffer.alloc(Math.min(size, 1024 * 1024));
+        for (let at = 0; at < size; at += zero.length) h.write(zero.subarray(0, Math.min(zero.length, size - at)), at);
+        await tick();
+        h.sync();
+      } finally {
+        h.close();
+      }
+    })();
+    done.then(
+      () => (state = true),
+      (err: Error) => (state = err),
+    );
+    return { state: () => state, done };
   }
 
   readdir(dir: string): string[] {

@@ -2,7 +2,8 @@
 // NodeVfs for real files, SimVfs for crash, fault and interleaving tests.
 //
 // Reads and writes are synchronous (reads serve synchronous db.get); the commit path's
-// fdatasync also has an async form so that the event loop keeps running while the disk works.
+// fdatasync also has an async form so that the event loop keeps running while the disk works,
+// and a file can be prepared (zero-filled, synced) in the background ahead of its use.
 // Every failure is thrown as an IoError carrying the errno code (ENOSPC, EIO, ENOENT, ...).
 
 export interface FileHandle {
@@ -34,6 +35,21 @@ export interface Stat {
   mtimeMs: number;
 }
 
+/** A file being made in the background by Vfs.prepare. */
+export interface Preparation {
+  /**
+   * Without waiting and without an event-loop turn (a loop that only awaits microtasks still
+   * sees it change): true once the file is complete and durable, false while it is being made,
+   * or the error that stopped it.
+   */
+  state(): boolean | Error;
+  /**
+   * Settles when the preparation ends (its callbacks need the event loop). If the background
+   * thread itself is lost, it resolves while state() stays false: the file never becomes ready.
+   */
+  readonly done: Promise<void>;
+}
+
 export interface Vfs {
   open(path: string, options?: OpenOptions): FileHandle;
   /** undefined when the path does not exist. */
@@ -47,6 +63,12 @@ export interface Vfs {
   rmdir(dir: string): void;
   /** fsync a directory so that entries created, renamed or removed in it are durable. */
   syncDir(dir: string): void;
+  /**
+   * Makes `path` a file of `size` zero bytes, fdatasynced, in the background (NodeVfs: in a
+   * thread of its own). The file is created (replacing one of that name) before this returns;
+   * its directory entry is not synced. Removing the file meanwhile may make the preparation fail. Optional (wrappers in tests do without): callers then make the file themselves.
+   */
+  prepare?(path: string, size: number): Preparation;
   /** Whole-file helpers for small files (control files, DB_CONFIG, lock files). */
   readFile(path: string): Buffer;
   /** Writes a whole file (create or replace, not atomic, not synced). */

@@ -9,9 +9,16 @@
 // Any failed write or fsync is fatal (I8): the writer fails every waiter and every later call
 // with RunRecoveryError and never retries — after a failed fsync the kernel may have dropped
 // the dirty pages, so a retry that "succeeds" proves nothing.
+//
+// Log files are preallocated with zeros (docs/DESIGN.md §Log). After the first switch, the next
+// file is prepared while the current one fills: created as NEXT_LOG_FILE, zero-filled and
+// fdatasynced in the background (Vfs.prepare: another thread). A switch that finds it ready writes its header, fdatasyncs,
+// renames it to its log file name and fsyncs the directory, so a log file name only ever
+// appears with a durable header, as with makeFile. Until the rename the file has no log file
+// name: recovery, archival and backups never look at it, whatever state a crash left it in.
 
 import * as path from 'node:path';
-import type { FileHandle, Vfs } from '../io/vfs.js';
+import type { FileHandle, Preparation, Vfs } from '../io/vfs.js';
 import { assert } from '../util/assert.js';
 import { RunRecoveryError } from '../util/errors.js';
 import { type Lsn, lsnFile, lsnOffset, makeLsn } from '../util/lsn.js';
@@ -37,6 +44,10 @@ interface Waiter {
 
 const ZERO_CHUNK = Buffer.alloc(1024 * 1024);
 
+/** The next log file while it is prepared (not a log file's name: see the header comment). */
+export const NEXT_LOG_FILE = '__cairn.log-next';
+
+
 /**
  * Synchronous flushes (flushNow) allowed in a row without the event loop running a turn: a
  * committer awaiting its commits in a loop would otherwise never let timers, I/O and the
@@ -61,6 +72,9 @@ export class LogWriter {
   private flushing = false;
   private retired: FileHandle[] = [];
   private failure: Error | undefined;
+  /** The next log file, being prepared or ready (undefined: none, or given up at close). */
+  private next: Preparation | undefined;
+  private closed = false;
   /**
    * flushNow()s since the event loop last ran a turn (bounded by TURNLESS_FLUSHES). It starts at
    * the bound: until the event loop has run a turn since the writer was made, flushes go through
@@ -79,6 +93,8 @@ export class LogWriter {
   onPanic: ((err: Error) => void) | undefined;
   /** Counters for env.stat(). */
   readonly stats = { records: 0, bytes: 0, syncs: 0, writes: 0, files: 0 };
+  /** File switches that found the next file prepared (the others made it in this thread). */
+  preparedSwitches = 0;
 
   private constructor(vfs: Vfs, dir: string, opts: LogWriterOptions, handle: FileHandle, fileNo: number, offset: number) {
     this.vfs = vfs;
@@ -246,10 +262,11 @@ export class LogWriter {
       this.handle.sync();
       this.stats.syncs++;
       const prevEnd = this.offset;
-      const next = LogWriter.makeFile(this.vfs, this.dir, this.opts, this.fileNo + 1, prevEnd);
+      const next = this.takePrepared(this.fileNo + 1, prevEnd) ?? LogWriter.makeFile(this.vfs, this.dir, this.opts, this.fileNo + 1, prevEnd);
       this.retired.push(this.handle);
       if (!this.flushing) this.closeRetired();
       this.handle = next;
+      this.prepareNext();
     } catch (e) {
       throw this.fail(e as Error);
     }
@@ -258,6 +275,54 @@ export class LogWriter {
     this.offset = LOG_HEADER_SIZE;
     this.bufStart = LOG_HEADER_SIZE;
     this.stats.files++;
+  }
+
+  /**
+   * The prepared next file as log file fileNo, or undefined when it is not ready yet. Its zeros
+   * are durable already; the header is written and synced before the rename gives it its name,
+   * and the directory fsync makes the name durable, as makeFile does.
+   */
+  private takePrepared(fileNo: number, prevEnd: number): FileHandle | undefined {
+    const next = this.next;
+    if (next === undefined) return undefined;
+    const state = next.state();
+    if (state === false) return undefined;
+    this.next = undefined;
+    if (state instanceof Error) throw state; // I8, as for a write or fsync of the log
+    const file = path.join(this.dir, NEXT_LOG_FILE);
+    const name = path.join(this.dir, logFileName(fileNo));
+    const head = this.vfs.open(file);
+    try {
+      head.write(encodeLogHeader({ fileNo, fileSize: this.opts.fileSize, envId: this.opts.envId, prevEnd, history: this.opts.history, parent: this.opts.parent }), 0);
+      head.sync();
+    } finally {
+      head.close();
+    }
+    this.vfs.rename(file, name);
+    const handle = this.vfs.open(name); // by its name: errors about it name the log file
+    this.preparedSwitches++;
+    if (planted('log-skip-dir-fsync')) return handle; // PLANT(log-skip-dir-fsync)
+    this.vfs.syncDir(this.dir);
+    return handle;
+  }
+
+  /**
+   * Starts preparing the next log file in the background, when the Vfs can (after a switch: a
+   * log that never fills its first file never makes one). A file of that name left by a crash or
+   * by an earlier writer is removed first (one still being filled then fills a removed file).
+   * A preparation that fails is fatal like any write or fsync of the log (I8).
+   */
+  private prepareNext(): void {
+    if (this.next !== undefined || this.closed || this.failure || this.vfs.prepare === undefined) return;
+    const file = path.join(this.dir, NEXT_LOG_FILE);
+    if (this.vfs.stat(file) !== undefined) this.vfs.unlink(file);
+    const next = this.vfs.prepare(file, this.opts.fileSize);
+    this.next = next;
+    next.done.catch((e: Error) => {
+      if (this.next !== next) return;
+      this.next = undefined;
+      this.fail(e);
+    });
   }
 
   private closeRetired(): void {
@@ -379,6 +444,17 @@ export class LogWriter {
   }
 
   close(): void {
+    this.closed = true;
+    const next = this.next;
+    this.next = undefined;
+    if (next !== undefined) {
+      // Not needed any more, ready or not (a preparation still running then fails, unheard).
+      try {
+        this.vfs.unlink(path.join(this.dir, NEXT_LOG_FILE));
+      } catch {
+        // a next file left behind is harmless: it has no log file name
+      }
+    }
     this.closeRetired();
     try {
       this.handle.close();

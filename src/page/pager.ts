@@ -60,6 +60,13 @@ export class DataFile {
   removed = false;
   /** The meta page's needsLog when the file was opened from disk (0: none recorded). */
   needsLog = 0;
+  /**
+   * At least as many pages as the file holds on disk (`Pager.pagesOnDisk`): its size when
+   * `sizedHandle` was opened, raised by every page written through it since (data files only
+   * grow, and only `Pager.writePage` writes them).
+   */
+  diskPages = 0;
+  sizedHandle: FileHandle | undefined;
   constructor(name: string, filePath: string, uid: number, pageSize: number) {
     this.name = name;
     this.path = filePath;
@@ -301,6 +308,8 @@ export class Pager {
    * snapshot that does need the page then fails on it instead of reading a newer version.
    */
   private loadOlder(file: DataFile, pgno: number): CachedPage | undefined {
+    // A page new at the end of the file (a split's, during a load: most installs) has nothing on disk to read.
+    if (pgno >= this.pagesOnDisk(file)) return undefined;
     let buf: Buffer;
     try {
       buf = this.readFromDisk(file, pgno);
@@ -331,6 +340,17 @@ export class Pager {
     const n = h === undefined ? 0 : h.read(buf, pgno * file.pageSize);
     if (n < buf.length) buf.fill(0, n);
     return buf;
+  }
+
+  /** An upper bound on the pages the file holds on disk (0 when it does not exist): pages from there on were never written. */
+  pagesOnDisk(file: DataFile): number {
+    const h = this.handleOf(file, false);
+    if (h === undefined) return 0;
+    if (file.sizedHandle !== h) {
+      file.diskPages = Math.ceil(h.size() / file.pageSize);
+      file.sizedHandle = h;
+    }
+    return file.diskPages;
   }
 
   handleOf(file: DataFile, create: boolean): FileHandle | undefined {
@@ -459,9 +479,37 @@ export class Pager {
   /** Writes one page to its file (the caller has made the log durable through its LSN: I1). */
   writePage(file: DataFile, pgno: number, buf: Buffer): void {
     buf.writeUInt32LE(pageChecksum(buf), PageOffset.checksum);
-    this.handleOf(file, true)!.write(buf, pgno * file.pageSize);
+    const h = this.handleOf(file, true)!;
+    h.write(buf, pgno * file.pageSize);
+    if (file.sizedHandle === h && pgno >= file.diskPages) file.diskPages = pgno + 1;
     this.lsns.set(file.uid, pgno, readLsn(buf, PageOffset.lsnFile));
     this.stats.pagesWritten++;
+  }
+
+  private run = Buffer.alloc(0);
+
+  /**
+   * Writes pages pgno, pgno + 1, … of one file with one call, as writePage does each (the caller
+   * has made the log durable through their LSNs: I1). A checkpoint's dirty pages come in such
+   * runs (a load appends pages at the end of the file): one system call instead of one per page.
+   */
+  writePages(file: DataFile, pgno: number, bufs: Buffer[]): void {
+    if (bufs.length === 1) return this.writePage(file, pgno, bufs[0]!);
+    const ps = file.pageSize;
+    const size = ps * bufs.length;
+    if (this.run.length < size) this.run = Buffer.allocUnsafe(size);
+    for (let i = 0; i < bufs.length; i++) {
+      const buf = bufs[i]!;
+      assert(buf.length === ps, `page ${pgno + i} of ${file.name} is not ${ps} bytes`);
+      buf.writeUInt32LE(pageChecksum(buf), PageOffset.checksum);
+      buf.copy(this.run, i * ps);
+    }
+    const h = this.handleOf(file, true)!;
+    h.write(this.run.subarray(0, size), pgno * ps);
+    const last = pgno + bufs.length - 1;
+    if (file.sizedHandle === h && last >= file.diskPages) file.diskPages = last + 1;
+    for (let i = 0; i < bufs.length; i++) this.lsns.set(file.uid, pgno + i, readLsn(bufs[i]!, PageOffset.lsnFile));
+    this.stats.pagesWritten += bufs.length;
   }
 
   /** After a successful write + fsync: the page is clean unless a newer version was installed meanwhile. */
