@@ -27,7 +27,7 @@ export const CATCHERS = {
   'backup-logs-first': ['env/plants.test.js', 'backup/interleave.test.js'],
   'log-corrupt-as-end': ['log/log.test.js', 'env/corruption.test.js'],
   'fsync-retry': ['env/crash.test.js', 'log/log.test.js'],
-  'log-skip-dir-fsync': ['env/crash.test.js'],
+  'log-skip-dir-fsync': ['env/crash.test.js', 'log/prepare.test.js'],
   'drop-page-image': ['env/fuzzycopy.test.js'],
   'page-ignore-stale': ['env/stale.test.js', 'env/corruption.test.js'],
 };
