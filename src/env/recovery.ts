@@ -74,10 +74,30 @@ function copyOf(src: Buffer): Buffer {
   return out;
 }
 
-/** Pages of one data file that redo read from disk and found sound (with the LSN each had), and their highest LSN. */
-interface Verified {
-  pages: Map<number, Lsn>;
-  maxLsn: Lsn;
+/**
+ * Pages of one data file that redo read from disk and found sound, with the LSN each had, and
+ * their highest LSN. One number per page (-1: not found sound) rather than a Map entry: the Map
+ * of the 1M-entry database's 30,000 pages cost 50–100 ms of garbage collection per recovery.
+ */
+class Verified {
+  private lsns = new Float64Array(0);
+  maxLsn: Lsn = 0;
+
+  set(pgno: number, lsn: Lsn): void {
+    if (pgno >= this.lsns.length) {
+      const grown = new Float64Array(Math.max(pgno + 1, this.lsns.length * 2, 1024)).fill(-1);
+      grown.set(this.lsns);
+      this.lsns = grown;
+    }
+    this.lsns[pgno] = lsn;
+    if (lsn > this.maxLsn) this.maxLsn = lsn;
+  }
+
+  /** The page's LSN when redo found it sound, else undefined. */
+  get(pgno: number): Lsn | undefined {
+    const lsn = this.lsns[pgno];
+    return lsn === undefined || lsn < 0 ? undefined : lsn;
+  }
 }
 
 interface Pending {
@@ -247,9 +267,8 @@ export function recover(ctx: RecoveryContext, opts: RecoveryOptions): RecoveryRe
     const pageLsn = valid ? readLsn(buf, PageOffset.lsnFile) : 0;
     if (valid && cached === undefined) {
       let v = verified.get(file);
-      if (v === undefined) verified.set(file, (v = { pages: new Map(), maxLsn: 0 }));
-      v.pages.set(rec.pgno, pageLsn);
-      if (pageLsn > v.maxLsn) v.maxLsn = pageLsn;
+      if (v === undefined) verified.set(file, (v = new Verified()));
+      v.set(rec.pgno, pageLsn);
     }
     if (valid && pageLsn >= lsn) return; // already there (I10)
     // Recovery has no snapshots: a cached page is changed in place; others get a new buffer.
@@ -435,8 +454,8 @@ export function flushAll(pager: Pager): void {
 }
 
 /** Were all of the file's pages checked by this recovery, none with an LSN past `end`? */
-function allChecked(pager: Pager, file: DataFile, seen: Map<number, Lsn>, maxLsn: Lsn, size: number, end: Lsn): boolean {
-  if (size % file.pageSize !== 0 || maxLsn >= end) return false;
+function allChecked(pager: Pager, file: DataFile, seen: Verified, size: number, end: Lsn): boolean {
+  if (size % file.pageSize !== 0 || seen.maxLsn >= end) return false;
   for (let pgno = 0; pgno < size / file.pageSize; pgno++) {
     const cached = file.pages.get(pgno);
     if (cached !== undefined) {
@@ -495,18 +514,18 @@ export function checkAllPages(pager: Pager, ctx: RecoveryContext, end: Lsn, hint
   for (const f of pager.files.values()) files.set(f.path, f);
   for (const file of files.values()) {
     if (ctx.vfs.stat(file.path) === undefined) continue;
-    const seen = verified?.get(file)?.pages;
+    const seen = verified?.get(file);
     const h = ctx.vfs.open(file.path, { readOnly: true });
     try {
       const size = h.size();
-      if (seen !== undefined && allChecked(pager, file, seen, verified!.get(file)!.maxLsn, size, end)) continue;
+      if (seen !== undefined && allChecked(pager, file, seen, size, end)) continue;
       const chunk = Buffer.allocUnsafe(file.pageSize * 256);
       for (let base = 0; base < size; base += chunk.length) {
         const n = h.read(chunk, base);
         for (let off = 0; off + file.pageSize <= n; off += file.pageSize) {
           const pgno = (base + off) / file.pageSize;
           const page = chunk.subarray(off, off + file.pageSize);
-          const why = seen?.has(pgno) || file.pages.has(pgno) ? undefined : checkPage(page, pgno, file.uid);
+          const why = seen?.get(pgno) !== undefined || file.pages.has(pgno) ? undefined : checkPage(page, pgno, file.uid);
           if (why !== undefined) {
             // Allocated past the last write and never used yet — unless the map knows it was written.
             if (isZeroPage(page) && pager.lsns.get(file.uid, pgno) === 0) continue;
