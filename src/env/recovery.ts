@@ -27,7 +27,6 @@ import { CairnError, CorruptionError } from '../util/errors.js';
 import { type Lsn, formatLsn, lsnFile, readLsn, writeLsn } from '../util/lsn.js';
 import { logFileName } from '../log/file.js';
 import { INTERNAL_TXN } from '../txn/txn.js';
-import { PageChecks, UNSOUND } from './pagecheck.js';
 
 export interface RecoveryContext {
   vfs: Vfs;
@@ -76,9 +75,9 @@ function copyOf(src: Buffer): Buffer {
 }
 
 /**
- * Pages of one data file that this recovery read from disk, before writing any, and found sound
- * (redo, or the page-check worker), with the LSN each had; and their highest LSN. One number per
- * page (UNSOUND: not found sound) rather than a Map entry: no garbage for 30,000 pages.
+ * Pages of one data file that redo read from disk and found sound, with the LSN each had, and
+ * their highest LSN. One number per page (-1: not found sound) rather than a Map entry: the Map
+ * of the 1M-entry database's 30,000 pages cost 50–100 ms of garbage collection per recovery.
  */
 class Verified {
   private lsns = new Float64Array(0);
@@ -86,7 +85,7 @@ class Verified {
 
   set(pgno: number, lsn: Lsn): void {
     if (pgno >= this.lsns.length) {
-      const grown = new Float64Array(Math.max(pgno + 1, this.lsns.length * 2, 1024)).fill(UNSOUND);
+      const grown = new Float64Array(Math.max(pgno + 1, this.lsns.length * 2, 1024)).fill(-1);
       grown.set(this.lsns);
       this.lsns = grown;
     }
@@ -94,18 +93,10 @@ class Verified {
     if (lsn > this.maxLsn) this.maxLsn = lsn;
   }
 
-  /** The page's LSN when found sound, else undefined. */
+  /** The page's LSN when redo found it sound, else undefined. */
   get(pgno: number): Lsn | undefined {
     const lsn = this.lsns[pgno];
-    return lsn === undefined || lsn === UNSOUND ? undefined : lsn;
-  }
-
-  /** Adds the pages a worker found sound (`sound[pgno]`: LSN or UNSOUND). */
-  add(sound: Float64Array): void {
-    for (let pgno = sound.length - 1; pgno >= 0; pgno--) {
-      const lsn = sound[pgno]!;
-      if (lsn !== UNSOUND && this.get(pgno) === undefined) this.set(pgno, lsn);
-    }
+    return lsn === undefined || lsn < 0 ? undefined : lsn;
   }
 }
 
@@ -177,22 +168,6 @@ class PageBlocks {
 }
 
 export function recover(ctx: RecoveryContext, opts: RecoveryOptions): RecoveryResult {
-  // Catastrophic recovery: the data files' pages are checked in a worker thread while this one
-  // reads the log (pagecheck.ts); it is started first, for its start-up to overlap.
-  const present = new Map<string, DataFile>(); // data files present before recovery, by path
-  for (const [name, p] of ctx.listDataFiles()) {
-    const file = openDataFile(ctx.vfs, name, p, ctx.envId);
-    if (file !== undefined) present.set(p, file);
-  }
-  const checks = opts.checkAllPages ? PageChecks.start(ctx.vfs, [...present.values()]) : undefined;
-  try {
-    return replay(ctx, opts, present, checks);
-  } finally {
-    checks?.stop();
-  }
-}
-
-function replay(ctx: RecoveryContext, opts: RecoveryOptions, present: Map<string, DataFile>, checks: PageChecks | undefined): RecoveryResult {
   const { pager, vfs } = ctx;
   // One buffer for every log file: the records of an unfinished transaction are copied before
   // the next file is read into it.
@@ -210,7 +185,9 @@ function replay(ctx: RecoveryContext, opts: RecoveryOptions, present: Map<string
 
   // uid → file, from the data files present, then from the log as it goes.
   const onDisk = new Map<number, DataFile>(); // files present before recovery, by uid
-  for (const [p, file] of present) {
+  for (const [name, p] of ctx.listDataFiles()) {
+    const file = openDataFile(vfs, name, p, ctx.envId);
+    if (file === undefined) continue;
     onDisk.set(file.uid, file);
     // I7: a copy of a data file needs the log from the redo point its meta page records (the
     // last checkpoint that wrote it): without the first log files, their commits would be lost
@@ -276,7 +253,6 @@ function replay(ctx: RecoveryContext, opts: RecoveryOptions, present: Map<string
     pager.lsns.set(file.uid, rec.pgno, lsn);
     let buf: Buffer;
     let valid: boolean;
-    let pageLsn: Lsn | undefined;
     const cached = file.pages.get(rec.pgno);
     if (cached !== undefined) {
       buf = cached.buf;
@@ -285,20 +261,10 @@ function replay(ctx: RecoveryContext, opts: RecoveryOptions, present: Map<string
       buf = EMPTY; // past the end of the file: never written
       valid = false;
     } else {
-      const sound = checks?.lsnOf(file, rec.pgno) ?? UNSOUND;
-      if (sound >= lsn) {
-        // The worker found the page sound and already at or past this record: skipped below, unread.
-        checks!.skipped();
-        buf = EMPTY;
-        valid = true;
-        pageLsn = sound;
-      } else {
-        buf = blocks.page(file, rec.pgno); // a view: copied below before it is changed
-        valid = checkPage(buf, rec.pgno, file.uid) === undefined;
-        checks?.checkedHere(file, rec.pgno);
-      }
+      buf = blocks.page(file, rec.pgno); // a view: copied below before it is changed
+      valid = checkPage(buf, rec.pgno, file.uid) === undefined;
     }
-    pageLsn ??= valid ? readLsn(buf, PageOffset.lsnFile) : 0;
+    const pageLsn = valid ? readLsn(buf, PageOffset.lsnFile) : 0;
     if (valid && cached === undefined) {
       let v = verified.get(file);
       if (v === undefined) verified.set(file, (v = new Verified()));
@@ -457,14 +423,6 @@ function replay(ctx: RecoveryContext, opts: RecoveryOptions, present: Map<string
     throw new CorruptionError(b.file.path, b.pgno * b.file.pageSize, `page ${b.pgno} is damaged (torn or overwritten) and the log from ${formatLsn(b.at)} holds no full image to rebuild it; copy the data file again after a checkpoint, then the logs`);
   }
 
-  // The pages the worker found sound count as checked, as those redo read (before any write).
-  if (checks !== undefined) {
-    for (const [file, sound] of checks.finish()) {
-      let v = verified.get(file);
-      if (v === undefined) verified.set(file, (v = new Verified()));
-      v.add(sound);
-    }
-  }
   // The log we redid from must be durable before pages that depend on it are written (I1).
   syncLastLog(vfs, reader);
   flushAll(pager);
@@ -553,8 +511,6 @@ export function checkAllPages(pager: Pager, ctx: RecoveryContext, end: Lsn, hint
     const f = openDataFile(ctx.vfs, name, p, ctx.envId);
     if (f !== undefined) files.set(p, f);
   }
-  // Files redo did not touch, still at their place, as recovery opened them (checked by the worker).
-  for (const f of verified?.keys() ?? []) if (files.get(f.path)?.uid === f.uid) files.set(f.path, f);
   for (const f of pager.files.values()) files.set(f.path, f);
   for (const file of files.values()) {
     if (ctx.vfs.stat(file.path) === undefined) continue;
