@@ -5,7 +5,11 @@
 // OS page cache, as in run.mjs). Prints per build the wall ms of `recover` (min / q1 / median),
 // MB of log per second at the median, and the process's CPU ms (all threads) per recovery.
 //
-//   node bench/r1.mjs --a /path/to/old/dist/index.js [--b dist/index.js] [--n 1000000] [--rounds 6]
+//   node bench/r1.mjs --a /path/to/old/dist/index.js [--b dist/index.js] [--n 1000000] [--rounds 6] [--tail K]
+//
+// --tail K: the copies hold only the last K log files (as a failover copy taken after the last
+// checkpoint: R2's recovery), so that redo touches few pages and the final check reads the data
+// file itself.
 //
 // The W1 database (n entries in key order, 1,000 puts per transaction, seed 42) is built once by
 // build B under $TMPDIR/cairn-r1-<n>/base (kept between invocations; --rebuild makes it again).
@@ -43,6 +47,7 @@ if (!fs.existsSync(a) || !fs.existsSync(b)) {
 }
 const n = Number(opt('n', '1000000'));
 const rounds = Number(opt('rounds', '6'));
+const tail = Number(opt('tail', '0'));
 const root = path.join(os.tmpdir(), `cairn-r1-${n}`);
 const base = path.join(root, 'base');
 
@@ -60,7 +65,10 @@ if (args.includes('--rebuild') || !fs.existsSync(path.join(base, '__cairn.contro
 function copy(to) {
   fs.rmSync(to, { recursive: true, force: true });
   fs.mkdirSync(to, { recursive: true });
+  const logs = fs.readdirSync(base).filter((name) => /^log\.\d+$/.test(name)).sort();
+  const dropped = new Set(tail > 0 ? logs.slice(0, -tail) : []);
   for (const name of fs.readdirSync(base)) {
+    if (dropped.has(name)) continue;
     const dst = path.join(to, name);
     fs.copyFileSync(path.join(base, name), dst);
     const fd = fs.openSync(dst, 'r+');
@@ -86,7 +94,7 @@ const q = (xs, f) => {
   return s[Math.min(s.length - 1, Math.floor(f * (s.length - 1) + 0.5))];
 };
 const runs = { A: [], B: [] };
-console.error(`R1 A/B, ${n} entries, ${rounds} rounds; load ${os.loadavg().map((x) => x.toFixed(2)).join(' ')}`);
+console.error(`R1 A/B, ${n} entries${tail > 0 ? `, last ${tail} log files` : ''}, ${rounds} rounds; load ${os.loadavg().map((x) => x.toFixed(2)).join(' ')}`);
 for (let r = 0; r < rounds; r++) {
   const order = r % 2 === 0 ? ['A', 'B'] : ['B', 'A'];
   for (const k of order) {
@@ -96,7 +104,7 @@ for (let r = 0; r < rounds; r++) {
   }
 }
 const mb = runs.A[0].logBytes / 1e6;
-console.log(`R1 A/B, ${n} entries (${mb.toFixed(1)} MB of log), ${rounds} rounds, load at end ${os.loadavg().map((x) => x.toFixed(2)).join(' ')}`);
+console.log(`R1 A/B, ${n} entries (${mb.toFixed(1)} MB of log${tail > 0 ? `, last ${tail} log files` : ''}), ${rounds} rounds, load at end ${os.loadavg().map((x) => x.toFixed(2)).join(' ')}`);
 console.log('build | wall ms min / q1 / median | MB/s at median | cpu ms median');
 for (const k of ['A', 'B']) {
   const ms = runs[k].map((x) => x.ms);
