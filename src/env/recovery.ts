@@ -106,6 +106,13 @@ interface Pending {
   body: Buffer;
 }
 
+/**
+ * The final check reads data files in pieces of this many bytes: small enough to stay in the
+ * core's cache between the read's copy and the checksums (read + crc32 of the 1M database's
+ * 125 MB data file: 70–90 ms in 64 KiB reads, 110–150 ms in 1 MiB reads).
+ */
+const SCAN_BYTES = 64 * 1024;
+
 /** Data pages are read in blocks of this many bytes during redo, and this many blocks are kept. */
 const BLOCK_BYTES = 64 * 1024;
 const BLOCKS_KEPT = 32;
@@ -519,7 +526,7 @@ export function checkAllPages(pager: Pager, ctx: RecoveryContext, end: Lsn, hint
     try {
       const size = h.size();
       if (seen !== undefined && allChecked(pager, file, seen, size, end)) continue;
-      const chunk = Buffer.allocUnsafe(file.pageSize * 256);
+      const chunk = Buffer.allocUnsafe(file.pageSize * Math.max(1, Math.floor(SCAN_BYTES / file.pageSize)));
       for (let base = 0; base < size; base += chunk.length) {
         const n = h.read(chunk, base);
         for (let off = 0; off + file.pageSize <= n; off += file.pageSize) {
