@@ -18,7 +18,7 @@
 
 import * as path from 'node:path';
 import type { Vfs } from '../io/vfs.js';
-import { LogReader } from '../log/reader.js';
+import { LogReader, within } from '../log/reader.js';
 import type { LogRecord } from '../log/records.js';
 import { readMeta } from '../page/meta.js';
 import { MAX_PAGE_SIZE, MIN_PAGE_SIZE, PageOffset } from '../page/format.js';
@@ -104,6 +104,8 @@ interface Pending {
   lsn: Lsn;
   rec: LogRecord;
   body: Buffer;
+  /** body is a private copy (not a view into the reader's window). */
+  own: boolean;
 }
 
 /**
@@ -176,14 +178,20 @@ class PageBlocks {
 
 export function recover(ctx: RecoveryContext, opts: RecoveryOptions): RecoveryResult {
   const { pager, vfs } = ctx;
-  // One buffer for every log file: the records of an unfinished transaction are copied before
-  // the next file is read into it.
+  // Two window buffers for all of the log, in turn (reader.ts): the records of an unfinished
+  // transaction that lie in a window about to be filled again are copied first, each once
+  // (pending[0 .. kept) are all copies already).
   let pending: Pending[] = [];
-  const keepPending = () => {
-    for (const p of pending) {
+  let kept = 0;
+  const keepPending = (reused: Buffer) => {
+    for (let i = kept; i < pending.length; i++) {
+      const p = pending[i]!;
+      if (p.own || !within(p.body, reused)) continue;
       p.body = copyOf(p.body);
       p.rec = reader.decode({ lsn: p.lsn, next: p.lsn, body: p.body });
+      p.own = true;
     }
+    while (kept < pending.length && pending[kept]!.own) kept++;
   };
   const reader = new LogReader(vfs, ctx.logDir, ctx.envId, { reuseBuffer: true, beforeReuse: keepPending });
   if (reader.files.length === 0) throw new CairnError('NOT_FOUND', `no log files in ${ctx.logDir}; nothing to recover from`);
@@ -388,6 +396,7 @@ export function recover(ctx: RecoveryContext, opts: RecoveryOptions): RecoveryRe
       }
       if (rec.txn === pendingTxn) applyTxn(pending);
       pending = [];
+      kept = 0;
       pendingTxn = -1;
       // Transaction 0 is a checkpoint's own (the meta pages' needsLog): not a user commit.
       if (rec.txn !== INTERNAL_TXN) {
@@ -406,10 +415,11 @@ export function recover(ctx: RecoveryContext, opts: RecoveryOptions): RecoveryRe
     } else {
       if (rec.txn !== pendingTxn) {
         pending = [];
+        kept = 0;
         pendingTxn = rec.txn;
       }
       result.maxTxn = Math.max(result.maxTxn, rec.txn);
-      pending.push({ lsn: raw.lsn, rec, body: raw.body });
+      pending.push({ lsn: raw.lsn, rec, body: raw.body, own: false });
     }
     lastEnd = raw.next;
     if (ctx.progress && result.logBytes >= nextReport) {
