@@ -267,19 +267,20 @@ export class LogReader {
   }
 
   /**
-   * The valid record starting at `offset` of the current file (fileNo): where its body starts
-   * in buf, or -1 (a zero length, a record running past the file, an unknown type, a bad
-   * checksum). Its length is then at buf[body - 8].
+   * The body of the valid record starting at `offset` of the current file (fileNo), a view of
+   * the window; undefined for a zero length, a record running past the file, an unknown type
+   * or a bad checksum.
    */
-  private recordAt(fileNo: number, offset: number): number {
+  private recordAt(fileNo: number, offset: number): Buffer | undefined {
     const h = this.bytes(offset, RECORD_HEADER_SIZE);
-    if (h < 0) return -1;
+    if (h < 0) return undefined;
     const len = this.buf!.readUInt32LE(h);
-    if (len === 0 || offset + RECORD_HEADER_SIZE + len > this.size) return -1;
+    if (len === 0 || offset + RECORD_HEADER_SIZE + len > this.size) return undefined;
     const at = this.bytes(offset, RECORD_HEADER_SIZE + len);
-    if (at < 0) return -1;
+    if (at < 0) return undefined;
     const buf = this.buf!;
-    return sound(fileNo, offset, buf.subarray(at + RECORD_HEADER_SIZE, at + RECORD_HEADER_SIZE + len), buf.readUInt32LE(at + 4)) ? at + RECORD_HEADER_SIZE : -1;
+    const body = buf.subarray(at + RECORD_HEADER_SIZE, at + RECORD_HEADER_SIZE + len);
+    return sound(fileNo, offset, body, buf.readUInt32LE(at + 4)) ? body : undefined;
   }
 
   /** Decodes a file's header; throws when it names another file or environment (I7). */
@@ -336,13 +337,11 @@ export class LogReader {
         if (header === undefined) throw new CorruptionError(this.pathOf(fileNo), 0, 'log file header is damaged');
         let maxClaim = 0;
         for (;;) {
-          const at = this.recordAt(fileNo, offset);
-          if (at < 0) break;
-          const buf = this.buf!;
-          const len = buf.readUInt32LE(at - RECORD_HEADER_SIZE);
-          const next = offset + RECORD_HEADER_SIZE + len;
+          const body = this.recordAt(fileNo, offset);
+          if (body === undefined) break;
+          const next = offset + RECORD_HEADER_SIZE + body.length;
           this.handedOut = true;
-          yield { lsn: makeLsn(fileNo, offset), next: makeLsn(fileNo, next), body: buf.subarray(at, at + len) };
+          yield { lsn: makeLsn(fileNo, offset), next: makeLsn(fileNo, next), body };
           offset = next;
         }
         // No valid record at `offset`: end of this file's records, torn tail, or corruption.
@@ -394,10 +393,9 @@ export class LogReader {
           // The type byte first: no need to read in a long record that cannot be one.
           const t = this.bytes(at + RECORD_HEADER_SIZE, 1);
           if (t < 0 || recordName(this.buf![t]!) === undefined) continue;
-          const body = this.recordAt(fileNo, at);
-          if (body < 0) continue;
-          const buf = this.buf!;
-          maxClaim = Math.max(maxClaim, durableClaim(buf.subarray(body, body + buf.readUInt32LE(body - RECORD_HEADER_SIZE))));
+          const later = this.recordAt(fileNo, at);
+          if (later === undefined) continue;
+          maxClaim = Math.max(maxClaim, durableClaim(later));
           if (maxClaim > stop) {
             if (planted('log-corrupt-as-end')) break; // PLANT(log-corrupt-as-end)
             throw new CorruptionError(this.pathOf(fileNo), offset, `bad log record before valid ones (a record at offset ${at} says the log was durable to [${lsnFile(maxClaim)}][${lsnOffset(maxClaim)}]); the log is corrupt, not torn: restore it from a backup or run catastrophic recovery from an intact copy`);
