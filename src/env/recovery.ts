@@ -48,6 +48,8 @@ export interface RecoveryOptions {
   untilLsn?: Lsn;
   /** Check every page of every data file at the end (catastrophic recovery). */
   checkAllPages?: boolean;
+  /** The log reader's piece and window bytes (tests: small ones slide windows inside transactions). */
+  pieces?: { pieceBytes: number; windowBytes: number };
 }
 
 export interface RecoveryResult {
@@ -193,7 +195,7 @@ export function recover(ctx: RecoveryContext, opts: RecoveryOptions): RecoveryRe
     }
     while (kept < pending.length && pending[kept]!.own) kept++;
   };
-  const reader = new LogReader(vfs, ctx.logDir, ctx.envId, { reuseBuffer: true, beforeReuse: keepPending });
+  const reader = new LogReader(vfs, ctx.logDir, ctx.envId, { ...opts.pieces, reuseBuffer: true, beforeReuse: keepPending });
   if (reader.files.length === 0) throw new CairnError('NOT_FOUND', `no log files in ${ctx.logDir}; nothing to recover from`);
   const start = opts.from ?? reader.files[0]! * 0x1_0000_0000 + 64;
   const result: RecoveryResult = { start, end: start, committed: 0, maxTxn: 0, lastCheckpoint: 0, logBytes: 0, pagesRedone: 0 };
