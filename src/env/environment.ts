@@ -180,6 +180,9 @@ function resolveDataFile(vfs: Vfs, dirs: Dirs, name: string): string {
   return path.join(dirs.createDir, name);
 }
 
+/** For promises whose outcome is reported elsewhere. */
+const noop = (): void => {};
+
 /** The most pages a checkpoint writes with one call (256 KiB of 4 KiB pages). */
 const CHECKPOINT_RUN = 64;
 
@@ -653,10 +656,21 @@ export class Environment implements TxnHost, DbHost {
   private afterCommit(fileOps: Transaction['fileOps'], mode: Durability): Promise<void> | undefined {
     for (const op of fileOps) this.applyFileOp(op);
     if (this.ckptKbytes > 0 && this.log.stats.bytes - this.logAtLastCkpt >= this.ckptKbytes * 1024) this.backgroundCheckpoint();
+    // Dirty pages cannot be evicted before a checkpoint writes them, and a checkpoint cleans only
+    // pages no commit changed again while it ran. Past the whole cache budget, commits are
+    // outrunning the checkpoints (a load whose transactions each change hundreds of pages changes
+    // them all again before they are written): the commit starts one if none runs (here, after
+    // its own records and installs: I4) and waits for it to end, so memory stays bounded. The
+    // checkpoint's outcome is its own (a failure panics the environment).
+    if (this.pager.dirtyPages * this.pageSize > this.pager.cacheSize) {
+      this.backgroundCheckpoint();
+      if (this.ckptRunning !== undefined) return this.ckptRunning.then(noop, noop);
+    }
+    if (this.ckptRunning === undefined) return undefined;
     // A checkpoint writes pages between event-loop turns. A loader awaiting relaxed commits in a
     // loop only ever waits on microtasks, so without this turn the checkpoint that dirty-page
     // pressure started could not progress, and every page of the load stayed dirty in memory.
-    if (mode !== 'sync' && this.ckptRunning !== undefined) return new Promise<void>((r) => setImmediate(r));
+    if (mode !== 'sync') return new Promise<void>((r) => setImmediate(r));
     return undefined;
   }
 
