@@ -14,12 +14,12 @@ import { SimVfs } from '../io/sim.js';
 import { Environment } from './environment.js';
 import { readControl } from './control.js';
 import { recover, type RecoveryContext } from './recovery.js';
+import { flatContext } from './recoverykit.js';
 import { Pager } from '../page/pager.js';
 import { INTERNAL_TXN } from '../txn/txn.js';
 import { LogReader, listLogFiles } from '../log/reader.js';
 import { encodeRecord, type LogRecord } from '../log/records.js';
 import { logFileName, recordChecksum } from '../log/file.js';
-import { isDataFileName } from '../backup/layout.js';
 import { CairnError, CorruptionError } from '../util/errors.js';
 import { type Lsn, formatLsn, lsnFile, lsnOffset } from '../util/lsn.js';
 
@@ -68,16 +68,8 @@ function logOf(vfs: SimVfs): Rec[] {
   return [...r.records()].map((raw) => ({ lsn: raw.lsn, next: raw.next, rec: r.decode(raw) }));
 }
 
-/** A recovery context for the flat environment at HOME (as Environment.recover builds it). */
 function ctxFor(vfs: SimVfs): RecoveryContext {
-  return {
-    vfs,
-    pager: new Pager(vfs, { cacheSize: 16 * 1024 * 1024 }),
-    logDir: HOME,
-    envId: Buffer.from(readControl(vfs, HOME)!.envId, 'hex'),
-    resolve: (name) => path.join(HOME, name),
-    listDataFiles: () => new Map(vfs.readdir(HOME).filter((n) => isDataFileName(n) && !vfs.stat(path.join(HOME, n))!.isDirectory).map((n) => [n, path.join(HOME, n)])),
-  };
+  return flatContext(vfs, HOME);
 }
 
 function closeFiles(ctx: RecoveryContext): void {

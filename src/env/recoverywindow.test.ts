@@ -6,26 +6,16 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import * as path from 'node:path';
 import { SimVfs } from '../io/sim.js';
 import { Environment } from './environment.js';
-import { readControl } from './control.js';
 import { recover, type RecoveryContext } from './recovery.js';
-import { Pager } from '../page/pager.js';
-import { isDataFileName } from '../backup/layout.js';
+import { flatContext } from './recoverykit.js';
 import { randInt, rng, testSeeds } from '../util/random.js';
 
 const HOME = '/env';
 
 function ctxFor(vfs: SimVfs): RecoveryContext {
-  return {
-    vfs,
-    pager: new Pager(vfs, { cacheSize: 16 * 1024 * 1024 }),
-    logDir: HOME,
-    envId: Buffer.from(readControl(vfs, HOME)!.envId, 'hex'),
-    resolve: (name) => path.join(HOME, name),
-    listDataFiles: () => new Map(vfs.readdir(HOME).filter((n) => isDataFileName(n) && !vfs.stat(path.join(HOME, n))!.isDirectory).map((n) => [n, path.join(HOME, n)])),
-  };
+  return flatContext(vfs, HOME);
 }
 
 /** Recovers `vfs` from its first log file; returns the result and every data file's bytes. */
