@@ -481,9 +481,15 @@ export class Pager {
     buf.writeUInt32LE(pageChecksum(buf), PageOffset.checksum);
     const h = this.handleOf(file, true)!;
     h.write(buf, pgno * file.pageSize);
-    if (file.sizedHandle === h && pgno >= file.diskPages) file.diskPages = pgno + 1;
-    this.lsns.set(file.uid, pgno, readLsn(buf, PageOffset.lsnFile));
-    this.stats.pagesWritten++;
+    this.wrote(file, h, pgno, [buf]);
+  }
+
+  /** After pages pgno, pgno + 1, … were written through h: the file's size on disk, the page LSN map, the counter. */
+  private wrote(file: DataFile, h: FileHandle, pgno: number, bufs: readonly Buffer[]): void {
+    const last = pgno + bufs.length - 1;
+    if (file.sizedHandle === h && last >= file.diskPages) file.diskPages = last + 1;
+    for (let i = 0; i < bufs.length; i++) this.lsns.set(file.uid, pgno + i, readLsn(bufs[i]!, PageOffset.lsnFile));
+    this.stats.pagesWritten += bufs.length;
   }
 
   private run = Buffer.alloc(0);
@@ -506,10 +512,7 @@ export class Pager {
     }
     const h = this.handleOf(file, true)!;
     h.write(this.run.subarray(0, size), pgno * ps);
-    const last = pgno + bufs.length - 1;
-    if (file.sizedHandle === h && last >= file.diskPages) file.diskPages = last + 1;
-    for (let i = 0; i < bufs.length; i++) this.lsns.set(file.uid, pgno + i, readLsn(bufs[i]!, PageOffset.lsnFile));
-    this.stats.pagesWritten += bufs.length;
+    this.wrote(file, h, pgno, bufs);
   }
 
   /** After a successful write + fsync: the page is clean unless a newer version was installed meanwhile. */
