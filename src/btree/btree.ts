@@ -144,6 +144,7 @@ import {
   writeChain,
 } from './page.js';
 import { commonPrefix, copyOf, encodeKey, memcmp2, terminatorAt, unescapeKey } from './keys.js';
+import { type Dirty, track, writableWhole } from './ranges.js';
 
 export type DupMode = 'none' | 'sorted' | 'unsorted';
 
@@ -411,13 +412,21 @@ function freeBranchChain(w: PageWriter, p: Buffer, pgno: number, off: number): v
   freeChain(w, u32(p, ro + 4), u32(p, ro) - kin, pgno, ro);
 }
 
-/** A branch cell pointing at child with no key (cell 0 of a branch page). */
-function writeStub(p: Buffer, pgno: number, idx: number, child: number): void {
-  const o = reserve(p, pgno, idx, BRANCH_HDR);
+/** A branch cell pointing at child with no key (cell 0 of a branch page); reported to `d` if given. */
+function writeStub(p: Buffer, pgno: number, idx: number, child: number, d?: Dirty): void {
+  const o = reserve(p, pgno, idx, BRANCH_HDR, d);
   assert(o >= 0, 'room for a branch stub cell');
+  d?.mark(o, o + BRANCH_HDR);
   setU32(p, o, child);
   p[o + 4] = 0;
   setU16(p, o + 5, 0);
+}
+
+/** Sets a sibling link (H_NEXT or H_PREV) of page pgno, reporting the 4 bytes. */
+function setLink(w: PageWriter, pgno: number, field: number, to: number): void {
+  const d = track(w, pgno);
+  setU32(d.page, field, to);
+  d.mark(field, field + 4);
 }
 
 // ---- navigation over a reader -----------------------------------------------------------------
@@ -874,7 +883,7 @@ export class BTree {
   /** Removes every entry and frees every page but the root; returns the number of entries. */
   truncate(w: PageWriter): number {
     const n = this.freeTree(w, false);
-    initNode(w.writable(this.root), LEAF);
+    initNode(writableWhole(w, this.root), LEAF);
     return n;
   }
 
@@ -976,10 +985,12 @@ export class BTree {
     const d = this.depth;
     const pgno = this.pg[d];
     const idx = this.ix[d];
-    const p = w.writable(pgno);
-    const off = reserve(p, pgno, idx, size);
+    const dirty = track(w, pgno);
+    const p = dirty.page;
+    const off = reserve(p, pgno, idx, size, dirty);
     if (off >= 0) {
       writeLeafCell(p, off, fl, ikey, kin, kref, ival, vin, vref);
+      dirty.mark(off, off + size);
       return;
     }
     const cell = Buffer.allocUnsafe(size);
@@ -992,7 +1003,8 @@ export class BTree {
     const d = this.depth;
     const pgno = this.pg[d];
     const idx = this.ix[d];
-    const p = w.writable(pgno);
+    const dirty = track(w, pgno);
+    const p = dirty.page;
     const off = slot(p, idx);
     const osz = leafCellSize(p, pgno, off);
     freeLeafChains(w, p, pgno, off);
@@ -1005,9 +1017,10 @@ export class BTree {
       const kref = fl & F_KOVF ? writeChain(w, ikey, kin, ikey.length - kin) : 0;
       const vref = fl & F_VOVF ? writeChain(w, ival, 0, ival.length) : 0;
       writeLeafCell(p, off, fl, ikey, kin, kref, ival, vin, vref);
+      dirty.mark(off, off + size);
       return;
     }
-    removeSlot(p, pgno, idx);
+    removeSlot(p, pgno, idx, dirty);
     this.insertLeaf(w, ikey, ival);
   }
 
@@ -1022,7 +1035,8 @@ export class BTree {
       level = 1;
     }
     const pgno = this.pg[level];
-    const p = w.writable(pgno);
+    const dirty = track(w, pgno);
+    const p = dirty.page;
     const ps = p.length;
     const isLeaf = p[H_TYPE] === LEAF;
     const n = count(p);
@@ -1041,6 +1055,7 @@ export class BTree {
         setU32(sep, 0, rpg);
       }
     } else {
+      dirty.markAll(); // both halves are rewritten
       if (splitScratch.length < ps) splitScratch = Buffer.alloc(ps);
       const S = splitScratch;
       p.copy(S, 0, 0, ps);
@@ -1108,15 +1123,19 @@ export class BTree {
       setU32(rp, H_PREV, pgno);
       setU32(rp, H_NEXT, nx);
       setU32(p, H_NEXT, rpg);
-      if (nx !== 0) setU32(w.writable(nx), H_PREV, rpg);
+      dirty.mark(H_NEXT, H_NEXT + 4);
+      if (nx !== 0) setLink(w, nx, H_PREV, rpg);
     }
     const pl = level - 1;
     const ppg = this.pg[pl];
     const pidx = this.ix[pl] + 1;
-    const pp = w.writable(ppg);
-    const o = reserve(pp, ppg, pidx, sep.length);
-    if (o >= 0) sep.copy(pp, o);
-    else this.splitInsert(w, pl, pidx, sep);
+    const pd = track(w, ppg);
+    const pp = pd.page;
+    const o = reserve(pp, ppg, pidx, sep.length, pd);
+    if (o >= 0) {
+      sep.copy(pp, o);
+      pd.mark(o, o + sep.length);
+    } else this.splitInsert(w, pl, pidx, sep);
   }
 
   /**
@@ -1166,7 +1185,7 @@ export class BTree {
 
   /** Moves the root's contents to a new page and makes the root a branch with that one child. */
   private pushDownRoot(w: PageWriter): void {
-    const rp = w.writable(this.root);
+    const rp = writableWhole(w, this.root);
     const ps = rp.length;
     const { pgno: c, buf: cb } = w.allocate(rp[H_TYPE] === LEAF ? PageType.Leaf : PageType.Branch);
     rp.copy(cb, H_TYPE, H_TYPE, ps);
@@ -1188,9 +1207,10 @@ export class BTree {
     const d = this.depth;
     const pgno = this.pg[d];
     const idx = this.ix[d];
-    const p = w.writable(pgno);
+    const dirty = track(w, pgno);
+    const p = dirty.page;
     freeLeafChains(w, p, pgno, slot(p, idx));
-    removeSlot(p, pgno, idx);
+    removeSlot(p, pgno, idx, dirty);
     this.rebalance(w, d);
   }
 
@@ -1212,10 +1232,11 @@ export class BTree {
       let end = idx;
       while (end < n && cmpLeaf(w, hi, p, pgno, slot(p, end), se) > 0) end++;
       if (end === idx) return removed;
-      const pw = w.writable(pgno);
+      const dirty = track(w, pgno);
+      const pw = dirty.page;
       for (let j = end - 1; j >= idx; j--) {
         freeLeafChains(w, pw, pgno, slot(pw, j));
-        removeSlot(pw, pgno, j);
+        removeSlot(pw, pgno, j, dirty);
       }
       removed += end - idx;
       this.rebalance(w, d);
@@ -1293,8 +1314,8 @@ export class BTree {
   private unlinkLeaf(w: PageWriter, p: Buffer): void {
     const pv = u32(p, H_PREV);
     const nx = u32(p, H_NEXT);
-    if (pv !== 0) setU32(w.writable(pv), H_NEXT, nx);
-    if (nx !== 0) setU32(w.writable(nx), H_PREV, pv);
+    if (pv !== 0) setLink(w, pv, H_NEXT, nx);
+    if (nx !== 0) setLink(w, nx, H_PREV, pv);
   }
 
   /**
@@ -1319,7 +1340,7 @@ export class BTree {
       extra = sepSz - BRANCH_HDR;
     }
     if (bodyUsed(lp) + bodyUsed(rp) + extra > w.pageSize - SLOTS) return false;
-    const lw = w.writable(lpg);
+    const lw = writableWhole(w, lpg);
     let i0 = 0;
     if (!isLeaf) {
       const c0 = childAt(rp, rpg, 0);
@@ -1339,7 +1360,7 @@ export class BTree {
     if (isLeaf) {
       const nx = u32(rp, H_NEXT);
       setU32(lw, H_NEXT, nx);
-      if (nx !== 0) setU32(w.writable(nx), H_PREV, lpg);
+      if (nx !== 0) setLink(w, nx, H_PREV, lpg);
     }
     return true;
   }
@@ -1349,23 +1370,24 @@ export class BTree {
    * branch merge moved the separator down). Removing child 0 drops child 1's separator.
    */
   private removeChild(w: PageWriter, ppg: number, i: number, freeKey: boolean): void {
-    const p = w.writable(ppg);
+    const dirty = track(w, ppg);
+    const p = dirty.page;
     if (i === 0) {
-      removeSlot(p, ppg, 0);
+      removeSlot(p, ppg, 0, dirty);
       if (count(p) === 0) return;
       const off = slot(p, 0);
       branchCellSize(p, ppg, off);
       if (u16(p, off + 5) === 0 && p[off + 4] === 0) return;
       const child = childAt(p, ppg, 0);
       freeBranchChain(w, p, ppg, off);
-      removeSlot(p, ppg, 0);
-      writeStub(p, ppg, 0, child);
+      removeSlot(p, ppg, 0, dirty);
+      writeStub(p, ppg, 0, child, dirty);
       return;
     }
     const off = slot(p, i);
     branchCellSize(p, ppg, off);
     if (freeKey) freeBranchChain(w, p, ppg, off);
-    removeSlot(p, ppg, i);
+    removeSlot(p, ppg, i, dirty);
   }
 
   /** While the root is a branch with at most one child, pulls the child up into the root. */
@@ -1375,7 +1397,7 @@ export class BTree {
       if (rp[H_TYPE] !== BRANCH) return;
       const n = count(rp);
       if (n > 1) return;
-      const rw = w.writable(this.root);
+      const rw = writableWhole(w, this.root);
       if (n === 0) {
         initNode(rw, LEAF);
         return;

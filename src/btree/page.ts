@@ -5,6 +5,7 @@
 import { PageType } from '../page/format.js';
 import type { PageReader, PageWriter } from './store.js';
 import { CorruptionError } from '../util/errors.js';
+import { type Dirty, writableWhole } from './ranges.js';
 
 export const LEAF: number = PageType.Leaf;
 export const BRANCH: number = PageType.Branch;
@@ -172,8 +173,10 @@ export function compact(p: Buffer, pgno: number): number {
 /**
  * Makes room for a cell of `size` bytes at slot index idx (shifting later slots); returns the
  * cell offset to write at, or -1 when the page has not enough free space even after compaction.
+ * With `d` (the page's changed ranges), reports the slots and header fields it writes (a
+ * compaction: the whole page); the caller reports the cell it writes.
  */
-export function reserve(p: Buffer, pgno: number, idx: number, size: number): number {
+export function reserve(p: Buffer, pgno: number, idx: number, size: number, d?: Dirty): number {
   const n = count(p);
   const se = SLOTS + 2 * n;
   let up = upper(p);
@@ -181,9 +184,14 @@ export function reserve(p: Buffer, pgno: number, idx: number, size: number): num
   if (up - se < need) {
     if (up - se + u16(p, H_FRAG) < need) return -1;
     up = compact(p, pgno);
+    d?.markAll();
   }
   up -= size;
   const so = SLOTS + 2 * idx;
+  if (d !== undefined) {
+    d.mark(H_COUNT, SLOTS); // count, upper
+    d.mark(so, se + 2); // the new slot and the ones shifted after it
+  }
   if (idx < n) p.copyWithin(so + 2, so, se);
   setU16(p, so, up);
   setUpper(p, up);
@@ -191,10 +199,17 @@ export function reserve(p: Buffer, pgno: number, idx: number, size: number): num
   return up;
 }
 
-/** Removes slot idx and its cell (the space becomes fragmentation unless it was at upper). */
-export function removeSlot(p: Buffer, pgno: number, idx: number): void {
+/**
+ * Removes slot idx and its cell (the space becomes fragmentation unless it was at upper). With
+ * `d`, reports what it writes (the slots from idx on, count, upper, frag).
+ */
+export function removeSlot(p: Buffer, pgno: number, idx: number, d?: Dirty): void {
   const n = count(p);
   const so = SLOTS + 2 * idx;
+  if (d !== undefined) {
+    d.mark(H_COUNT, SLOTS);
+    d.mark(so, SLOTS + 2 * n);
+  }
   const off = p[so] | (p[so + 1] << 8);
   const sz = cellSize(p, pgno, off);
   p.copyWithin(so, so + 2, SLOTS + 2 * n);
@@ -239,7 +254,7 @@ export function writeChain(w: PageWriter, src: Buffer, start: number, len: numbe
     setU32(buf, H_PREV, n);
     src.copy(buf, OVF_DATA, pos, pos + n);
     if (prev === 0) first = pgno;
-    else setU32(w.writable(prev), H_NEXT, pgno);
+    else setU32(writableWhole(w, prev), H_NEXT, pgno);
     prev = pgno;
     pos += n;
     remaining -= n;

@@ -4,6 +4,7 @@
 import { randomBytes, randomInt } from 'node:crypto';
 import * as path from 'node:path';
 import { BTree, type DupMode } from '../btree/btree.js';
+import { diffRanges, rangesOf } from '../btree/ranges.js';
 import { nodeVfs } from '../io/node.js';
 import type { Vfs } from '../io/vfs.js';
 import {
@@ -703,7 +704,9 @@ export class Environment implements TxnHost, DbHost {
             buf.fill(0, 0, 12);
             lsn = log.appendBody(pageImageBody(scratch, id, file.uid, pgno, buf));
           } else {
-            const n = diffInto(base!, buf, scratch, PAGE_DELTA_FIXED);
+            // The B-tree's changed ranges when it reported them (src/btree/ranges.ts), else the whole page.
+            const ranges = rangesOf(buf);
+            const n = ranges === undefined ? diffInto(base!, buf, scratch, PAGE_DELTA_FIXED) : diffRanges(base!, ranges, scratch, PAGE_DELTA_FIXED);
             if (n === 0) continue;
             buf.fill(0, 0, 12);
             lsn = log.appendBody(pageDeltaBody(scratch, id, file.uid, pgno, readLsn(base!, 4), n));

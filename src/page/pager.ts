@@ -644,21 +644,25 @@ export function initPageHeader(buf: Buffer, pgno: number, uid: number, type: Pag
  * encoded for a page_delta record: repeated (u32 offset, u32 length, bytes); ranges closer than
  * 16 bytes are merged. Written into `out` from `at` (room needed: 2 × the page size + 16 bytes,
  * the worst case of alternating ranges); returns their length. The commit path writes them where
- * the page_delta record's body goes (records.ts pageDeltaBody).
+ * the page_delta record's body goes (records.ts pageDeltaBody). With `from`/`to`, only bytes
+ * [from, to) are compared (the caller knows the rest is equal: src/btree/ranges.ts diffRanges);
+ * a range then ends at `to` at the latest, as the whole-page diff's does when at least 16 equal
+ * bytes follow `to`.
  */
-export function diffInto(prev: Buffer, next: Buffer, out: Buffer, at: number): number {
-  const n = next.length;
-  assert(out.length >= at + 2 * n + 16, 'room for a page diff');
+export function diffInto(prev: Buffer, next: Buffer, out: Buffer, at: number, from: number = PageOffset.pgno, to: number = next.length): number {
+  const n = to;
+  assert(out.length >= at + 2 * (n - from) + 16 && n <= next.length, 'room for a page diff');
   let len = at;
   // Equal stretches are skipped 4 bytes at a time through Int32 views when both pages are
   // 4-byte aligned (page buffers are: each has its own ArrayBuffer). Profiles of random loads
   // showed the former native 64-byte block compares (argument checks per call) costing more than
-  // this loop. The ranges found are the same as a byte-by-byte scan finds.
-  const aligned = prev.length === n && (prev.byteOffset & 3) === 0 && (next.byteOffset & 3) === 0 && (n & 3) === 0;
+  // this loop. The ranges found are the same as a byte-by-byte scan finds. A short span (a few
+  // changed blocks) is not worth the two views.
+  const aligned = n - from >= 256 && prev.length >= n && (prev.byteOffset & 3) === 0 && (next.byteOffset & 3) === 0 && (n & 3) === 0;
   const pw = aligned ? new Int32Array(prev.buffer, prev.byteOffset, n >> 2) : EMPTY_WORDS;
   const nw = aligned ? new Int32Array(next.buffer, next.byteOffset, n >> 2) : EMPTY_WORDS;
   const nwords = pw.length;
-  let i: number = PageOffset.pgno;
+  let i: number = from > PageOffset.pgno ? from : PageOffset.pgno;
   while (i < n) {
     while (i < n && (i & 3) !== 0 && prev[i] === next[i]) i++;
     if ((i & 3) === 0) {
