@@ -7,6 +7,7 @@
 import { PageType } from '../page/format.js';
 import type { PageReader, PageWriter } from './store.js';
 import { CorruptionError } from '../util/errors.js';
+import type { Dirty } from './ranges.js';
 
 export class MemStore implements PageWriter {
   readonly pageSize: number;
@@ -16,6 +17,8 @@ export class MemStore implements PageWriter {
   private owned = new Set<number>();
   private freeList: number[] = [];
   private nextPgno = 1;
+  /** Changed ranges of the pages written since the last snapshot (ranges.ts). */
+  readonly ranges = new Map<number, Dirty>();
   /** Counters for tests and benchmarks. */
   readonly stats = { allocs: 0, frees: 0, copies: 0 };
 
@@ -70,6 +73,7 @@ export class MemStore implements PageWriter {
   snapshot(): PageReader {
     const pages = this.pages.slice();
     this.owned.clear();
+    this.ranges.clear();
     const pageSize = this.pageSize;
     return {
       pageSize,

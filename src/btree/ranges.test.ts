@@ -33,7 +33,7 @@ function checkChanged(w: MemStore, base: PageReader, where: string): [number, nu
     const next = pageOf(w, pgno);
     const prev = pageOf(base, pgno);
     if (next === undefined || prev === undefined || next === prev) continue;
-    const d = rangesOf(next);
+    const d = rangesOf(w, pgno, next);
     if (d === undefined) {
       whole++;
       continue;
@@ -99,15 +99,15 @@ test('a page made private before it is tracked, or touched by writableWhole, is 
   w.writable(root)[100] ^= 1;
   const d = track(w, root);
   assert.equal(d.whole, true);
-  assert.equal(rangesOf(d.page), undefined);
+  assert.equal(rangesOf(w, root, d.page), undefined);
   w.snapshot();
   // A fresh copy is tracked by ranges until a writableWhole.
   const e = track(w, root);
   assert.ok(e instanceof Dirty && !e.whole && e.lo === 0 && e.hi === 0);
   e.mark(100, 101);
-  assert.equal(rangesOf(e.page), e);
+  assert.equal(rangesOf(w, root, e.page), e);
   assert.equal(writableWhole(w, root), e.page);
-  assert.equal(rangesOf(e.page), undefined);
+  assert.equal(rangesOf(w, root, e.page), undefined);
   assert.ok(t.count(w) === 0);
 });
 
@@ -127,7 +127,7 @@ test('Dirty.mark sets exactly the blocks a byte range touches (64-byte blocks; 1
   w.snapshot();
   big.put(w, Buffer.from('k'), Buffer.from('v'));
   const p = w.page(1);
-  const e = rangesOf(p)!;
+  const e = rangesOf(w, 1, p)!;
   assert.equal(e.shift, 10); // 64 blocks of 1 KiB
   assert.ok(e.lo !== 0);
 });

@@ -2,7 +2,8 @@
 // ranges"): the B-tree reports which bytes of a page it wrote, so that the commit path encodes a
 // page_delta from those bytes instead of comparing the whole page with its committed version.
 //
-// A page is tracked in blocks (64 bytes for pages up to 4 KiB; 1/64 of the page above), at most
+// Each writer that supports it (a transaction's pages: src/txn/txn.ts TxnPages; MemStore) keeps
+// its trackers by page number in `ranges`. A page is tracked in blocks (64 bytes for pages up to 4 KiB; 1/64 of the page above), at most
 // 64 of them, as a bitmap in two 32-bit words. A page whose changes are not reported range by
 // range is `whole`: the commit path diffs all of it, exactly as it did before ranges existed.
 //
@@ -48,8 +49,6 @@ export class Dirty {
   }
 }
 
-const tracked = new WeakMap<Buffer, Dirty>();
-
 function shiftFor(pageSize: number): number {
   let s = 6;
   while (pageSize >>> s > 64) s++;
@@ -60,14 +59,20 @@ function shiftFor(pageSize: number): number {
  * The page made writable for changes the caller reports through the returned tracker (its
  * `page`). A fresh private copy starts with no changed range; a page that was already private
  * keeps its tracker, or is whole when it has none (changed by something that reports nothing).
+ * A writer without `ranges` gets a whole tracker (its pages are always diffed whole).
  */
 export function track(w: PageWriter, pgno: number): Dirty {
+  const m = w.ranges;
+  if (m === undefined) {
+    const p = w.writable(pgno);
+    return new Dirty(p, shiftFor(p.length), true);
+  }
   const before = w.page(pgno);
   const p = w.writable(pgno);
-  let d = tracked.get(p);
-  if (d === undefined) {
+  let d = m.get(pgno);
+  if (d === undefined || d.page !== p) {
     d = new Dirty(p, shiftFor(p.length), p === before || pgno === 0);
-    tracked.set(p, d);
+    m.set(pgno, d);
   }
   return d;
 }
@@ -75,15 +80,15 @@ export function track(w: PageWriter, pgno: number): Dirty {
 /** The page made writable for changes that are not reported by range: it is diffed whole at commit. */
 export function writableWhole(w: PageWriter, pgno: number): Buffer {
   const p = w.writable(pgno);
-  const d = tracked.get(p);
+  const d = w.ranges?.get(pgno);
   if (d !== undefined) d.whole = true;
   return p;
 }
 
-/** The ranges tracked for a private page, or undefined when the whole page must be diffed. */
-export function rangesOf(p: Buffer): Dirty | undefined {
-  const d = tracked.get(p);
-  return d === undefined || d.whole ? undefined : d;
+/** The ranges tracked for private page `buf` (page pgno of `w`), or undefined when the whole page must be diffed. */
+export function rangesOf(w: PageWriter, pgno: number, buf: Buffer): Dirty | undefined {
+  const d = w.ranges?.get(pgno);
+  return d === undefined || d.whole || d.page !== buf ? undefined : d;
 }
 
 /**

@@ -3,6 +3,7 @@
 // implement it in memory (see memstore.ts).
 
 import type { PageType } from '../page/format.js';
+import type { Dirty } from './ranges.js';
 
 export interface PageReader {
   readonly pageSize: number;
@@ -23,4 +24,9 @@ export interface PageWriter extends PageReader {
   allocate(type: PageType): { pgno: number; buf: Buffer };
   /** Returns a page to the free list. The page must not be used afterwards. */
   free(pgno: number): void;
+  /**
+   * The changed ranges of this writer's private pages, by page number (ranges.ts), when the
+   * writer keeps them (its commit then encodes deltas from them); the B-tree fills it.
+   */
+  readonly ranges?: Map<number, Dirty>;
 }

@@ -705,7 +705,7 @@ export class Environment implements TxnHost, DbHost {
             lsn = log.appendBody(pageImageBody(scratch, id, file.uid, pgno, buf));
           } else {
             // The B-tree's changed ranges when it reported them (src/btree/ranges.ts), else the whole page.
-            const ranges = rangesOf(buf);
+            const ranges = rangesOf(fp, pgno, buf);
             const n = ranges === undefined ? diffInto(base!, buf, scratch, PAGE_DELTA_FIXED) : diffRanges(base!, ranges, scratch, PAGE_DELTA_FIXED);
             if (n === 0) continue;
             buf.fill(0, 0, 12);

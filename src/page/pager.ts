@@ -658,7 +658,7 @@ export function diffInto(prev: Buffer, next: Buffer, out: Buffer, at: number, fr
   // showed the former native 64-byte block compares (argument checks per call) costing more than
   // this loop. The ranges found are the same as a byte-by-byte scan finds. A short span (a few
   // changed blocks) is not worth the two views.
-  const aligned = n - from >= 256 && prev.length >= n && (prev.byteOffset & 3) === 0 && (next.byteOffset & 3) === 0 && (n & 3) === 0;
+  const aligned = n - from >= 512 && prev.length >= n && (prev.byteOffset & 3) === 0 && (next.byteOffset & 3) === 0 && (n & 3) === 0;
   const pw = aligned ? new Int32Array(prev.buffer, prev.byteOffset, n >> 2) : EMPTY_WORDS;
   const nw = aligned ? new Int32Array(next.buffer, next.byteOffset, n >> 2) : EMPTY_WORDS;
   const nwords = pw.length;

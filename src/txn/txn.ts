@@ -15,6 +15,7 @@
 
 import { FilePages, type DataFile, type Pager, SnapshotReader } from '../page/pager.js';
 import type { PageReader } from '../btree/store.js';
+import type { Dirty } from '../btree/ranges.js';
 import { CairnError } from '../util/errors.js';
 
 /**
@@ -36,6 +37,11 @@ export interface TxnHost {
 
 export type TxnOp = (txn: Transaction) => void;
 
+/** A transaction's private pages in one file, with the changed ranges the B-tree reports (src/btree/ranges.ts). */
+export class TxnPages extends FilePages {
+  readonly ranges = new Map<number, Dirty>();
+}
+
 export class Transaction {
   readonly readOnly: boolean;
   /** Durability chosen at begin (undefined: the environment's). */
@@ -44,7 +50,7 @@ export class Transaction {
   seq: number;
   state: 'active' | 'committing' | 'committed' | 'aborted' = 'active';
   /** Private pages per data file. */
-  files = new Map<DataFile, FilePages>();
+  files = new Map<DataFile, TxnPages>();
   /** The writes, in order, for replay at commit. */
   readonly ops: TxnOp[] = [];
   /** Data files this transaction creates (logged as file_create before their pages). */
@@ -89,11 +95,11 @@ export class Transaction {
   }
 
   /** Pages of `file` for changing (write path). */
-  writer(file: DataFile): FilePages {
+  writer(file: DataFile): TxnPages {
     if (this.readOnly) throw new CairnError('READ_ONLY', 'this transaction is read-only; begin one without { readOnly: true } to write');
     let w = this.files.get(file);
     if (w === undefined) {
-      w = new FilePages(this.pager, file, this.seq);
+      w = new TxnPages(this.pager, file, this.seq);
       this.files.set(file, w);
     }
     return w;
