@@ -3,8 +3,8 @@
 // page_delta from those bytes instead of comparing the whole page with its committed version.
 //
 // Each writer that supports it (a transaction's pages: src/txn/txn.ts TxnPages; MemStore) keeps
-// its trackers by page number in `ranges`. A page is tracked in blocks (64 bytes for pages up to 4 KiB; 1/64 of the page above), at most
-// 64 of them, as a bitmap in two 32-bit words. A page whose changes are not reported range by
+// its trackers by page number in `ranges`. A page is tracked in blocks (64 bytes for pages up to
+// 4 KiB; 1/64 of the page above), at most 64 of them, as a bitmap in two 32-bit words. A page whose changes are not reported range by
 // range is `whole`: the commit path diffs all of it, exactly as it did before ranges existed.
 //
 // Safety rule (what makes a range-built delta complete): a page is tracked by ranges only from
