@@ -92,8 +92,34 @@ const cpu = () => {
   return u.user + u.system; // µs
 };
 
+/**
+ * Times the log writer's switchFile (main thread) on the writer's prototype, once per build: the
+ * W1L/W1rL lines then print the main-thread ms spent in file switches per burst (and, for a build
+ * whose writer counts it, `waitMs`: time blocked waiting for a switch running in the background).
+ */
+function timeSwitches(env) {
+  const w = env.writer;
+  const proto = w && Object.getPrototypeOf(w);
+  if (!proto || typeof proto.switchFile !== 'function' || proto.__abTimed) return;
+  const orig = proto.switchFile;
+  proto.switchFile = function (...args) {
+    const t = performance.now();
+    try {
+      return orig.apply(this, args);
+    } finally {
+      this.__abSwitchMs = (this.__abSwitchMs ?? 0) + performance.now() - t;
+    }
+  };
+  proto.__abTimed = true;
+}
+const switchInfo = (env) => {
+  const w = env.writer;
+  return { ms: w?.__abSwitchMs ?? 0, waitMs: w?.stats?.waitMs, files: w?.stats?.files ?? 0 };
+};
+
 async function load(cairn, dir, keys, values, clock = cpu) {
   const env = await cairn.Environment.open(dir, { create: true, durability: 'nosync', cacheSize: 64 << 20 });
+  timeSwitches(env);
   const db = await env.openDatabase('bench.db', { create: true });
   const t = clock();
   for (let s = 0; s < keys.length; s += 1000) {
@@ -264,6 +290,7 @@ try {
           fs.rmSync(dir, { recursive: true, force: true });
           const { env, us } = await load(B.cairn, dir, keys, values, big ? wallUs : cpu);
           B.t.push(us / keys.length);
+          (B.sw ??= []).push(switchInfo(env));
           await env.close();
         }
       }
@@ -297,6 +324,15 @@ try {
     } else throw new Error(`unknown workload ${w} (W1, W1r, W1L, W1rL, W2, W3, W4, W4L, C1, C1w, C1s, C64)`);
     const [sa, sb] = builds.map((B) => stats(B.t));
     const f = (s) => `min ${s.min.toFixed(2)}  q1 ${s.q1.toFixed(2)}  med ${s.med.toFixed(2)}`;
+    if (w.startsWith('W1') && w.endsWith('L')) {
+      for (const B of builds) {
+        const sw = B.sw ?? [];
+        const ms = stats(sw.map((x) => x.ms));
+        const wait = sw.every((x) => x.waitMs !== undefined) ? stats(sw.map((x) => x.waitMs)) : undefined;
+        console.log(`${w} ${B.name}: main-thread ms in switchFile per burst min ${ms.min.toFixed(1)} q1 ${ms.q1.toFixed(1)} med ${ms.med.toFixed(1)}` + (wait ? `; blocked waiting for a background switch min ${wait.min.toFixed(1)} q1 ${wait.q1.toFixed(1)} med ${wait.med.toFixed(1)}` : '') + ` (${sw[0]?.files ?? 0} switches per burst)`);
+        B.sw = [];
+      }
+    }
     console.log(`${w} µs ${w.endsWith('L') && w.startsWith('W1') ? 'wall' : 'CPU'}/op (${rounds} bursts each, load ${os.loadavg()[0].toFixed(1)})  A: ${f(sa)}  B: ${f(sb)}  B/A: min ${(sb.min / sa.min).toFixed(2)} q1 ${(sb.q1 / sa.q1).toFixed(2)} med ${(sb.med / sa.med).toFixed(2)}`);
   }
 } finally {

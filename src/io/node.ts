@@ -8,7 +8,7 @@
 
 import * as fs from 'node:fs';
 import { Worker } from 'node:worker_threads';
-import type { FileHandle, OpenOptions, Preparation, Stat, Vfs } from './vfs.js';
+import type { Background, BackgroundStep, FileHandle, OpenOptions, Preparation, Stat, Vfs } from './vfs.js';
 import { IoError } from '../util/errors.js';
 
 function errnoOf(err: unknown): string {
@@ -71,6 +71,86 @@ function preparerThread(): Worker {
   return preparer;
 }
 
+// Vfs.background's thread: one per process, started at the first job, kept and unref'd like the
+// preparer (a separate thread, so that a file switch's syncs never queue behind a 10 MiB
+// preparation). A job's steps run in order; the outcome goes to shared memory — Int32 0: 0
+// running, 1 done, 2 failed; Int32 1: the failed step; bytes 8–31: its errno code — with
+// Atomics.notify, so the owner can read it or block on it without an event-loop turn.
+const SYNCER = `
+const { parentPort } = require('node:worker_threads');
+const fs = require('node:fs');
+function syncDir(dir) {
+  if (process.platform === 'win32') return;
+  const fd = fs.openSync(dir, 'r');
+  try {
+    try { fs.fsyncSync(fd); } catch (e) { if (e.code !== 'EBADF' && e.code !== 'EINVAL') throw e; }
+  } finally { fs.closeSync(fd); }
+}
+parentPort.on('message', ({ id, steps, shared, after }) => {
+  const state = new Int32Array(shared, 0, 2);
+  let failed = -1;
+  let code = '';
+  if (after !== undefined && Atomics.load(new Int32Array(after, 0, 1), 0) !== 1) {
+    failed = steps.length; // no step: the work it depends on failed (it ran before this one)
+    code = 'ECANCELED';
+  }
+  for (let i = 0; i < steps.length && failed < 0; i++) {
+    const s = steps[i];
+    try {
+      if (s.op === 'sync') fs.fdatasyncSync(s.fd);
+      else if (s.op === 'rename') fs.renameSync(s.from, s.to);
+      else syncDir(s.dir);
+    } catch (e) {
+      failed = i;
+      code = typeof e?.code === 'string' ? e.code : 'EIO';
+    }
+  }
+  if (failed >= 0) {
+    new Uint8Array(shared, 8, 24).set(Buffer.from(code.slice(0, 24)));
+    Atomics.store(state, 1, failed);
+  }
+  Atomics.store(state, 0, failed < 0 ? 1 : 2);
+  Atomics.notify(state, 0);
+  parentPort.postMessage(id);
+});
+`;
+
+let syncer: Worker | undefined;
+const jobs = new Map<number, { state: Int32Array; settle: () => void }>();
+let jobCount = 0;
+
+function syncerThread(): Worker {
+  if (syncer === undefined) {
+    const w = new Worker(SYNCER, { eval: true, execArgv: [] });
+    w.on('message', (id: number) => {
+      const job = jobs.get(id);
+      jobs.delete(id);
+      if (jobs.size === 0) w.unref();
+      job?.settle();
+    });
+    // The thread itself failing: its jobs' outcomes are unknown, so they fail (an fsync that may
+    // not have happened is never taken as done: I8), and the next job starts a new thread.
+    w.on('error', () => {
+      if (syncer === w) syncer = undefined;
+      for (const job of jobs.values()) {
+        if (Atomics.compareExchange(job.state, 0, 0, 2) === 0) Atomics.store(job.state, 1, -1);
+        Atomics.notify(job.state, 0);
+        job.settle();
+      }
+      jobs.clear();
+    });
+    w.unref(); // kept alive only while it has work (a flush may await it): see background()
+    syncer = w;
+  }
+  return syncer;
+}
+
+/** The shared state of each work (for a later work's `after`). */
+const backgroundState = new WeakMap<Background, SharedArrayBuffer>();
+
+/** A blocked wait() gives up after this long with ETIMEDOUT (the thread is presumed lost). */
+const BACKGROUND_WAIT_LIMIT_MS = 10 * 60 * 1000;
+
 class NodeFileHandle implements FileHandle {
   readonly path: string;
   #fd: number;
@@ -78,6 +158,12 @@ class NodeFileHandle implements FileHandle {
   constructor(path: string, fd: number) {
     this.path = path;
     this.#fd = fd;
+  }
+
+  /** The descriptor, for Vfs.background's thread (same process, same descriptor table). */
+  static fdOf(h: FileHandle): number {
+    if (!(h instanceof NodeFileHandle)) throw new TypeError(`NodeVfs.background: ${h.path} is not a NodeVfs handle`);
+    return h.#fd;
   }
 
   read(buf: Uint8Array, position: number): number {
@@ -197,6 +283,51 @@ export class NodeVfs implements Vfs {
       },
       done,
     };
+  }
+
+  background(steps: BackgroundStep[], after?: Background): Background {
+    const shared = new SharedArrayBuffer(32);
+    const state = new Int32Array(shared, 0, 2);
+    const wire = steps.map((s) => (s.op === 'sync' ? { op: s.op, fd: NodeFileHandle.fdOf(s.handle) } : s));
+    const id = ++jobCount;
+    let settle!: () => void;
+    const done = new Promise<void>((resolve) => (settle = resolve));
+    const thread = syncerThread();
+    if (jobs.size === 0) thread.ref(); // a flush may await this work: the process must not exit meanwhile
+    jobs.set(id, { state, settle });
+    thread.postMessage({ id, steps: wire, shared, after: after === undefined ? undefined : backgroundState.get(after) });
+    const outcome = (): boolean | Error => {
+      const s = Atomics.load(state, 0);
+      if (s === 0) return false;
+      if (s === 1) return true;
+      const at = Atomics.load(state, 1);
+      const step = steps[at];
+      const code = Buffer.from(new Uint8Array(shared, 8, 24)).toString('utf8').replace(/\0+$/, '') || 'EIO';
+      if (at === steps.length) return new IoError('background', 'work after a failed one', code);
+      if (step === undefined) return new IoError('background', 'the background I/O thread', 'EIO');
+      if (step.op === 'sync') return new IoError('fdatasync', step.handle.path, code);
+      if (step.op === 'rename') return new IoError('rename', `${step.from} -> ${step.to}`, code);
+      return new IoError('fsync', step.dir, code);
+    };
+    const failed = done.then(() => {
+      const o = outcome();
+      if (o instanceof Error) throw o;
+    });
+    failed.catch(() => {}); // reported through state(); `done` rejects for those who await it
+    const work: Background = {
+      state: outcome,
+      done: failed,
+      wait: () => {
+        const start = Date.now();
+        while (Atomics.load(state, 0) === 0) {
+          if (Atomics.wait(state, 0, 0, 1000) === 'timed-out' && Date.now() - start > BACKGROUND_WAIT_LIMIT_MS) {
+            if (Atomics.compareExchange(state, 0, 0, 2) === 0) Atomics.store(state, 1, -1);
+          }
+        }
+      },
+    };
+    backgroundState.set(work, shared);
+    return work;
   }
 
   readdir(dir: string): string[] {

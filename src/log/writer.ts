@@ -12,13 +12,22 @@
 //
 // Log files are preallocated with zeros (docs/DESIGN.md §Log). After the first switch, the next
 // file is prepared while the current one fills: created as NEXT_LOG_FILE, zero-filled and
-// fdatasynced in the background (Vfs.prepare: another thread). A switch that finds it ready writes its header, fdatasyncs,
-// renames it to its log file name and fsyncs the directory, so a log file name only ever
-// appears with a durable header, as with makeFile. Until the rename the file has no log file
-// name: recovery, archival and backups never look at it, whatever state a crash left it in.
+// fdatasynced in the background (Vfs.prepare: another thread). A switch that finds it ready
+// writes its header and, when the Vfs can (Vfs.background), appends go into it at once while
+// another thread runs, in this order: fdatasync of the finished file, fdatasync of the new one
+// (its header), rename to its log file name, directory fsync. So a log file name only ever appears
+// with a durable header, after every record of the file before it is durable (the reader's rules:
+// a later file's prevEnd proves the earlier file's records durable, I6), as with makeFile; until
+// the rename the file has no log file name and recovery, archival and backups never look at it.
+// Nothing in the new file counts as durable (durableLsn, flush) before that work has ended, and
+// bytes go to the new file only once it has its name (write() waits for the work: a
+// 'write-nosync' commit must survive kill -9, which a file without a log name would not).
+// Without Vfs.background the switch does the same in this thread. While a file fills, its
+// written bytes are fdatasynced in the background too, every PRESYNC_PART of the file when no
+// other sync is started (so the switch's own fdatasync has little left to do).
 
 import * as path from 'node:path';
-import type { FileHandle, Preparation, Vfs } from '../io/vfs.js';
+import type { Background, BackgroundStep, FileHandle, Preparation, Vfs } from '../io/vfs.js';
 import { assert } from '../util/assert.js';
 import { RunRecoveryError } from '../util/errors.js';
 import { type Lsn, lsnFile, lsnOffset, makeLsn } from '../util/lsn.js';
@@ -43,6 +52,20 @@ interface Waiter {
 }
 
 const ZERO_CHUNK = Buffer.alloc(1024 * 1024);
+
+/** Written bytes of a file not yet covered by a started sync that start a background one (÷ file size). */
+const PRESYNC_PART = 8;
+
+/** Work on the log running in the background (Vfs.background), oldest first. */
+interface Job {
+  work: Background;
+  /** Once the work is done the log is durable up to here. */
+  durable: Lsn;
+  /** fdatasyncs in the work (stats). */
+  syncs: number;
+  /** A file switch: the finished file, and the next one's handle under its temporary name. */
+  switch?: { old: FileHandle; next: FileHandle; name: string };
+}
 
 /** The next log file while it is prepared (not a log file's name: see the header comment). */
 export const NEXT_LOG_FILE = '__cairn.log-next';
@@ -91,8 +114,15 @@ export class LogWriter {
   mayBlock: () => boolean = () => false;
   /** Called once when the writer fails (I8), so the environment can panic. */
   onPanic: ((err: Error) => void) | undefined;
-  /** Counters for env.stat(). */
-  readonly stats = { records: 0, bytes: 0, syncs: 0, writes: 0, files: 0 };
+  /** Background work in flight, oldest first (Vfs.background runs it in this order). */
+  private jobs: Job[] = [];
+  /** Offset in the current file up to which a sync has been started (the background sync's trigger). */
+  private syncedTo: number;
+  /**
+   * Counters for env.stat(); switchMs: main-thread time in file switches (switchFile), not
+   * counting waitMs: time blocked waiting for a switch in the background to end.
+   */
+  readonly stats = { records: 0, bytes: 0, syncs: 0, writes: 0, files: 0, switchMs: 0, waitMs: 0 };
   /** File switches that found the next file prepared (the others made it in this thread). */
   preparedSwitches = 0;
 
@@ -104,6 +134,7 @@ export class LogWriter {
     this.fileNo = fileNo;
     this.offset = offset;
     this.bufStart = offset;
+    this.syncedTo = offset;
     this.buf = Buffer.allocUnsafe(Math.max(opts.bufferSize, 64 * 1024));
     this.durable = makeLsn(fileNo, offset);
     this.watchTurn();
@@ -204,6 +235,8 @@ export class LogWriter {
     this.opts.parent = this.opts.history ?? NO_HISTORY;
     this.opts.history = history;
     this.switchFile();
+    // The caller writes the control file with the new history next: the new file must be named.
+    this.settle(true);
   }
 
   private check(): void {
@@ -241,10 +274,18 @@ export class LogWriter {
     return lsn;
   }
 
-  /** Writes buffered records to the OS (survives a process crash, not a power loss). */
+  /**
+   * Writes buffered records to the OS (survives a process crash, not a power loss). A file
+   * switch still in flight is waited for first (blocking): its records go into a file that has
+   * its log file name.
+   */
   write(): void {
     this.check();
-    if (this.bufLen === 0) return;
+    if (this.bufLen === 0) {
+      if (this.jobs.length > 0) this.settle(false);
+      return;
+    }
+    this.settle(true);
     try {
       this.handle.write(this.buf.subarray(0, this.bufLen), this.bufStart);
     } catch (e) {
@@ -253,28 +294,135 @@ export class LogWriter {
     this.stats.writes++;
     this.bufStart += this.bufLen;
     this.bufLen = 0;
+    if (this.bufStart - this.syncedTo >= this.opts.fileSize / PRESYNC_PART) this.syncInBackground();
   }
 
-  /** Finishes the current file (written and fsync'd) and starts the next one. */
-  private switchFile(): void {
-    this.write();
-    try {
-      this.handle.sync();
-      this.stats.syncs++;
-      const prevEnd = this.offset;
-      const next = this.takePrepared(this.fileNo + 1, prevEnd) ?? LogWriter.makeFile(this.vfs, this.dir, this.opts, this.fileNo + 1, prevEnd);
-      this.retired.push(this.handle);
-      if (!this.flushing) this.closeRetired();
-      this.handle = next;
-      this.prepareNext();
-    } catch (e) {
-      throw this.fail(e as Error);
+  /** Starts a background fdatasync of what the current file holds, when nothing else is in flight. */
+  private syncInBackground(): void {
+    if (this.vfs.background === undefined || this.jobs.length > 0 || this.flushing || this.failure) return;
+    this.syncedTo = this.bufStart;
+    this.jobs.push({ work: this.vfs.background([{ op: 'sync', handle: this.handle }]), durable: makeLsn(this.fileNo, this.bufStart), syncs: 1 });
+  }
+
+  /**
+   * Takes in the background work that has ended, oldest first: the log is durable further, a
+   * switched-from file is closed, the next file is reopened by its log file name and the one
+   * after it prepared. With `block` true, first waits (blocking this thread) for every file switch
+   * in flight; with 'all', for every work in flight (before trusting a sync of its own: a work's
+   * failed fdatasync must be known before a later one that "succeeded" acknowledges anything, I8).
+   * A failed work fails the writer (I8: never retried) and throws RunRecoveryError.
+   */
+  private settle(block: boolean | 'all'): void {
+    let ended = false;
+    while (this.jobs.length > 0) {
+      const job = this.jobs[0]!;
+      let state = job.work.state();
+      if (state === false) {
+        if (block === false || (block === true && !this.jobs.some((j) => j.switch !== undefined))) break;
+        const t0 = performance.now();
+        job.work.wait();
+        this.stats.waitMs += performance.now() - t0;
+        state = job.work.state();
+      }
+      this.jobs.shift();
+      if (state !== true) throw this.fail(state === false ? new Error('background log work neither ended nor failed') : state);
+      this.stats.syncs += job.syncs;
+      if (job.durable > this.durable) this.durable = job.durable;
+      if (job.switch !== undefined) {
+        const { old, next, name } = job.switch;
+        this.retired.push(old);
+        assert(this.handle === next, 'a file switch ends before the next one starts');
+        try {
+          this.handle = this.vfs.open(name); // by its name from now on: errors about it name the log file
+          next.close();
+          this.prepareNext();
+        } catch (e) {
+          throw this.fail(e as Error);
+        }
+      }
+      ended = true;
     }
-    this.durable = makeLsn(this.fileNo, this.offset);
-    this.fileNo++;
-    this.offset = LOG_HEADER_SIZE;
-    this.bufStart = LOG_HEADER_SIZE;
-    this.stats.files++;
+    if (ended) {
+      if (!this.flushing) this.closeRetired();
+      this.resolveWaiters();
+    }
+  }
+
+  /**
+   * Finishes the current file and starts the next one: in the background when the next file is
+   * prepared and the Vfs can (see the header), else here (written and fsync'd, then the next).
+   */
+  private switchFile(): void {
+    const t0 = performance.now();
+    const waited = this.stats.waitMs;
+    try {
+      this.settle(true); // one switch at a time: log file names appear in order
+      this.write();
+      const prevEnd = this.offset;
+      try {
+        if (!this.switchInBackground(this.fileNo + 1, prevEnd)) {
+          // Here: nothing may still use the current handle (a background sync of it).
+          while (this.jobs.length > 0) {
+            this.jobs[0]!.work.wait();
+            this.settle(false);
+          }
+          this.handle.sync();
+          this.stats.syncs++;
+          const next = this.takePrepared(this.fileNo + 1, prevEnd) ?? LogWriter.makeFile(this.vfs, this.dir, this.opts, this.fileNo + 1, prevEnd);
+          this.retired.push(this.handle);
+          if (!this.flushing) this.closeRetired();
+          this.handle = next;
+          this.prepareNext();
+          this.durable = makeLsn(this.fileNo, this.offset);
+        }
+      } catch (e) {
+        throw this.fail(e as Error);
+      }
+      this.fileNo++;
+      this.offset = LOG_HEADER_SIZE;
+      this.bufStart = LOG_HEADER_SIZE;
+      this.syncedTo = LOG_HEADER_SIZE;
+      this.stats.files++;
+    } finally {
+      this.stats.switchMs += performance.now() - t0 - (this.stats.waitMs - waited);
+    }
+  }
+
+  /**
+   * When the next file is prepared and the Vfs runs background work: writes the next file's
+   * header, hands the finished file's fdatasync, the new file's fdatasync, its rename to log file
+   * fileNo and the directory fsync to the background, and makes the new file current (still under
+   * its temporary name: write() waits for the work before writing to it). False otherwise.
+   */
+  private switchInBackground(fileNo: number, prevEnd: number): boolean {
+    const next = this.next;
+    if (this.vfs.background === undefined || next === undefined) return false;
+    const state = next.state();
+    if (state === false) return false;
+    this.next = undefined;
+    if (state instanceof Error) throw state; // I8, as for a write or fsync of the log
+    const file = path.join(this.dir, NEXT_LOG_FILE);
+    const name = path.join(this.dir, logFileName(fileNo));
+    const handle = this.vfs.open(file);
+    try {
+      handle.write(encodeLogHeader({ fileNo, fileSize: this.opts.fileSize, envId: this.opts.envId, prevEnd, history: this.opts.history, parent: this.opts.parent }), 0);
+    } catch (e) {
+      handle.close();
+      throw e;
+    }
+    const steps: BackgroundStep[] = [
+      { op: 'sync', handle: this.handle },
+      { op: 'sync', handle },
+      { op: 'rename', from: file, to: name },
+    ];
+    if (!planted('log-skip-dir-fsync')) steps.push({ op: 'syncDir', dir: this.dir }); // PLANT(log-skip-dir-fsync)
+    // After a background sync still in flight only if that one succeeds: a failed fdatasync may
+    // have dropped the file's dirty pages, and a later one that "succeeds" proves nothing (I8).
+    const after = this.jobs[this.jobs.length - 1]?.work;
+    this.jobs.push({ work: this.vfs.background(steps, after), durable: makeLsn(fileNo - 1, prevEnd), syncs: 2, switch: { old: this.handle, next: handle, name } });
+    this.handle = handle;
+    this.preparedSwitches++;
+    return true;
   }
 
   /**
@@ -333,6 +481,13 @@ export class LogWriter {
   /** Resolves when the log is durable through `lsn` (default: everything appended so far). */
   flush(lsn: Lsn = this.end): Promise<void> {
     if (this.failure) return Promise.reject(this.runRecovery());
+    if (lsn > this.durable && this.jobs.length > 0) {
+      try {
+        this.settle(false);
+      } catch {
+        return Promise.reject(this.runRecovery());
+      }
+    }
     if (lsn <= this.durable) return Promise.resolve();
     return new Promise<void>((resolve, reject) => {
       this.waiters.push({ lsn, resolve, reject });
@@ -357,6 +512,7 @@ export class LogWriter {
    */
   flushNow(lsn: Lsn = this.end): boolean {
     if (this.failure) throw this.runRecovery();
+    if (lsn > this.durable && this.jobs.length > 0) this.settle(false);
     if (lsn <= this.durable) return true;
     if (this.flushing || this.waiters.length > 0 || this.turnless >= TURNLESS_FLUSHES || !this.mayBlock()) return false;
     this.syncHere();
@@ -372,6 +528,7 @@ export class LogWriter {
   private syncHere(): void {
     const target = this.end;
     try {
+      this.settle('all'); // background work first: a switch (the file before durable, this one named), a sync's outcome
       this.write();
       if (!planted('log-skip-fsync')) this.handle.sync(); // PLANT(log-skip-fsync): else the line was just `this.handle.sync();`
     } catch (e) {
@@ -387,16 +544,29 @@ export class LogWriter {
     this.flushing = true;
     try {
       while (this.waiters.length > 0 && !this.failure) {
+        // Background work in flight ends first (the event loop runs meanwhile): nothing in a new
+        // file is durable before the old file is and the new one has its name, and a background
+        // fdatasync's failure must be known before this flush's fdatasync acknowledges anything.
+        if (this.jobs.length > 0) {
+          await this.jobs[this.jobs.length - 1]!.work.done.catch(() => {}); // the last: all before it end first
+          try {
+            this.settle(false);
+          } catch {
+            return; // fail() has told every waiter (I8)
+          }
+          continue;
+        }
         // Always in the thread pool: the event loop meanwhile runs the other transactions'
         // commits (they form the next group). A lone committer does not come here (flushNow).
         const target = this.end;
-        const handle = this.handle;
         try {
           this.write();
         } catch {
           // fail() has told every waiter (I8); throwing here would reject this unawaited loop
           return;
         }
+        const handle = this.handle; // after write(): the handle the bytes went to
+        this.syncedTo = this.bufStart;
         try {
           if (!planted('log-skip-fsync')) await handle.syncAsync(); // PLANT(log-skip-fsync): else the line was just `await handle.syncAsync();`
         } catch (e) {
@@ -445,6 +615,23 @@ export class LogWriter {
 
   close(): void {
     this.closed = true;
+    // Background work first: its handles stay open until it ends (a switch's rename happens).
+    for (const job of this.jobs) job.work.wait();
+    try {
+      this.settle(false);
+    } catch {
+      // failed (I8): the next open recovers
+    }
+    for (const job of this.jobs) {
+      for (const h of job.switch !== undefined ? [job.switch.old, job.switch.next] : []) {
+        try {
+          if (h !== this.handle) h.close();
+        } catch {
+          // nothing more to lose
+        }
+      }
+    }
+    this.jobs = [];
     const next = this.next;
     this.next = undefined;
     if (next !== undefined) {
