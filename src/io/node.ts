@@ -20,14 +20,17 @@ function wrap(op: string, path: string, err: unknown): IoError {
   return new IoError(op, path, errnoOf(err), { cause: err });
 }
 
-// Vfs.prepare's thread: one per process, started at the first preparation, kept (unref'd: it
-// never keeps the process alive). It takes one request at a time and reports through a shared
-// Int32 (1: done, 2: failed), which the owner reads without an event-loop turn, and a message.
-const PREPARER = `
+// Vfs.prepare's and Vfs.background's thread: one per process, started at the first request,
+// kept, and unref'd except while background work is pending (a flush may await it; a preparation
+// never keeps the process alive). It takes one request at a time, in order, and reports through
+// shared memory, which the owner reads (or blocks on, Atomics.wait) without an event-loop turn,
+// and a message. A preparation: Int32 0 = 1 done, 2 failed. A background work: Int32 0 = 1 done,
+// 2 failed; Int32 1 = the failed step; bytes 8–31 = its errno code.
+const IO_THREAD = `
 const { parentPort } = require('node:worker_threads');
 const fs = require('node:fs');
 const zero = Buffer.alloc(1024 * 1024);
-parentPort.on('message', ({ id, path, size, flag }) => {
+function prepare({ id, path, size, flag }) {
   let error;
   try {
     const fd = fs.openSync(path, 'r+'); // made by the owner: removed meanwhile (a closed owner's cleanup) is ENOENT
@@ -42,43 +45,7 @@ parentPort.on('message', ({ id, path, size, flag }) => {
   }
   Atomics.store(flag, 0, error === undefined ? 1 : 2);
   parentPort.postMessage({ id, error });
-});
-`;
-
-let preparer: Worker | undefined;
-const preparing = new Map<number, (err: { code: string; message: string } | Error | undefined) => void>();
-let preparations = 0;
-
-function preparerThread(): Worker {
-  if (preparer === undefined) {
-    // execArgv: none of the parent's flags (--input-type=module would make this script ESM).
-    const w = new Worker(PREPARER, { eval: true, execArgv: [] });
-    w.on('message', (m: { id: number; error?: { code: string; message: string } }) => {
-      const settle = preparing.get(m.id);
-      preparing.delete(m.id);
-      settle?.(m.error);
-    });
-    // The thread itself failing is no I/O error: its preparations end but never become ready
-    // (their owners make their files in place), and the next preparation starts a new thread.
-    w.on('error', () => {
-      if (preparer === w) preparer = undefined;
-      for (const settle of preparing.values()) settle(undefined);
-      preparing.clear();
-    });
-    w.unref(); // after the listeners, which would ref it again
-    preparer = w;
-  }
-  return preparer;
 }
-
-// Vfs.background's thread: one per process, started at the first job, kept and unref'd like the
-// preparer (a separate thread, so that a file switch's syncs never queue behind a 10 MiB
-// preparation). A job's steps run in order; the outcome goes to shared memory — Int32 0: 0
-// running, 1 done, 2 failed; Int32 1: the failed step; bytes 8–31: its errno code — with
-// Atomics.notify, so the owner can read it or block on it without an event-loop turn.
-const SYNCER = `
-const { parentPort } = require('node:worker_threads');
-const fs = require('node:fs');
 function syncDir(dir) {
   if (process.platform === 'win32') return;
   const fd = fs.openSync(dir, 'r');
@@ -86,14 +53,10 @@ function syncDir(dir) {
     try { fs.fsyncSync(fd); } catch (e) { if (e.code !== 'EBADF' && e.code !== 'EINVAL') throw e; }
   } finally { fs.closeSync(fd); }
 }
-parentPort.on('message', ({ id, steps, shared, after }) => {
+function background({ id, steps, shared }) {
   const state = new Int32Array(shared, 0, 2);
   let failed = -1;
   let code = '';
-  if (after !== undefined && Atomics.load(new Int32Array(after, 0, 1), 0) !== 1) {
-    failed = steps.length; // no step: the work it depends on failed (it ran before this one)
-    code = 'ECANCELED';
-  }
   for (let i = 0; i < steps.length && failed < 0; i++) {
     const s = steps[i];
     try {
@@ -111,44 +74,55 @@ parentPort.on('message', ({ id, steps, shared, after }) => {
   }
   Atomics.store(state, 0, failed < 0 ? 1 : 2);
   Atomics.notify(state, 0);
-  parentPort.postMessage(id);
-});
+  parentPort.postMessage({ id });
+}
+parentPort.on('message', (m) => (m.steps !== undefined ? background(m) : prepare(m)));
 `;
 
-let syncer: Worker | undefined;
-const jobs = new Map<number, { state: Int32Array; settle: () => void }>();
-let jobCount = 0;
+let ioThread: Worker | undefined;
+const preparing = new Map<number, (err: { code: string; message: string } | Error | undefined) => void>();
+/** Background works pending: their shared state and what settles their `done`. */
+const working = new Map<number, { state: Int32Array; settle: () => void }>();
+let requests = 0;
 
-function syncerThread(): Worker {
-  if (syncer === undefined) {
-    const w = new Worker(SYNCER, { eval: true, execArgv: [] });
-    w.on('message', (id: number) => {
-      const job = jobs.get(id);
-      jobs.delete(id);
-      if (jobs.size === 0) w.unref();
-      job?.settle();
-    });
-    // The thread itself failing: its jobs' outcomes are unknown, so they fail (an fsync that may
-    // not have happened is never taken as done: I8), and the next job starts a new thread.
-    w.on('error', () => {
-      if (syncer === w) syncer = undefined;
-      for (const job of jobs.values()) {
-        if (Atomics.compareExchange(job.state, 0, 0, 2) === 0) Atomics.store(job.state, 1, -1);
-        Atomics.notify(job.state, 0);
-        job.settle();
+function thread(): Worker {
+  if (ioThread === undefined) {
+    // execArgv: none of the parent's flags (--input-type=module would make this script ESM).
+    const w = new Worker(IO_THREAD, { eval: true, execArgv: [] });
+    w.on('message', (m: { id: number; error?: { code: string; message: string } }) => {
+      const settle = preparing.get(m.id);
+      if (settle !== undefined) {
+        preparing.delete(m.id);
+        settle(m.error);
+        return;
       }
-      jobs.clear();
+      const work = working.get(m.id);
+      working.delete(m.id);
+      if (working.size === 0) w.unref();
+      work?.settle();
     });
-    w.unref(); // kept alive only while it has work (a flush may await it): see background()
-    syncer = w;
+    // The thread itself failing is no I/O error for a preparation: it ends but never becomes
+    // ready (its owner makes the file in place). A background work's outcome is unknown, so it
+    // fails (an fsync that may not have happened is never taken as done: I8). The next request
+    // starts a new thread.
+    w.on('error', () => {
+      if (ioThread === w) ioThread = undefined;
+      for (const settle of preparing.values()) settle(undefined);
+      preparing.clear();
+      for (const work of working.values()) {
+        if (Atomics.compareExchange(work.state, 0, 0, 2) === 0) Atomics.store(work.state, 1, -1);
+        Atomics.notify(work.state, 0);
+        work.settle();
+      }
+      working.clear();
+    });
+    w.unref(); // after the listeners, which would ref it again
+    ioThread = w;
   }
-  return syncer;
+  return ioThread;
 }
 
-/** The shared state of each work (for a later work's `after`). */
-const backgroundState = new WeakMap<Background, SharedArrayBuffer>();
-
-/** A blocked wait() gives up after this long with ETIMEDOUT (the thread is presumed lost). */
+/** A blocked wait() gives up after this long with EIO (the thread is presumed lost). */
 const BACKGROUND_WAIT_LIMIT_MS = 10 * 60 * 1000;
 
 class NodeFileHandle implements FileHandle {
@@ -259,7 +233,7 @@ export class NodeVfs implements Vfs {
 
   prepare(path: string, size: number): Preparation {
     const flag = new Int32Array(new SharedArrayBuffer(4));
-    const id = ++preparations;
+    const id = ++requests;
     let failure: Error | undefined;
     const done = new Promise<void>((resolve, reject) => {
       preparing.set(id, (err) => {
@@ -274,7 +248,7 @@ export class NodeVfs implements Vfs {
     } catch (err) {
       throw wrap('open', path, err);
     }
-    preparerThread().postMessage({ id, path, size, flag });
+    thread().postMessage({ id, path, size, flag });
     return {
       state: () => {
         const s = Atomics.load(flag, 0);
@@ -285,38 +259,36 @@ export class NodeVfs implements Vfs {
     };
   }
 
-  background(steps: BackgroundStep[], after?: Background): Background {
+  background(steps: BackgroundStep[]): Background {
     const shared = new SharedArrayBuffer(32);
     const state = new Int32Array(shared, 0, 2);
     const wire = steps.map((s) => (s.op === 'sync' ? { op: s.op, fd: NodeFileHandle.fdOf(s.handle) } : s));
-    const id = ++jobCount;
+    const id = ++requests;
     let settle!: () => void;
-    const done = new Promise<void>((resolve) => (settle = resolve));
-    const thread = syncerThread();
-    if (jobs.size === 0) thread.ref(); // a flush may await this work: the process must not exit meanwhile
-    jobs.set(id, { state, settle });
-    thread.postMessage({ id, steps: wire, shared, after: after === undefined ? undefined : backgroundState.get(after) });
+    const ended = new Promise<void>((resolve) => (settle = resolve));
+    const w = thread();
+    if (working.size === 0) w.ref(); // a flush may await this work: the process must not exit meanwhile
+    working.set(id, { state, settle });
+    w.postMessage({ id, steps: wire, shared });
     const outcome = (): boolean | Error => {
       const s = Atomics.load(state, 0);
       if (s === 0) return false;
       if (s === 1) return true;
-      const at = Atomics.load(state, 1);
-      const step = steps[at];
+      const step = steps[Atomics.load(state, 1)];
       const code = Buffer.from(new Uint8Array(shared, 8, 24)).toString('utf8').replace(/\0+$/, '') || 'EIO';
-      if (at === steps.length) return new IoError('background', 'work after a failed one', code);
       if (step === undefined) return new IoError('background', 'the background I/O thread', 'EIO');
       if (step.op === 'sync') return new IoError('fdatasync', step.handle.path, code);
       if (step.op === 'rename') return new IoError('rename', `${step.from} -> ${step.to}`, code);
       return new IoError('fsync', step.dir, code);
     };
-    const failed = done.then(() => {
+    const done = ended.then(() => {
       const o = outcome();
       if (o instanceof Error) throw o;
     });
-    failed.catch(() => {}); // reported through state(); `done` rejects for those who await it
-    const work: Background = {
+    done.catch(() => {}); // reported through state(); `done` rejects for those who await it
+    return {
       state: outcome,
-      done: failed,
+      done,
       wait: () => {
         const start = Date.now();
         while (Atomics.load(state, 0) === 0) {
@@ -326,8 +298,6 @@ export class NodeVfs implements Vfs {
         }
       },
     };
-    backgroundState.set(work, shared);
-    return work;
   }
 
   readdir(dir: string): string[] {

@@ -761,17 +761,11 @@ export class SimVfs implements Vfs {
   }
 
   /** Background work not yet ended, oldest first (one queue, as NodeVfs's one thread). */
-  #queue: Array<{ steps: BackgroundStep[]; next: number; state: boolean | Error; ended: () => void; after?: Background }> = [];
+  #queue: Array<{ steps: BackgroundStep[]; next: number; state: boolean | Error; ended: () => void }> = [];
 
   /** Runs the next step of the oldest work in the queue. */
   #step(): void {
     const job = this.#queue[0]!;
-    if (job.next === 0 && job.after !== undefined && job.after.state() !== true) {
-      job.state = new IoError('background', 'work after a failed one', 'ECANCELED');
-      this.#queue.shift();
-      job.ended();
-      return;
-    }
     const s = job.steps[job.next++]!;
     try {
       if (s.op === 'sync') s.handle.sync();
@@ -790,13 +784,12 @@ export class SimVfs implements Vfs {
   /**
    * As NodeVfs's thread: one step per later tick, the works in the order given, through the
    * ordinary calls (so every sync is a crash point and faults apply); wait() runs now every step
-   * left of this work and of the works before it. The first step that fails ends the work; a
-   * work whose `after` did not end well fails with ECANCELED before its first step.
+   * left of this work and of the works before it. The first step that fails ends the work.
    */
-  background(steps: BackgroundStep[], after?: Background): Background {
+  background(steps: BackgroundStep[]): Background {
     let ended!: () => void;
     const settled = new Promise<void>((resolve) => (ended = resolve));
-    const job = { steps, next: 0, state: (steps.length === 0) as boolean | Error, ended, ...(after !== undefined ? { after } : {}) };
+    const job = { steps, next: 0, state: (steps.length === 0) as boolean | Error, ended };
     if (steps.length === 0) ended();
     else this.#queue.push(job);
     const pump = (): void => {

@@ -85,13 +85,11 @@ export interface Vfs {
    */
   prepare?(path: string, size: number): Preparation;
   /**
-   * Runs `steps` in order in the background (NodeVfs: a kept thread of its own; works run one at
-   * a time, in the order given), stopping at the first that fails (the rest are not run). With
-   * `after` (an earlier work of this Vfs), none runs unless that one ended well: the work fails
-   * with ECANCELED instead. A handle in a step must stay open until the work has ended. Optional,
-   * as prepare.
+   * Runs `steps` in order in the background (NodeVfs: in prepare's thread; works run one at a
+   * time, in the order given), stopping at the first that fails (the rest are not run). A handle
+   * in a step must stay open until the work has ended. Optional, as prepare.
    */
-  background?(steps: BackgroundStep[], after?: Background): Background;
+  background?(steps: BackgroundStep[]): Background;
   /** Whole-file helpers for small files (control files, DB_CONFIG, lock files). */
   readFile(path: string): Buffer;
   /** Writes a whole file (create or replace, not atomic, not synced). */

@@ -1,7 +1,6 @@
 // The next log file prepared ahead (writer.ts: NEXT_LOG_FILE, zero-filled and fdatasynced in the
 // thread pool) and the switch to it in the background (Vfs.background: the finished file's
-// fdatasync, the new file's, its rename, the directory fsync, while appends go on; and the
-// background fdatasyncs of a file while it fills). Oracles: the log reads back exactly as appended
+// fdatasync, the new file's, its rename, the directory fsync, while appends go on). Oracles: the log reads back exactly as appended
 // whichever way each switch went; a crash at any fsync — with the next file in any state
 // (created, partly zeroed, synced, renamed without its directory entry durable), with the
 // finished file's fdatasync in flight while records for the new file are already appended — recovers to a prefix of the records that
@@ -196,43 +195,30 @@ test("write() during a switch in flight waits for it: its records are under a lo
   w.close();
 });
 
-test('a failed background fdatasync panics the writer (I8): of a file while it fills, and of the finished file during a switch', async () => {
-  for (const which of ['while it fills', 'at the switch'] as const) {
-    let vfs: SimVfs;
-    let w: LogWriter;
-    if (which === 'at the switch') {
-      ({ vfs, w } = await inFlightSwitch());
-      vfs.inject({ op: 'sync', pathIncludes: logFileName(2), errno: 'EIO' });
-    } else {
-      vfs = setup();
-      w = LogWriter.create(vfs, '/env', opts); // its own fdatasync of file 1 first
-      vfs.inject({ op: 'sync', pathIncludes: logFileName(1), errno: 'EIO' });
+test('a failed fdatasync of the finished file during a switch in the background panics the writer (I8); the new file gets no name', async () => {
+  const { vfs, w } = await inFlightSwitch();
+  vfs.inject({ op: 'sync', pathIncludes: logFileName(2), errno: 'EIO' });
+  let panicked: Error | undefined;
+  w.onPanic = (e) => (panicked = e);
+  for (let i = 0; i < 20 && panicked === undefined; i++) {
+    try {
+      w.append({ type: 'page_image', txn: 9, file: 1, pgno: 9, image: Buffer.alloc(2000, 9) });
+    } catch (e) {
+      assert.ok(e instanceof RunRecoveryError, String(e));
     }
-    let panicked: Error | undefined;
-    w.onPanic = (e) => (panicked = e);
-    for (let i = 0; i < 20 && panicked === undefined; i++) {
-      try {
-        w.append({ type: 'page_image', txn: 9, file: 1, pgno: 9, image: Buffer.alloc(2000, 9) });
-      } catch (e) {
-        assert.ok(e instanceof RunRecoveryError, `${which}: ${String(e)}`);
-      }
-      await turn();
-    }
-    assert.ok(panicked, `${which}: the writer panicked`);
-    assert.match(panicked.message, /EIO/);
-    await assert.rejects(w.flush(), RunRecoveryError);
-    assert.throws(() => w.append(commit(1)), RunRecoveryError);
-    if (which === 'at the switch') assert.equal(vfs.stat(`/env/${logFileName(3)}`), undefined, 'no name after a failed fdatasync of the file before');
-    w.close();
+    await turn();
   }
+  assert.ok(panicked, 'the writer panicked');
+  assert.match(panicked.message, /EIO/);
+  await assert.rejects(w.flush(), RunRecoveryError);
+  assert.throws(() => w.append(commit(1)), RunRecoveryError);
+  assert.equal(vfs.stat(`/env/${logFileName(3)}`), undefined, 'no name after a failed fdatasync of the file before');
+  w.close();
 });
 
-test('a flush never acknowledges past a background fdatasync that failed (fsyncgate: a later fdatasync that "succeeds" proves nothing, I8)', async () => {
-  const vfs = setup();
-  const w = LogWriter.create(vfs, '/env', opts);
-  for (let i = 0; i < 6; i++) w.append({ type: 'page_image', txn: 1, file: 1, pgno: i, image: Buffer.alloc(1000, i) });
-  w.write(); // past an eighth of the file since the last sync: a background fdatasync starts
-  vfs.inject({ op: 'sync', pathIncludes: logFileName(1), errno: 'EIO' }); // that one fails
+test('a flush waiting for a switch in the background never acknowledges past its failed fdatasync of the finished file (I8)', async () => {
+  const { vfs, w } = await inFlightSwitch();
+  vfs.inject({ op: 'sync', pathIncludes: logFileName(2), errno: 'EIO' });
   const lsn = w.append(commit(2, w.durableLsn));
   await assert.rejects(w.flush(lsn), RunRecoveryError);
   assert.ok(w.durableLsn < lsn, 'nothing acknowledged');

@@ -22,9 +22,7 @@
 // Nothing in the new file counts as durable (durableLsn, flush) before that work has ended, and
 // bytes go to the new file only once it has its name (write() waits for the work: a
 // 'write-nosync' commit must survive kill -9, which a file without a log name would not).
-// Without Vfs.background the switch does the same in this thread. While a file fills, its
-// written bytes are fdatasynced in the background too, every PRESYNC_PART of the file when no
-// other sync is started (so the switch's own fdatasync has little left to do).
+// Without Vfs.background the switch does the same in this thread.
 
 import * as path from 'node:path';
 import type { Background, BackgroundStep, FileHandle, Preparation, Vfs } from '../io/vfs.js';
@@ -53,18 +51,15 @@ interface Waiter {
 
 const ZERO_CHUNK = Buffer.alloc(1024 * 1024);
 
-/** Written bytes of a file not yet covered by a started sync that start a background one (÷ file size). */
-const PRESYNC_PART = 8;
-
-/** Work on the log running in the background (Vfs.background), oldest first. */
+/** A file switch running in the background (Vfs.background). */
 interface Job {
   work: Background;
   /** Once the work is done the log is durable up to here. */
   durable: Lsn;
   /** fdatasyncs in the work (stats). */
   syncs: number;
-  /** A file switch: the finished file, and the next one's handle under its temporary name. */
-  switch?: { old: FileHandle; next: FileHandle; name: string };
+  /** The finished file, and the next one's handle under its temporary name. */
+  switch: { old: FileHandle; next: FileHandle; name: string };
 }
 
 /** The next log file while it is prepared (not a log file's name: see the header comment). */
@@ -114,10 +109,8 @@ export class LogWriter {
   mayBlock: () => boolean = () => false;
   /** Called once when the writer fails (I8), so the environment can panic. */
   onPanic: ((err: Error) => void) | undefined;
-  /** Background work in flight, oldest first (Vfs.background runs it in this order). */
+  /** File switches in flight (at most one: a switch waits for the one before), oldest first. */
   private jobs: Job[] = [];
-  /** Offset in the current file up to which a sync has been started (the background sync's trigger). */
-  private syncedTo: number;
   /**
    * Counters for env.stat(); switchMs: main-thread time in file switches (switchFile), not
    * counting waitMs: time blocked waiting for a switch in the background to end.
@@ -134,7 +127,6 @@ export class LogWriter {
     this.fileNo = fileNo;
     this.offset = offset;
     this.bufStart = offset;
-    this.syncedTo = offset;
     this.buf = Buffer.allocUnsafe(Math.max(opts.bufferSize, 64 * 1024));
     this.durable = makeLsn(fileNo, offset);
     this.watchTurn();
@@ -294,31 +286,21 @@ export class LogWriter {
     this.stats.writes++;
     this.bufStart += this.bufLen;
     this.bufLen = 0;
-    if (this.bufStart - this.syncedTo >= this.opts.fileSize / PRESYNC_PART) this.syncInBackground();
-  }
-
-  /** Starts a background fdatasync of what the current file holds, when nothing else is in flight. */
-  private syncInBackground(): void {
-    if (this.vfs.background === undefined || this.jobs.length > 0 || this.flushing || this.failure) return;
-    this.syncedTo = this.bufStart;
-    this.jobs.push({ work: this.vfs.background([{ op: 'sync', handle: this.handle }]), durable: makeLsn(this.fileNo, this.bufStart), syncs: 1 });
   }
 
   /**
    * Takes in the background work that has ended, oldest first: the log is durable further, a
    * switched-from file is closed, the next file is reopened by its log file name and the one
-   * after it prepared. With `block` true, first waits (blocking this thread) for every file switch
-   * in flight; with 'all', for every work in flight (before trusting a sync of its own: a work's
-   * failed fdatasync must be known before a later one that "succeeded" acknowledges anything, I8).
-   * A failed work fails the writer (I8: never retried) and throws RunRecoveryError.
+   * after it prepared. With `block`, first waits (blocking this thread) for the work in flight. A
+   * failed work fails the writer (I8: never retried) and throws RunRecoveryError.
    */
-  private settle(block: boolean | 'all'): void {
+  private settle(block: boolean): void {
     let ended = false;
     while (this.jobs.length > 0) {
       const job = this.jobs[0]!;
       let state = job.work.state();
       if (state === false) {
-        if (block === false || (block === true && !this.jobs.some((j) => j.switch !== undefined))) break;
+        if (!block) break;
         const t0 = performance.now();
         job.work.wait();
         this.stats.waitMs += performance.now() - t0;
@@ -328,17 +310,15 @@ export class LogWriter {
       if (state !== true) throw this.fail(state === false ? new Error('background log work neither ended nor failed') : state);
       this.stats.syncs += job.syncs;
       if (job.durable > this.durable) this.durable = job.durable;
-      if (job.switch !== undefined) {
-        const { old, next, name } = job.switch;
-        this.retired.push(old);
-        assert(this.handle === next, 'a file switch ends before the next one starts');
-        try {
-          this.handle = this.vfs.open(name); // by its name from now on: errors about it name the log file
-          next.close();
-          this.prepareNext();
-        } catch (e) {
-          throw this.fail(e as Error);
-        }
+      const { old, next, name } = job.switch;
+      this.retired.push(old);
+      assert(this.handle === next, 'a file switch ends before the next one starts');
+      try {
+        this.handle = this.vfs.open(name); // by its name from now on: errors about it name the log file
+        next.close();
+        this.prepareNext();
+      } catch (e) {
+        throw this.fail(e as Error);
       }
       ended = true;
     }
@@ -361,11 +341,6 @@ export class LogWriter {
       const prevEnd = this.offset;
       try {
         if (!this.switchInBackground(this.fileNo + 1, prevEnd)) {
-          // Here: nothing may still use the current handle (a background sync of it).
-          while (this.jobs.length > 0) {
-            this.jobs[0]!.work.wait();
-            this.settle(false);
-          }
           this.handle.sync();
           this.stats.syncs++;
           const next = this.takePrepared(this.fileNo + 1, prevEnd) ?? LogWriter.makeFile(this.vfs, this.dir, this.opts, this.fileNo + 1, prevEnd);
@@ -381,7 +356,6 @@ export class LogWriter {
       this.fileNo++;
       this.offset = LOG_HEADER_SIZE;
       this.bufStart = LOG_HEADER_SIZE;
-      this.syncedTo = LOG_HEADER_SIZE;
       this.stats.files++;
     } finally {
       this.stats.switchMs += performance.now() - t0 - (this.stats.waitMs - waited);
@@ -416,10 +390,7 @@ export class LogWriter {
       { op: 'rename', from: file, to: name },
     ];
     if (!planted('log-skip-dir-fsync')) steps.push({ op: 'syncDir', dir: this.dir }); // PLANT(log-skip-dir-fsync)
-    // After a background sync still in flight only if that one succeeds: a failed fdatasync may
-    // have dropped the file's dirty pages, and a later one that "succeeds" proves nothing (I8).
-    const after = this.jobs[this.jobs.length - 1]?.work;
-    this.jobs.push({ work: this.vfs.background(steps, after), durable: makeLsn(fileNo - 1, prevEnd), syncs: 2, switch: { old: this.handle, next: handle, name } });
+    this.jobs.push({ work: this.vfs.background(steps), durable: makeLsn(fileNo - 1, prevEnd), syncs: 2, switch: { old: this.handle, next: handle, name } });
     this.handle = handle;
     this.preparedSwitches++;
     return true;
@@ -528,7 +499,7 @@ export class LogWriter {
   private syncHere(): void {
     const target = this.end;
     try {
-      this.settle('all'); // background work first: a switch (the file before durable, this one named), a sync's outcome
+      this.settle(true); // a switch in flight first: the file before it durable, this one named
       this.write();
       if (!planted('log-skip-fsync')) this.handle.sync(); // PLANT(log-skip-fsync): else the line was just `this.handle.sync();`
     } catch (e) {
@@ -544,9 +515,9 @@ export class LogWriter {
     this.flushing = true;
     try {
       while (this.waiters.length > 0 && !this.failure) {
-        // Background work in flight ends first (the event loop runs meanwhile): nothing in a new
-        // file is durable before the old file is and the new one has its name, and a background
-        // fdatasync's failure must be known before this flush's fdatasync acknowledges anything.
+        // A file switch in flight ends first (the event loop runs meanwhile): nothing in the new
+        // file is durable before the old file is and the new one has its name (and a failed
+        // fdatasync of the old file is known before this flush's own acknowledges anything, I8).
         if (this.jobs.length > 0) {
           await this.jobs[this.jobs.length - 1]!.work.done.catch(() => {}); // the last: all before it end first
           try {
@@ -566,7 +537,6 @@ export class LogWriter {
           return;
         }
         const handle = this.handle; // after write(): the handle the bytes went to
-        this.syncedTo = this.bufStart;
         try {
           if (!planted('log-skip-fsync')) await handle.syncAsync(); // PLANT(log-skip-fsync): else the line was just `await handle.syncAsync();`
         } catch (e) {
@@ -623,7 +593,7 @@ export class LogWriter {
       // failed (I8): the next open recovers
     }
     for (const job of this.jobs) {
-      for (const h of job.switch !== undefined ? [job.switch.old, job.switch.next] : []) {
+      for (const h of [job.switch.old, job.switch.next]) {
         try {
           if (h !== this.handle) h.close();
         } catch {
