@@ -10,8 +10,8 @@
 // with RunRecoveryError and never retries — after a failed fsync the kernel may have dropped
 // the dirty pages, so a retry that "succeeds" proves nothing.
 //
-// Log files are preallocated with zeros (docs/DESIGN.md §Log). After the first switch, the next
-// file is prepared while the current one fills: created as NEXT_LOG_FILE, zero-filled and
+// Log files are preallocated with zeros (docs/DESIGN.md §Log). Once the first file is half full,
+// and after every switch, the next file is prepared while the current one fills: created as NEXT_LOG_FILE, zero-filled and
 // fdatasynced in the background (Vfs.prepare: another thread). A switch that finds it ready
 // writes its header and, when the Vfs can (Vfs.background), appends go into it at once while
 // another thread runs, in this order: fdatasync of the finished file, fdatasync of the new one
@@ -21,7 +21,8 @@
 // the rename the file has no log file name and recovery, archival and backups never look at it.
 // Nothing in the new file counts as durable (durableLsn, flush) before that work has ended, and
 // bytes go to the new file only once it has its name (write() waits for the work: a
-// 'write-nosync' commit must survive kill -9, which a file without a log name would not).
+// 'write-nosync' commit must survive kill -9, which a file without a log name would not);
+// meanwhile appends fill a larger buffer (SWITCH_BUFFER_PART of a file), so a load need not wait.
 // Without Vfs.background the switch does the same in this thread.
 
 import * as path from 'node:path';
