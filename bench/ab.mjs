@@ -16,8 +16,10 @@
 // order, 1,000 puts per transaction, durability nosync, a fresh environment per burst (the
 // environment's open and close are not timed). W1L / W1rL: the same with 200,000 / 100,000
 // entries per burst, timed by the WALL clock and including the final env.flushLog(), so that log
-// file switches (one per 10 MiB of log: about 5 / 14 per burst) and checkpoints are in the
-// bursts, and time the main thread spends blocked in them counts. W4: one environment per build holding 100,000
+// file switches (one per 10 MiB of log: about 2 per W1L burst, the first made in place) and checkpoints are in the
+// bursts, and time the main thread spends blocked in them counts; W1ML: W1L with 1,000,000 entries
+// (~25 switches per burst, as the bench's W1). The W1…L lines also print the main-thread ms per burst
+// in the log writer's switchFile (and time blocked waiting for a switch running in the background). W4: one environment per build holding 100,000
 // entries; each burst is 65,536 synchronous gets of a seeded key pool (warmed once). W4L: W4 at
 // the full bench's size, where the data (~125 MB) is twice the 64 MiB cache: 1,000,000 entries
 // loaded in key order (as the bench's W1 database), a pool of 262,144 random keys, bursts of
@@ -92,8 +94,34 @@ const cpu = () => {
   return u.user + u.system; // µs
 };
 
+/**
+ * Times the log writer's switchFile (main thread) on the writer's prototype, once per build: the
+ * W1L/W1rL lines then print the main-thread ms spent in file switches per burst (and, for a build
+ * whose writer counts it, `waitMs`: time blocked waiting for a switch running in the background).
+ */
+function timeSwitches(env) {
+  const w = env.writer;
+  const proto = w && Object.getPrototypeOf(w);
+  if (!proto || typeof proto.switchFile !== 'function' || proto.__abTimed) return;
+  const orig = proto.switchFile;
+  proto.switchFile = function (...args) {
+    const t = performance.now();
+    try {
+      return orig.apply(this, args);
+    } finally {
+      this.__abSwitchMs = (this.__abSwitchMs ?? 0) + performance.now() - t;
+    }
+  };
+  proto.__abTimed = true;
+}
+const switchInfo = (env) => {
+  const w = env.writer;
+  return { ms: w?.__abSwitchMs ?? 0, waitMs: w?.stats?.waitMs, files: w?.stats?.files ?? 0 };
+};
+
 async function load(cairn, dir, keys, values, clock = cpu) {
   const env = await cairn.Environment.open(dir, { create: true, durability: 'nosync', cacheSize: 64 << 20 });
+  timeSwitches(env);
   const db = await env.openDatabase('bench.db', { create: true });
   const t = clock();
   for (let s = 0; s < keys.length; s += 1000) {
@@ -251,11 +279,14 @@ async function commits(w) {
 
 try {
   for (const w of only) {
-    for (const B of builds) B.t = [];
-    if (w === 'W1' || w === 'W1r' || w === 'W1L' || w === 'W1rL') {
+    for (const B of builds) {
+      B.t = [];
+      B.sw = [];
+    }
+    if (w === 'W1' || w === 'W1r' || w === 'W1L' || w === 'W1rL' || w === 'W1ML') {
       const big = w.endsWith('L');
       const random = w.startsWith('W1r');
-      const o = order(big ? (random ? 100000 : 200000) : 20000, random);
+      const o = order(w === 'W1ML' ? 1000000 : big ? (random ? 100000 : 200000) : 20000, random);
       const keys = o.map(keyOf);
       const values = o.map(valueOf);
       for (let r = 0; r < rounds; r++) {
@@ -264,6 +295,7 @@ try {
           fs.rmSync(dir, { recursive: true, force: true });
           const { env, us } = await load(B.cairn, dir, keys, values, big ? wallUs : cpu);
           B.t.push(us / keys.length);
+          (B.sw ??= []).push(switchInfo(env));
           await env.close();
         }
       }
@@ -294,9 +326,17 @@ try {
     } else if (w === 'W2' || w === 'W3') {
       await durable(w);
       continue;
-    } else throw new Error(`unknown workload ${w} (W1, W1r, W1L, W1rL, W2, W3, W4, W4L, C1, C1w, C1s, C64)`);
+    } else throw new Error(`unknown workload ${w} (W1, W1r, W1L, W1rL, W1ML, W2, W3, W4, W4L, C1, C1w, C1s, C64)`);
     const [sa, sb] = builds.map((B) => stats(B.t));
     const f = (s) => `min ${s.min.toFixed(2)}  q1 ${s.q1.toFixed(2)}  med ${s.med.toFixed(2)}`;
+    if (w.startsWith('W1') && w.endsWith('L')) {
+      for (const B of builds) {
+        const sw = B.sw ?? [];
+        const ms = stats(sw.map((x) => x.ms));
+        const wait = sw.every((x) => x.waitMs !== undefined) ? stats(sw.map((x) => x.waitMs)) : undefined;
+        console.log(`${w} ${B.name}: main-thread ms in switchFile per burst min ${ms.min.toFixed(1)} q1 ${ms.q1.toFixed(1)} med ${ms.med.toFixed(1)}` + (wait ? `; blocked waiting for a background switch min ${wait.min.toFixed(1)} q1 ${wait.q1.toFixed(1)} med ${wait.med.toFixed(1)}` : '') + ` (${sw[0]?.files ?? 0} switches per burst)`);
+      }
+    }
     console.log(`${w} µs ${w.endsWith('L') && w.startsWith('W1') ? 'wall' : 'CPU'}/op (${rounds} bursts each, load ${os.loadavg()[0].toFixed(1)})  A: ${f(sa)}  B: ${f(sb)}  B/A: min ${(sb.min / sa.min).toFixed(2)} q1 ${(sb.q1 / sa.q1).toFixed(2)} med ${(sb.med / sa.med).toFixed(2)}`);
   }
 } finally {

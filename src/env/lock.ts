@@ -4,9 +4,14 @@
 // File `<home>/__cairn.lock` holds one line of JSON:
 //   {"pid":1234,"startedAt":"2025-01-01T00:00:00.000Z","hostname":"h","bootId":"…","token":"…"}
 // Acquire:
-//   1. open(lock, create + exclusive); write the JSON in one write; fsync it and the home
-//      directory (so that after a power loss the lock is still there and the next opener learns
-//      that the previous owner died, and runs recovery). Done.
+//   1. open(lock, create + exclusive); write the JSON in one write. Done. Not fsynced, nor is
+//      the home directory: exclusion is between live processes, which all see the page cache's
+//      namespace (O_EXCL there), and a kill -9 keeps the page cache, so the lock stays. After a
+//      power loss the lock may be gone, empty, torn or whole: its owner is dead either way (a new
+//      boot id, or no lock at all), and what tells the next opener to recover is the control
+//      file, which says 'open' durably before any write of the session (environment.ts open,
+//      control.ts writeControl: temp file, fsync, rename, directory fsync) — never the lock.
+//      (The two fsyncs cost up to ~120 ms of an open under load: docs/PERFORMANCE.md §R1.)
 //   2. EEXIST: read it. The owner is alive when its pid is not ours, its boot id (Linux) is the
 //      current one, and isAlive(pid) (kill(pid, 0) succeeds or fails with EPERM, and on Linux
 //      the process is not a zombie) → LockedError naming the pid, at once; never wait.
@@ -18,7 +23,8 @@
 //      back and retry), delete it, go to 1, and report `staleOwner` so the environment runs
 //      recovery. Of two openers racing over one stale lock exactly one wins.
 //   An empty or partial lock (its creator died between create and write, or is writing right
-//   now) is stale once older than a second; younger, the open fails with LOCKED.
+//   now, or a power loss kept the entry without the bytes) is stale once older than a second;
+//   younger, the open fails with LOCKED.
 // Limits: the hostname is recorded for people, not checked (cairn does not support network file
 // systems); three openers racing within microseconds over one stale lock can still defeat step 3.
 
@@ -157,8 +163,11 @@ function ownerAlive(rec: LockRecord, ctx: Context): boolean {
   return ctx.isAlive(rec.pid);
 }
 
-/** Creates the lock exclusively with `content`, durably; false if it already exists. */
-function tryCreate(vfs: Vfs, home: string, lockPath: string, content: string): boolean {
+/**
+ * Creates the lock exclusively with `content`; false if it already exists. Not synced (see the
+ * header: exclusion needs no durability, and recovery after a power loss follows the control file).
+ */
+function tryCreate(vfs: Vfs, lockPath: string, content: string): boolean {
   let handle;
   try {
     handle = vfs.open(lockPath, { create: true, exclusive: true });
@@ -169,11 +178,9 @@ function tryCreate(vfs: Vfs, home: string, lockPath: string, content: string): b
   try {
     try {
       handle.write(Buffer.from(content, 'utf8'), 0);
-      handle.sync();
     } finally {
       handle.close();
     }
-    vfs.syncDir(home);
   } catch (err) {
     try {
       vfs.unlink(lockPath);
@@ -255,7 +262,7 @@ export function acquireOwnerLock(vfs: Vfs, home: string, info: LockInfo): OwnerL
       ...(ctx.bootId !== undefined ? { bootId: ctx.bootId } : {}),
       token: randomBytes(12).toString('hex'),
     };
-    if (tryCreate(vfs, home, lockPath, JSON.stringify(rec) + '\n')) {
+    if (tryCreate(vfs, lockPath, JSON.stringify(rec) + '\n')) {
       heldBy(vfs).add(key);
       return new Lock(vfs, key, lockPath, rec, staleOwner);
     }

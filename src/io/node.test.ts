@@ -129,3 +129,30 @@ test('prepare: a file of zeros made in another thread, seen done without an even
     fs.rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('background: steps run in order in another thread, seen done without an event-loop turn or by wait(); a failed step stops the work', async () => {
+  const dir = tmpDir();
+  try {
+    const a = path.join(dir, 'a');
+    const h = nodeVfs.open(a, { create: true });
+    h.write(Buffer.from('data'), 0);
+    const work = nodeVfs.background([{ op: 'sync', handle: h }, { op: 'rename', from: a, to: path.join(dir, 'b') }, { op: 'syncDir', dir }]);
+    work.wait();
+    assert.equal(work.state(), true, 'ended well, seen after wait() without a turn');
+    await work.done;
+    assert.deepEqual(fs.readdirSync(dir), ['b']);
+    const bad = nodeVfs.background([{ op: 'rename', from: path.join(dir, 'missing'), to: path.join(dir, 'c') }, { op: 'rename', from: path.join(dir, 'b'), to: path.join(dir, 'd') }]);
+    await assert.rejects(bad.done, (e: unknown) => e instanceof IoError && e.errno === 'ENOENT' && /rename/.test(e.message));
+    assert.ok(bad.state() instanceof IoError);
+    assert.deepEqual(fs.readdirSync(dir), ['b'], 'no step ran after the failed one');
+    // State is visible without an event-loop turn: spin on it (a loop of microtasks only).
+    const spun = nodeVfs.background([{ op: 'syncDir', dir }]);
+    for (let i = 0; spun.state() === false; i++) {
+      assert.ok(i < 1e9, 'ends without a turn');
+      await Promise.resolve();
+    }
+    h.close();
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -8,7 +8,7 @@
 
 import * as fs from 'node:fs';
 import { Worker } from 'node:worker_threads';
-import type { FileHandle, OpenOptions, Preparation, Stat, Vfs } from './vfs.js';
+import type { Background, BackgroundStep, FileHandle, OpenOptions, Preparation, Stat, Vfs } from './vfs.js';
 import { IoError } from '../util/errors.js';
 
 function errnoOf(err: unknown): string {
@@ -20,14 +20,17 @@ function wrap(op: string, path: string, err: unknown): IoError {
   return new IoError(op, path, errnoOf(err), { cause: err });
 }
 
-// Vfs.prepare's thread: one per process, started at the first preparation, kept (unref'd: it
-// never keeps the process alive). It takes one request at a time and reports through a shared
-// Int32 (1: done, 2: failed), which the owner reads without an event-loop turn, and a message.
-const PREPARER = `
+// Vfs.prepare's and Vfs.background's thread: one per process, started at the first request,
+// kept, and unref'd except while background work is pending (a flush may await it; a preparation
+// never keeps the process alive). It takes one request at a time, in order, and reports through
+// shared memory, which the owner reads (or blocks on, Atomics.wait) without an event-loop turn,
+// and a message. A preparation: Int32 0 = 1 done, 2 failed. A background work: Int32 0 = 1 done,
+// 2 failed; Int32 1 = the failed step; bytes 8–31 = its errno code.
+const IO_THREAD = `
 const { parentPort } = require('node:worker_threads');
 const fs = require('node:fs');
 const zero = Buffer.alloc(1024 * 1024);
-parentPort.on('message', ({ id, path, size, flag }) => {
+function prepare({ id, path, size, flag }) {
   let error;
   try {
     const fd = fs.openSync(path, 'r+'); // made by the owner: removed meanwhile (a closed owner's cleanup) is ENOENT
@@ -42,34 +45,85 @@ parentPort.on('message', ({ id, path, size, flag }) => {
   }
   Atomics.store(flag, 0, error === undefined ? 1 : 2);
   parentPort.postMessage({ id, error });
-});
+}
+function syncDir(dir) {
+  if (process.platform === 'win32') return;
+  const fd = fs.openSync(dir, 'r');
+  try {
+    try { fs.fsyncSync(fd); } catch (e) { if (e.code !== 'EBADF' && e.code !== 'EINVAL') throw e; }
+  } finally { fs.closeSync(fd); }
+}
+function background({ id, steps, shared }) {
+  const state = new Int32Array(shared, 0, 2);
+  let failed = -1;
+  let code = '';
+  for (let i = 0; i < steps.length && failed < 0; i++) {
+    const s = steps[i];
+    try {
+      if (s.op === 'sync') fs.fdatasyncSync(s.fd);
+      else if (s.op === 'rename') fs.renameSync(s.from, s.to);
+      else syncDir(s.dir);
+    } catch (e) {
+      failed = i;
+      code = typeof e?.code === 'string' ? e.code : 'EIO';
+    }
+  }
+  if (failed >= 0) {
+    new Uint8Array(shared, 8, 24).set(Buffer.from(code.slice(0, 24)));
+    Atomics.store(state, 1, failed);
+  }
+  Atomics.store(state, 0, failed < 0 ? 1 : 2);
+  Atomics.notify(state, 0);
+  parentPort.postMessage({ id });
+}
+parentPort.on('message', (m) => (m.steps !== undefined ? background(m) : prepare(m)));
 `;
 
-let preparer: Worker | undefined;
+let ioThread: Worker | undefined;
 const preparing = new Map<number, (err: { code: string; message: string } | Error | undefined) => void>();
-let preparations = 0;
+/** Background works pending: their shared state and what settles their `done`. */
+const working = new Map<number, { state: Int32Array; settle: () => void }>();
+let requests = 0;
 
-function preparerThread(): Worker {
-  if (preparer === undefined) {
+function thread(): Worker {
+  if (ioThread === undefined) {
     // execArgv: none of the parent's flags (--input-type=module would make this script ESM).
-    const w = new Worker(PREPARER, { eval: true, execArgv: [] });
+    const w = new Worker(IO_THREAD, { eval: true, execArgv: [] });
     w.on('message', (m: { id: number; error?: { code: string; message: string } }) => {
       const settle = preparing.get(m.id);
-      preparing.delete(m.id);
-      settle?.(m.error);
+      if (settle !== undefined) {
+        preparing.delete(m.id);
+        settle(m.error);
+        return;
+      }
+      const work = working.get(m.id);
+      working.delete(m.id);
+      if (working.size === 0) w.unref();
+      work?.settle();
     });
-    // The thread itself failing is no I/O error: its preparations end but never become ready
-    // (their owners make their files in place), and the next preparation starts a new thread.
+    // The thread itself failing is no I/O error for a preparation: it ends but never becomes
+    // ready (its owner makes the file in place). A background work's outcome is unknown, so it
+    // fails (an fsync that may not have happened is never taken as done: I8). The next request
+    // starts a new thread.
     w.on('error', () => {
-      if (preparer === w) preparer = undefined;
+      if (ioThread === w) ioThread = undefined;
       for (const settle of preparing.values()) settle(undefined);
       preparing.clear();
+      for (const work of working.values()) {
+        if (Atomics.compareExchange(work.state, 0, 0, 2) === 0) Atomics.store(work.state, 1, -1);
+        Atomics.notify(work.state, 0);
+        work.settle();
+      }
+      working.clear();
     });
     w.unref(); // after the listeners, which would ref it again
-    preparer = w;
+    ioThread = w;
   }
-  return preparer;
+  return ioThread;
 }
+
+/** A blocked wait() gives up after this long with EIO (the thread is presumed lost). */
+const BACKGROUND_WAIT_LIMIT_MS = 10 * 60 * 1000;
 
 class NodeFileHandle implements FileHandle {
   readonly path: string;
@@ -78,6 +132,12 @@ class NodeFileHandle implements FileHandle {
   constructor(path: string, fd: number) {
     this.path = path;
     this.#fd = fd;
+  }
+
+  /** The descriptor, for Vfs.background's thread (same process, same descriptor table). */
+  static fdOf(h: FileHandle): number {
+    if (!(h instanceof NodeFileHandle)) throw new TypeError(`NodeVfs.background: ${h.path} is not a NodeVfs handle`);
+    return h.#fd;
   }
 
   read(buf: Uint8Array, position: number): number {
@@ -173,7 +233,7 @@ export class NodeVfs implements Vfs {
 
   prepare(path: string, size: number): Preparation {
     const flag = new Int32Array(new SharedArrayBuffer(4));
-    const id = ++preparations;
+    const id = ++requests;
     let failure: Error | undefined;
     const done = new Promise<void>((resolve, reject) => {
       preparing.set(id, (err) => {
@@ -188,7 +248,7 @@ export class NodeVfs implements Vfs {
     } catch (err) {
       throw wrap('open', path, err);
     }
-    preparerThread().postMessage({ id, path, size, flag });
+    thread().postMessage({ id, path, size, flag });
     return {
       state: () => {
         const s = Atomics.load(flag, 0);
@@ -196,6 +256,47 @@ export class NodeVfs implements Vfs {
         return s === 1 ? true : (failure ?? new IoError('prepare', path, 'EIO'));
       },
       done,
+    };
+  }
+
+  background(steps: BackgroundStep[]): Background {
+    const shared = new SharedArrayBuffer(32);
+    const state = new Int32Array(shared, 0, 2);
+    const wire = steps.map((s) => (s.op === 'sync' ? { op: s.op, fd: NodeFileHandle.fdOf(s.handle) } : s));
+    const id = ++requests;
+    let settle!: () => void;
+    const ended = new Promise<void>((resolve) => (settle = resolve));
+    const w = thread();
+    if (working.size === 0) w.ref(); // a flush may await this work: the process must not exit meanwhile
+    working.set(id, { state, settle });
+    w.postMessage({ id, steps: wire, shared });
+    const outcome = (): boolean | Error => {
+      const s = Atomics.load(state, 0);
+      if (s === 0) return false;
+      if (s === 1) return true;
+      const step = steps[Atomics.load(state, 1)];
+      const code = Buffer.from(new Uint8Array(shared, 8, 24)).toString('utf8').replace(/\0+$/, '') || 'EIO';
+      if (step === undefined) return new IoError('background', 'the background I/O thread', 'EIO');
+      if (step.op === 'sync') return new IoError('fdatasync', step.handle.path, code);
+      if (step.op === 'rename') return new IoError('rename', `${step.from} -> ${step.to}`, code);
+      return new IoError('fsync', step.dir, code);
+    };
+    const done = ended.then(() => {
+      const o = outcome();
+      if (o instanceof Error) throw o;
+    });
+    done.catch(() => {}); // reported through state(); `done` rejects for those who await it
+    return {
+      state: outcome,
+      done,
+      wait: () => {
+        const start = Date.now();
+        while (Atomics.load(state, 0) === 0) {
+          if (Atomics.wait(state, 0, 0, 1000) === 'timed-out' && Date.now() - start > BACKGROUND_WAIT_LIMIT_MS) {
+            if (Atomics.compareExchange(state, 0, 0, 2) === 0) Atomics.store(state, 1, -1);
+          }
+        }
+      },
     };
   }
 

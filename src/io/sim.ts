@@ -8,7 +8,9 @@
 //               current bytes and append to the log. sync() replays the log onto the durable
 //               bytes and clears it. syncAsync() covers the operations issued before the call
 //               and takes effect on a later tick (setImmediate), like fdatasync on a thread pool.
-//               prepare() creates a file at once, then zero-fills it and syncs it on later ticks.
+//               prepare() creates a file at once, then zero-fills it and syncs it on later ticks;
+//               background() runs its steps (syncs, renames, directory syncs) one per later tick,
+//               or all that are left at once when wait() is called (a crash point each, faults apply).
 //   entries     The namespace (create, mkdir, rename, unlink, rmdir) has a *current* and a
 //               *durable* version too. Each directory operation stays pending until syncDir() of
 //               its parent directory (both parents for a rename); pending operations are kept in
@@ -38,7 +40,7 @@
 // Paths are POSIX; relative paths are taken from '/'.
 
 import * as posix from 'node:path/posix';
-import type { FileHandle, OpenOptions, Preparation, Stat, Vfs } from './vfs.js';
+import type { Background, BackgroundStep, FileHandle, OpenOptions, Preparation, Stat, Vfs } from './vfs.js';
 import { IoError } from '../util/errors.js';
 import { assert } from '../util/assert.js';
 import { randBytes, randInt, rng } from '../util/random.js';
@@ -756,6 +758,59 @@ export class SimVfs implements Vfs {
       (err: Error) => (state = err),
     );
     return { state: () => state, done };
+  }
+
+  /** Background work not yet ended, oldest first (one queue, as NodeVfs's one thread). */
+  #queue: Array<{ steps: BackgroundStep[]; next: number; state: boolean | Error; ended: () => void }> = [];
+
+  /** Runs the next step of the oldest work in the queue. */
+  #step(): void {
+    const job = this.#queue[0]!;
+    const s = job.steps[job.next++]!;
+    try {
+      if (s.op === 'sync') s.handle.sync();
+      else if (s.op === 'rename') this.rename(s.from, s.to);
+      else this.syncDir(s.dir);
+      if (job.next === job.steps.length) job.state = true;
+    } catch (err) {
+      job.state = err as Error;
+    }
+    if (job.state !== false) {
+      this.#queue.shift();
+      job.ended();
+    }
+  }
+
+  /**
+   * As NodeVfs's thread: one step per later tick, the works in the order given, through the
+   * ordinary calls (so every sync is a crash point and faults apply); wait() runs now every step
+   * left of this work and of the works before it. The first step that fails ends the work.
+   */
+  background(steps: BackgroundStep[]): Background {
+    let ended!: () => void;
+    const settled = new Promise<void>((resolve) => (ended = resolve));
+    const job = { steps, next: 0, state: (steps.length === 0) as boolean | Error, ended };
+    if (steps.length === 0) ended();
+    else this.#queue.push(job);
+    const pump = (): void => {
+      setImmediate(() => {
+        if (job.state !== false) return;
+        this.#step();
+        pump();
+      });
+    };
+    pump();
+    const done = settled.then(() => {
+      if (job.state instanceof Error) throw job.state;
+    });
+    done.catch(() => {}); // reported through state(); `done` rejects for those who await it
+    return {
+      state: () => job.state,
+      done,
+      wait: () => {
+        while (job.state === false) this.#step();
+      },
+    };
   }
 
   readdir(dir: string): string[] {

@@ -50,6 +50,21 @@ export interface Preparation {
   readonly done: Promise<void>;
 }
 
+/** One step of Vfs.background's work. */
+export type BackgroundStep =
+  | { op: 'sync'; handle: FileHandle }
+  | { op: 'rename'; from: string; to: string }
+  | { op: 'syncDir'; dir: string };
+
+/** Work running in the background (Vfs.background). */
+export interface Background extends Preparation {
+  /**
+   * Blocks this thread until the work has ended (NodeVfs: Atomics.wait on the shared state;
+   * SimVfs: runs the steps not yet run, now). state() then says how it ended; never throws.
+   */
+  wait(): void;
+}
+
 export interface Vfs {
   open(path: string, options?: OpenOptions): FileHandle;
   /** undefined when the path does not exist. */
@@ -69,6 +84,12 @@ export interface Vfs {
    * its directory entry is not synced. Removing the file meanwhile may make the preparation fail. Optional (wrappers in tests do without): callers then make the file themselves.
    */
   prepare?(path: string, size: number): Preparation;
+  /**
+   * Runs `steps` in order in the background (NodeVfs: in prepare's thread; works run one at a
+   * time, in the order given), stopping at the first that fails (the rest are not run). A handle
+   * in a step must stay open until the work has ended. Optional, as prepare.
+   */
+  background?(steps: BackgroundStep[]): Background;
   /** Whole-file helpers for small files (control files, DB_CONFIG, lock files). */
   readFile(path: string): Buffer;
   /** Writes a whole file (create or replace, not atomic, not synced). */

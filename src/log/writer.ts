@@ -10,15 +10,23 @@
 // with RunRecoveryError and never retries — after a failed fsync the kernel may have dropped
 // the dirty pages, so a retry that "succeeds" proves nothing.
 //
-// Log files are preallocated with zeros (docs/DESIGN.md §Log). After the first switch, the next
-// file is prepared while the current one fills: created as NEXT_LOG_FILE, zero-filled and
-// fdatasynced in the background (Vfs.prepare: another thread). A switch that finds it ready writes its header, fdatasyncs,
-// renames it to its log file name and fsyncs the directory, so a log file name only ever
-// appears with a durable header, as with makeFile. Until the rename the file has no log file
-// name: recovery, archival and backups never look at it, whatever state a crash left it in.
+// Log files are preallocated with zeros (docs/DESIGN.md §Log). Once the first file is half full,
+// and after every switch, the next file is prepared while the current one fills: created as NEXT_LOG_FILE, zero-filled and
+// fdatasynced in the background (Vfs.prepare: another thread). A switch that finds it ready
+// writes its header and, when the Vfs can (Vfs.background), appends go into it at once while
+// another thread runs, in this order: fdatasync of the finished file, fdatasync of the new one
+// (its header), rename to its log file name, directory fsync. So a log file name only ever appears
+// with a durable header, after every record of the file before it is durable (the reader's rules:
+// a later file's prevEnd proves the earlier file's records durable, I6), as with makeFile; until
+// the rename the file has no log file name and recovery, archival and backups never look at it.
+// Nothing in the new file counts as durable (durableLsn, flush) before that work has ended, and
+// bytes go to the new file only once it has its name (write() waits for the work: a
+// 'write-nosync' commit must survive kill -9, which a file without a log name would not);
+// meanwhile appends fill a larger buffer (SWITCH_BUFFER_PART of a file), so a load need not wait.
+// Without Vfs.background the switch does the same in this thread.
 
 import * as path from 'node:path';
-import type { FileHandle, Preparation, Vfs } from '../io/vfs.js';
+import type { Background, BackgroundStep, FileHandle, Preparation, Vfs } from '../io/vfs.js';
 import { assert } from '../util/assert.js';
 import { RunRecoveryError } from '../util/errors.js';
 import { type Lsn, lsnFile, lsnOffset, makeLsn } from '../util/lsn.js';
@@ -44,6 +52,23 @@ interface Waiter {
 
 const ZERO_CHUNK = Buffer.alloc(1024 * 1024);
 
+/**
+ * The log buffer while a switch runs in the background, as a share of the file size: what a load
+ * appends during the finished file's fdatasync (10 MiB: ~20–40 ms) without waiting for it.
+ */
+const SWITCH_BUFFER_PART = 0.5;
+
+/** A file switch running in the background (Vfs.background). */
+interface Job {
+  work: Background;
+  /** Once the work is done the log is durable up to here. */
+  durable: Lsn;
+  /** fdatasyncs in the work (stats). */
+  syncs: number;
+  /** The finished file, and the next one's handle under its temporary name. */
+  switch: { old: FileHandle; next: FileHandle; name: string };
+}
+
 /** The next log file while it is prepared (not a log file's name: see the header comment). */
 export const NEXT_LOG_FILE = '__cairn.log-next';
 
@@ -65,6 +90,13 @@ export class LogWriter {
   private offset: number;
   /** Buffered bytes not yet written, starting at file offset bufStart. */
   private buf: Buffer;
+  /**
+   * While a switch runs in the background: the usual buffer, set aside for a larger one
+   * (`switchBuf`, kept for the next switch) so that appends need not write() — which waits for
+   * the switch — before it ends.
+   */
+  private usualBuf: Buffer | undefined;
+  private switchBuf: Buffer | undefined;
   private bufLen = 0;
   private bufStart: number;
   private durable: Lsn;
@@ -91,8 +123,13 @@ export class LogWriter {
   mayBlock: () => boolean = () => false;
   /** Called once when the writer fails (I8), so the environment can panic. */
   onPanic: ((err: Error) => void) | undefined;
-  /** Counters for env.stat(). */
-  readonly stats = { records: 0, bytes: 0, syncs: 0, writes: 0, files: 0 };
+  /** File switches in flight (at most one: a switch waits for the one before), oldest first. */
+  private jobs: Job[] = [];
+  /**
+   * Counters for env.stat(); switchMs: main-thread time in file switches (switchFile), not
+   * counting waitMs: time blocked waiting for a switch in the background to end.
+   */
+  readonly stats = { records: 0, bytes: 0, syncs: 0, writes: 0, files: 0, switchMs: 0, waitMs: 0 };
   /** File switches that found the next file prepared (the others made it in this thread). */
   preparedSwitches = 0;
 
@@ -204,6 +241,8 @@ export class LogWriter {
     this.opts.parent = this.opts.history ?? NO_HISTORY;
     this.opts.history = history;
     this.switchFile();
+    // The caller writes the control file with the new history next: the new file must be named.
+    this.settle(true);
   }
 
   private check(): void {
@@ -241,10 +280,18 @@ export class LogWriter {
     return lsn;
   }
 
-  /** Writes buffered records to the OS (survives a process crash, not a power loss). */
+  /**
+   * Writes buffered records to the OS (survives a process crash, not a power loss). A file
+   * switch still in flight is waited for first (blocking): its records go into a file that has
+   * its log file name.
+   */
   write(): void {
     this.check();
-    if (this.bufLen === 0) return;
+    if (this.bufLen === 0) {
+      if (this.jobs.length > 0) this.settle(false);
+      return;
+    }
+    this.settle(true);
     try {
       this.handle.write(this.buf.subarray(0, this.bufLen), this.bufStart);
     } catch (e) {
@@ -253,28 +300,133 @@ export class LogWriter {
     this.stats.writes++;
     this.bufStart += this.bufLen;
     this.bufLen = 0;
+    if (this.usualBuf !== undefined && this.jobs.length === 0) {
+      if (this.buf === this.switchBuf) this.buf = this.usualBuf; // else appendBody made a bigger one for a big record
+      this.usualBuf = undefined;
+    }
+    // A log past half its first file will switch: its next file is prepared from here on.
+    if (this.next === undefined && this.jobs.length === 0 && this.bufStart > this.opts.fileSize / 2) {
+      try {
+        this.prepareNext();
+      } catch (e) {
+        throw this.fail(e as Error);
+      }
+    }
   }
 
-  /** Finishes the current file (written and fsync'd) and starts the next one. */
-  private switchFile(): void {
-    this.write();
-    try {
-      this.handle.sync();
-      this.stats.syncs++;
-      const prevEnd = this.offset;
-      const next = this.takePrepared(this.fileNo + 1, prevEnd) ?? LogWriter.makeFile(this.vfs, this.dir, this.opts, this.fileNo + 1, prevEnd);
-      this.retired.push(this.handle);
-      if (!this.flushing) this.closeRetired();
-      this.handle = next;
-      this.prepareNext();
-    } catch (e) {
-      throw this.fail(e as Error);
+  /**
+   * Takes in the background work that has ended, oldest first: the log is durable further, a
+   * switched-from file is closed, the next file is reopened by its log file name and the one
+   * after it prepared. With `block`, first waits (blocking this thread) for the work in flight. A
+   * failed work fails the writer (I8: never retried) and throws RunRecoveryError.
+   */
+  private settle(block: boolean): void {
+    let ended = false;
+    while (this.jobs.length > 0) {
+      const job = this.jobs[0]!;
+      let state = job.work.state();
+      if (state === false) {
+        if (!block) break;
+        const t0 = performance.now();
+        job.work.wait();
+        this.stats.waitMs += performance.now() - t0;
+        state = job.work.state();
+      }
+      this.jobs.shift();
+      if (state !== true) throw this.fail(state === false ? new Error('background log work neither ended nor failed') : state);
+      this.stats.syncs += job.syncs;
+      if (job.durable > this.durable) this.durable = job.durable;
+      const { old, next, name } = job.switch;
+      this.retired.push(old);
+      assert(this.handle === next, 'a file switch ends before the next one starts');
+      try {
+        this.handle = this.vfs.open(name); // by its name from now on: errors about it name the log file
+        next.close();
+        this.prepareNext();
+      } catch (e) {
+        throw this.fail(e as Error);
+      }
+      ended = true;
     }
-    this.durable = makeLsn(this.fileNo, this.offset);
-    this.fileNo++;
-    this.offset = LOG_HEADER_SIZE;
-    this.bufStart = LOG_HEADER_SIZE;
-    this.stats.files++;
+    if (ended) {
+      if (!this.flushing) this.closeRetired();
+      this.resolveWaiters();
+    }
+  }
+
+  /**
+   * Finishes the current file and starts the next one: in the background when the next file is
+   * prepared and the Vfs can (see the header), else here (written and fsync'd, then the next).
+   */
+  private switchFile(): void {
+    const t0 = performance.now();
+    const waited = this.stats.waitMs;
+    try {
+      this.settle(true); // one switch at a time: log file names appear in order
+      this.write();
+      const prevEnd = this.offset;
+      try {
+        if (!this.switchInBackground(this.fileNo + 1, prevEnd)) {
+          this.handle.sync();
+          this.stats.syncs++;
+          const next = this.takePrepared(this.fileNo + 1, prevEnd) ?? LogWriter.makeFile(this.vfs, this.dir, this.opts, this.fileNo + 1, prevEnd);
+          this.retired.push(this.handle);
+          if (!this.flushing) this.closeRetired();
+          this.handle = next;
+          this.prepareNext();
+          this.durable = makeLsn(this.fileNo, this.offset);
+        }
+      } catch (e) {
+        throw this.fail(e as Error);
+      }
+      this.fileNo++;
+      this.offset = LOG_HEADER_SIZE;
+      this.bufStart = LOG_HEADER_SIZE;
+      this.stats.files++;
+    } finally {
+      this.stats.switchMs += performance.now() - t0 - (this.stats.waitMs - waited);
+    }
+  }
+
+  /**
+   * When the next file is prepared and the Vfs runs background work: writes the next file's
+   * header, hands the finished file's fdatasync, the new file's fdatasync, its rename to log file
+   * fileNo and the directory fsync to the background, and makes the new file current (still under
+   * its temporary name: write() waits for the work before writing to it). False otherwise.
+   */
+  private switchInBackground(fileNo: number, prevEnd: number): boolean {
+    const next = this.next;
+    if (this.vfs.background === undefined || next === undefined) return false;
+    const state = next.state();
+    if (state === false) return false;
+    this.next = undefined;
+    if (state instanceof Error) throw state; // I8, as for a write or fsync of the log
+    const file = path.join(this.dir, NEXT_LOG_FILE);
+    const name = path.join(this.dir, logFileName(fileNo));
+    const handle = this.vfs.open(file);
+    try {
+      handle.write(encodeLogHeader({ fileNo, fileSize: this.opts.fileSize, envId: this.opts.envId, prevEnd, history: this.opts.history, parent: this.opts.parent }), 0);
+    } catch (e) {
+      handle.close();
+      throw e;
+    }
+    const steps: BackgroundStep[] = [
+      { op: 'sync', handle: this.handle },
+      { op: 'sync', handle },
+      { op: 'rename', from: file, to: name },
+    ];
+    if (!planted('log-skip-dir-fsync')) steps.push({ op: 'syncDir', dir: this.dir }); // PLANT(log-skip-dir-fsync)
+    this.jobs.push({ work: this.vfs.background(steps), durable: makeLsn(fileNo - 1, prevEnd), syncs: 2, switch: { old: this.handle, next: handle, name } });
+    this.handle = handle;
+    // The buffer is empty here (switchFile wrote it): appends fill a larger one while the switch runs.
+    const size = Math.max(this.buf.length, SWITCH_BUFFER_PART * this.opts.fileSize);
+    if (this.switchBuf === undefined || this.switchBuf.length < size) this.switchBuf = Buffer.allocUnsafeSlow(size);
+    if (this.buf !== this.switchBuf) {
+      this.usualBuf ??= this.buf;
+      this.buf = this.switchBuf;
+    }
+    this.preparedSwitches++;
+    return true;
   }
 
   /**
@@ -307,8 +459,8 @@ export class LogWriter {
   }
 
   /**
-   * Starts preparing the next log file in the background, when the Vfs can (after a switch: a
-   * log that never fills its first file never makes one). A file of that name left by a crash or
+   * Starts preparing the next log file in the background, when the Vfs can (after a switch, or
+   * once the first file is half full: a log that never gets there never makes one). A file of that name left by a crash or
    * by an earlier writer is removed first (one still being filled then fills a removed file).
    * A preparation that fails is fatal like any write or fsync of the log (I8).
    */
@@ -333,6 +485,13 @@ export class LogWriter {
   /** Resolves when the log is durable through `lsn` (default: everything appended so far). */
   flush(lsn: Lsn = this.end): Promise<void> {
     if (this.failure) return Promise.reject(this.runRecovery());
+    if (lsn > this.durable && this.jobs.length > 0) {
+      try {
+        this.settle(false);
+      } catch {
+        return Promise.reject(this.runRecovery());
+      }
+    }
     if (lsn <= this.durable) return Promise.resolve();
     return new Promise<void>((resolve, reject) => {
       this.waiters.push({ lsn, resolve, reject });
@@ -357,6 +516,7 @@ export class LogWriter {
    */
   flushNow(lsn: Lsn = this.end): boolean {
     if (this.failure) throw this.runRecovery();
+    if (lsn > this.durable && this.jobs.length > 0) this.settle(false);
     if (lsn <= this.durable) return true;
     if (this.flushing || this.waiters.length > 0 || this.turnless >= TURNLESS_FLUSHES || !this.mayBlock()) return false;
     this.syncHere();
@@ -372,6 +532,7 @@ export class LogWriter {
   private syncHere(): void {
     const target = this.end;
     try {
+      this.settle(true); // a switch in flight first: the file before it durable, this one named
       this.write();
       if (!planted('log-skip-fsync')) this.handle.sync(); // PLANT(log-skip-fsync): else the line was just `this.handle.sync();`
     } catch (e) {
@@ -387,16 +548,28 @@ export class LogWriter {
     this.flushing = true;
     try {
       while (this.waiters.length > 0 && !this.failure) {
+        // A file switch in flight ends first (the event loop runs meanwhile): nothing in the new
+        // file is durable before the old file is and the new one has its name (and a failed
+        // fdatasync of the old file is known before this flush's own acknowledges anything, I8).
+        if (this.jobs.length > 0) {
+          await this.jobs[this.jobs.length - 1]!.work.done.catch(() => {}); // the last: all before it end first
+          try {
+            this.settle(false);
+          } catch {
+            return; // fail() has told every waiter (I8)
+          }
+          continue;
+        }
         // Always in the thread pool: the event loop meanwhile runs the other transactions'
         // commits (they form the next group). A lone committer does not come here (flushNow).
         const target = this.end;
-        const handle = this.handle;
         try {
           this.write();
         } catch {
           // fail() has told every waiter (I8); throwing here would reject this unawaited loop
           return;
         }
+        const handle = this.handle; // after write(): the handle the bytes went to
         try {
           if (!planted('log-skip-fsync')) await handle.syncAsync(); // PLANT(log-skip-fsync): else the line was just `await handle.syncAsync();`
         } catch (e) {
@@ -445,6 +618,23 @@ export class LogWriter {
 
   close(): void {
     this.closed = true;
+    // Background work first: its handles stay open until it ends (a switch's rename happens).
+    for (const job of this.jobs) job.work.wait();
+    try {
+      this.settle(false);
+    } catch {
+      // failed (I8): the next open recovers
+    }
+    for (const job of this.jobs) {
+      for (const h of [job.switch.old, job.switch.next]) {
+        try {
+          if (h !== this.handle) h.close();
+        } catch {
+          // nothing more to lose
+        }
+      }
+    }
+    this.jobs = [];
     const next = this.next;
     this.next = undefined;
     if (next !== undefined) {
