@@ -30,6 +30,7 @@ export const CATCHERS = {
   'log-skip-dir-fsync': ['env/crash.test.js', 'log/prepare.test.js'],
   'drop-page-image': ['env/fuzzycopy.test.js'],
   'page-ignore-stale': ['env/stale.test.js', 'env/corruption.test.js'],
+  'wb-skip-log-flush': ['env/writeback.test.js'],
 };
 
 function run(plant, files, seed) {
