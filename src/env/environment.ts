@@ -1048,8 +1048,9 @@ export class Environment implements TxnHost, DbHost {
     let runStart = 0;
     const writeRun = async (): Promise<void> => {
       if (run.length === 0) return;
-      // Checked here, after the previous run's turn: a commit may have removed the file meanwhile.
-      if (!runFile!.removed && this.pager.files.has(runFile!.uid)) this.pager.writePages(runFile!, runStart, run);
+      // Checked here, after the previous run's turn: a commit may have removed the file meanwhile,
+      // or close() ended (its last checkpoint fsynced what was written; nothing may follow it).
+      if (!this.closed && !runFile!.removed && this.pager.files.has(runFile!.uid)) this.pager.writePages(runFile!, runStart, run);
       const before = n;
       n += run.length;
       run = [];
@@ -1103,6 +1104,7 @@ export class Environment implements TxnHost, DbHost {
     let newest = 0;
     for (const d of pages) if (d.lsn > newest) newest = d.lsn;
     if (!planted('wb-skip-log-flush')) await this.log.flush(newest); // PLANT(wb-skip-log-flush)
+    if (this.closed) return;
     await this.writeDirty(pages);
     for (const d of pages) pager.markClean(d.file, d.pgno, d.buf);
     pager.stats.writeBacks++;

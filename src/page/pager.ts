@@ -480,7 +480,8 @@ export class Pager {
   needsImage(file: DataFile, pgno: number): boolean {
     const p = file.pages.get(pgno);
     if (planted('drop-page-image') && this.epoch > 0) return false; // PLANT(drop-page-image)
-    return p === undefined || p.imageEpoch < this.epoch;
+    // A page not cached: the epoch it had when it left the cache (cachePage restores the same).
+    return (p !== undefined ? p.imageEpoch : (file.imageEpochs[pgno] ?? 0) - 1) < this.epoch;
   }
 
   get dirtyPages(): number {
