@@ -11,7 +11,8 @@ import { SimVfs, type CrashMode } from '../io/sim.js';
 import type { FileHandle, OpenOptions, Vfs } from '../io/vfs.js';
 import { Environment } from './environment.js';
 import type { Database } from './database.js';
-import { parseLsn } from '../util/lsn.js';
+import { formatLsn, parseLsn, readLsn } from '../util/lsn.js';
+import { PageOffset } from '../page/format.js';
 import { rng, randInt, testSeeds } from '../util/random.js';
 
 const HOME = '/env';
@@ -19,7 +20,7 @@ const PAGE = 512;
 const BUDGET = 64; // pages
 
 /** `inner` with a call to `before` ahead of every write to a data file (`*.db`). */
-function beforeDataWrites(inner: SimVfs, before: () => void): Vfs {
+function beforeDataWrites(inner: SimVfs, before: (pages: Uint8Array) => void): Vfs {
   const open = (p: string, options?: OpenOptions): FileHandle => {
     const fh = inner.open(p, options);
     if (!p.endsWith('.db')) return fh;
@@ -27,7 +28,7 @@ function beforeDataWrites(inner: SimVfs, before: () => void): Vfs {
       path: fh.path,
       read: (b, at) => fh.read(b, at),
       write: (b, at) => {
-        before();
+        before(b);
         fh.write(b, at);
       },
       size: () => fh.size(),
@@ -74,8 +75,17 @@ for (const seed of testSeeds(3)) {
     const crashes: Array<{ image: SimVfs; mode: CrashMode; durable: number; during: 'write-back' | 'checkpoint' }> = [];
     let writes = 0;
     let next = 1 + randInt(r, 40);
-    const vfs = beforeDataWrites(sim, () => {
-      if (env === undefined || ++writes < next || crashes.length >= 8) return;
+    let unlogged = '';
+    const vfs = beforeDataWrites(sim, (pages) => {
+      if (env === undefined) return;
+      // I1 at the moment of the write: no page written carries an LSN past the durable log.
+      const durable = lsnOf(env.stat().log.durable);
+      const buf = Buffer.from(pages.buffer, pages.byteOffset, pages.byteLength);
+      for (let at = 0; at + PAGE <= buf.length && unlogged === ''; at += PAGE) {
+        const lsn = readLsn(buf, at + PageOffset.lsnFile);
+        if (lsn > durable) unlogged = `page ${buf.readUInt32LE(at + PageOffset.pgno)} written with LSN ${formatLsn(lsn)}, the log durable through ${formatLsn(durable)}`;
+      }
+      if (++writes < next || crashes.length >= 8) return;
       next = writes + 1 + randInt(r, 400);
       const st = env.stat();
       const mode: CrashMode = crashes.length % 2 === 0 ? 'torn' : 'random';
@@ -90,6 +100,7 @@ for (const seed of testSeeds(3)) {
       await txn.commit();
       ends.push(lsnOf(env.stat().log.end));
     }
+    assert.equal(unlogged, '', `seed ${seed}: I1`);
     const st = env.stat();
     const filePages = (sim.stat(`${HOME}/a.db`)?.size ?? 0) / PAGE;
     await env.close();
