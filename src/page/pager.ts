@@ -82,6 +82,12 @@ export class DataFile {
   }
 }
 
+/** The image epoch a page had when it left the cache (-1: none kept). Bounds checked: a read past a typed array's end is slow in V8. */
+function keptImageEpoch(file: DataFile, pgno: number): number {
+  const a = file.imageEpochs;
+  return pgno < a.length ? a[pgno]! - 1 : -1;
+}
+
 let zeros = Buffer.alloc(0);
 /** True when every byte of the page is zero (never written, or past the end of the file). */
 export function isZeroPage(buf: Buffer): boolean {
@@ -332,7 +338,7 @@ export class Pager {
   /** Caches a page that is not cached, with the image epoch it had when it left the cache. */
   private cachePage(file: DataFile, pgno: number, buf: Buffer, seq: number): CachedPage {
     const p = new CachedPage(buf, seq);
-    p.imageEpoch = (file.imageEpochs[pgno] ?? 0) - 1;
+    p.imageEpoch = keptImageEpoch(file, pgno);
     file.pages.set(pgno, p);
     this.cached++;
     return p;
@@ -481,7 +487,7 @@ export class Pager {
     const p = file.pages.get(pgno);
     if (planted('drop-page-image') && this.epoch > 0) return false; // PLANT(drop-page-image)
     // A page not cached: the epoch it had when it left the cache (cachePage restores the same).
-    return (p !== undefined ? p.imageEpoch : (file.imageEpochs[pgno] ?? 0) - 1) < this.epoch;
+    return (p !== undefined ? p.imageEpoch : keptImageEpoch(file, pgno)) < this.epoch;
   }
 
   get dirtyPages(): number {
