@@ -19,7 +19,9 @@
 // file switches (one per 10 MiB of log: about 2 per W1L burst, the first made in place) and checkpoints are in the
 // bursts, and time the main thread spends blocked in them counts; W1ML: W1L with 1,000,000 entries
 // (~25 switches per burst, as the bench's W1). The W1…L lines also print the main-thread ms per burst
-// in the log writer's switchFile (and time blocked waiting for a switch running in the background). W4: one environment per build holding 100,000
+// in the log writer's switchFile (and time blocked waiting for a switch running in the background). W1rC: W1r's CPU per put where the
+// tree outgrows the cache as W1r's does at 1M in 64 MiB: 200,000 random entries, a 12 MiB cache
+// (~10,000 leaf pages against 3,072), so dirty pages must be written and evicted during the load. W4: one environment per build holding 100,000
 // entries; each burst is 65,536 synchronous gets of a seeded key pool (warmed once). W4L: W4 at
 // the full bench's size, where the data (~125 MB) is twice the 64 MiB cache: 1,000,000 entries
 // loaded in key order (as the bench's W1 database), a pool of 262,144 random keys, bursts of
@@ -119,8 +121,8 @@ const switchInfo = (env) => {
   return { ms: w?.__abSwitchMs ?? 0, waitMs: w?.stats?.waitMs, files: w?.stats?.files ?? 0 };
 };
 
-async function load(cairn, dir, keys, values, clock = cpu) {
-  const env = await cairn.Environment.open(dir, { create: true, durability: 'nosync', cacheSize: 64 << 20 });
+async function load(cairn, dir, keys, values, clock = cpu, cacheSize = 64 << 20) {
+  const env = await cairn.Environment.open(dir, { create: true, durability: 'nosync', cacheSize });
   timeSwitches(env);
   const db = await env.openDatabase('bench.db', { create: true });
   const t = clock();
@@ -283,17 +285,17 @@ try {
       B.t = [];
       B.sw = [];
     }
-    if (w === 'W1' || w === 'W1r' || w === 'W1L' || w === 'W1rL' || w === 'W1ML') {
+    if (w === 'W1' || w === 'W1r' || w === 'W1L' || w === 'W1rL' || w === 'W1ML' || w === 'W1rC') {
       const big = w.endsWith('L');
       const random = w.startsWith('W1r');
-      const o = order(w === 'W1ML' ? 1000000 : big ? (random ? 100000 : 200000) : 20000, random);
+      const o = order(w === 'W1ML' ? 1000000 : w === 'W1rC' ? 200000 : big ? (random ? 100000 : 200000) : 20000, random);
       const keys = o.map(keyOf);
       const values = o.map(valueOf);
       for (let r = 0; r < rounds; r++) {
         for (const B of r % 2 ? [...builds].reverse() : builds) {
           const dir = path.join(tmp, `${w}-${B.name}`);
           fs.rmSync(dir, { recursive: true, force: true });
-          const { env, us } = await load(B.cairn, dir, keys, values, big ? wallUs : cpu);
+          const { env, us } = await load(B.cairn, dir, keys, values, big ? wallUs : cpu, w === 'W1rC' ? 12 << 20 : 64 << 20);
           B.t.push(us / keys.length);
           (B.sw ??= []).push(switchInfo(env));
           await env.close();
@@ -326,7 +328,7 @@ try {
     } else if (w === 'W2' || w === 'W3') {
       await durable(w);
       continue;
-    } else throw new Error(`unknown workload ${w} (W1, W1r, W1L, W1rL, W1ML, W2, W3, W4, W4L, C1, C1w, C1s, C64)`);
+    } else throw new Error(`unknown workload ${w} (W1, W1r, W1L, W1rL, W1ML, W1rC, W2, W3, W4, W4L, C1, C1w, C1s, C64)`);
     const [sa, sb] = builds.map((B) => stats(B.t));
     const f = (s) => `min ${s.min.toFixed(2)}  q1 ${s.q1.toFixed(2)}  med ${s.med.toFixed(2)}`;
     if (w.startsWith('W1') && w.endsWith('L')) {

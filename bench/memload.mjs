@@ -1,6 +1,7 @@
 // W1r's memory (docs/PERFORMANCE.md, back-pressure): a bulk load of N entries (argument, default 1M) in
 // random key order, 1,000 puts per relaxed transaction, 64 MiB cache; prints the load time, the
-// peak RSS and, at the sample with the highest RSS, the heap, ArrayBuffers, cached and dirty pages.
+// peak RSS and, at the sample with the highest RSS, the heap, ArrayBuffers, cached and dirty pages;
+// then the checkpoints, MiB of log, pages written and write-backs of the load.
 // CAIRN_DIST=/path/to/dist/index.js measures another build.
 import fs from 'node:fs';
 import os from 'node:os';
@@ -27,6 +28,7 @@ for (let i = 0; i < N; i += 1000) {
   if ((i / 1000) % 10 === 0) sample(i);
 }
 await env.flushLog?.();
-console.log(JSON.stringify({ ms: Date.now() - t0, max, maxRSS: process.resourceUsage().maxRSS >> 10 }));
+const st = env.stat();
+console.log(JSON.stringify({ ms: Date.now() - t0, max, maxRSS: process.resourceUsage().maxRSS >> 10, checkpoints: st.checkpoint.count, logMiB: Math.round(st.log.bytes / 2 ** 20), pagesWritten: st.cache.pagesWritten, writeBacks: st.cache.writeBacks }));
 await env.close();
 fs.rmSync(dir, { recursive: true, force: true });

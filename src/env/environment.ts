@@ -107,7 +107,7 @@ export interface EnvironmentStat {
   envId: string;
   log: { dir: string; file: number; offset: number; end: string; durable: string; fileSize: number; records: number; bytes: number; writes: number; syncs: number; newFiles: number };
   txn: { nextId: number; begun: number; commits: number; aborts: number; active: number; snapshots: number; lastCommit?: Date };
-  cache: { size: number; pageSize: number; pages: number; dirty: number; hits: number; misses: number; evictions: number; pagesWritten: number };
+  cache: { size: number; pageSize: number; pages: number; dirty: number; hits: number; misses: number; evictions: number; pagesWritten: number; writeBacks: number; pagesWrittenBack: number };
   checkpoint: { count: number; last: string; redo: string; lastTime?: Date; running: boolean };
 }
 
@@ -210,6 +210,8 @@ export class Environment implements TxnHost, DbHost {
   private readonly ckptMinutes: number;
   private ckptTimer: NodeJS.Timeout | undefined;
   private ckptRunning: Promise<void> | undefined;
+  /** The write-back running (runWriteBack), if any: never at the same time as a checkpoint. */
+  private wbRunning: Promise<void> | undefined;
   private lastCkpt: Lsn;
   private lastCkptTime = Date.now();
   private logAtLastCkpt: number;
@@ -420,7 +422,7 @@ export class Environment implements TxnHost, DbHost {
         return true;
       };
     }
-    this.pager.onPressure = () => this.backgroundCheckpoint();
+    this.pager.onPressure = () => this.backgroundWriteBack();
   }
 
   /**
@@ -657,20 +659,15 @@ export class Environment implements TxnHost, DbHost {
   private afterCommit(fileOps: Transaction['fileOps'], mode: Durability): Promise<void> | undefined {
     for (const op of fileOps) this.applyFileOp(op);
     if (this.ckptKbytes > 0 && this.log.stats.bytes - this.logAtLastCkpt >= this.ckptKbytes * 1024) this.backgroundCheckpoint();
-    // Dirty pages cannot be evicted before a checkpoint writes them, and a checkpoint cleans only
-    // pages no commit changed again while it ran. Past the whole cache budget, commits are
-    // outrunning the checkpoints (a load whose transactions each change hundreds of pages changes
-    // them all again before they are written): the commit starts one if none runs (here, after
-    // its own records and installs: I4) and waits for it to end, so memory stays bounded. The
-    // checkpoint's outcome is its own (a failure panics the environment).
-    if (this.pager.dirtyPages * this.pageSize > this.pager.cacheSize) {
-      this.backgroundCheckpoint();
-      if (this.ckptRunning !== undefined) return this.ckptRunning.then(noop, noop);
-    }
-    if (this.ckptRunning === undefined) return undefined;
-    // A checkpoint writes pages between event-loop turns. A loader awaiting relaxed commits in a
-    // loop only ever waits on microtasks, so without this turn the checkpoint that dirty-page
-    // pressure started could not progress, and every page of the load stayed dirty in memory.
+    // Dirty pages cannot be evicted before they are written. Past the whole cache budget, commits
+    // are outrunning the write-backs that pressure (half the cache) starts: the commit waits until
+    // a write-back (or the checkpoint running) brought dirty pages back under it, so memory stays
+    // bounded. Their outcome is their own (a failure panics the environment).
+    if (this.pager.dirtyPages * this.pageSize > this.pager.cacheSize) return this.relieve();
+    if (this.ckptRunning === undefined && this.wbRunning === undefined) return undefined;
+    // Checkpoints and write-backs write pages between event-loop turns. A loader awaiting relaxed
+    // commits in a loop only ever waits on microtasks, so without this turn they could not
+    // progress, and every page of the load stayed dirty in memory.
     if (mode !== 'sync') return new Promise<void>((r) => setImmediate(r));
     return undefined;
   }
@@ -1002,6 +999,9 @@ export class Environment implements TxnHost, DbHost {
   }
 
   private async runCheckpoint(): Promise<void> {
+    // A write-back running finishes first (its pages are then in the files this checkpoint
+    // fsyncs); none starts while the checkpoint runs (backgroundWriteBack).
+    while (this.wbRunning !== undefined) await this.wbRunning;
     const log = this.log;
     let redo = log.end; // PLANT(ckpt-late-redo): `let` only for the planted bug below
     this.pager.epoch++;
@@ -1012,34 +1012,16 @@ export class Environment implements TxnHost, DbHost {
     const dirty = this.pager.collectDirty().sort((a, b) => (a.pgno === 0 ? 1 : 0) - (b.pgno === 0 ? 1 : 0));
     // Through the internal transaction's commit: the meta pages it changed are among the dirty (I1).
     await log.flush(log.end);
-    const touched = new Set<DataFile>();
-    // Runs of adjacent pages of one file go in one write (Pager.writePages), up to CHECKPOINT_RUN
-    // pages; the event loop gets a turn after every 256 pages or so.
-    let n = 0;
-    let run: Buffer[] = [];
-    let runFile: DataFile | undefined;
-    let runStart = 0;
-    const writeRun = async (): Promise<void> => {
-      if (run.length === 0) return;
-      this.pager.writePages(runFile!, runStart, run);
-      touched.add(runFile!);
-      const before = n;
-      n += run.length;
-      run = [];
-      if (Math.floor(n / 256) !== Math.floor(before / 256)) await new Promise((r) => setImmediate(r));
-    };
-    for (const d of dirty) {
-      if (d.file.removed || !this.pager.files.has(d.file.uid)) continue;
-      if (planted('ckpt-skip-dirty') && d === dirty[dirty.length - 1]) continue; // PLANT(ckpt-skip-dirty)
-      if (run.length > 0 && (d.file !== runFile || d.pgno !== runStart + run.length || run.length >= CHECKPOINT_RUN)) await writeRun();
-      if (run.length === 0) {
-        runFile = d.file;
-        runStart = d.pgno;
-      }
-      run.push(d.buf);
+    await this.writeDirty(planted('ckpt-skip-dirty') ? dirty.slice(0, -1) : dirty); // PLANT(ckpt-skip-dirty): the last dirty page is not written, yet marked clean below
+    // Every data file written since its last fsync: by this checkpoint, or by write-backs since the
+    // last one (their pages are clean now, and the checkpoint record says they need no log before
+    // the redo point).
+    for (const f of [...this.pager.unsynced]) {
+      this.pager.unsynced.delete(f);
+      if (f.removed || !this.pager.files.has(f.uid)) continue;
+      const h = this.pager.handleOf(f, false); // a rename closed the handle: fsync the file under its new name
+      if (h !== undefined) await h.syncAsync();
     }
-    await writeRun();
-    for (const f of touched) if (!f.removed && f.handle !== undefined) await f.handle.syncAsync();
     for (const d of dirty) this.pager.markClean(d.file, d.pgno, d.buf);
     // The data files changed: so does the map of the LSNs their pages carry (before the control
     // file names it: a crash between leaves the control file 'open', and recovery rebuilds it).
@@ -1055,6 +1037,98 @@ export class Environment implements TxnHost, DbHost {
     this.control = { ...this.control, redo, checkpoint: ckp, nextTxn: this.nextTxn, lastCommit: this.lastCommit, pageMap: pageMapTag };
     writeControl(this.vfs, this.home, this.control);
     if (this.autoRemove) this.removeLogs(this.removableLogs());
+  }
+
+  /**
+   * Writes pages whose LSNs the log is durable through (I1), in file and page order: runs of
+   * adjacent pages of one file in one write (Pager.writePages), up to CHECKPOINT_RUN pages, with an
+   * event-loop turn after every 256 pages or so. Pages of files removed meanwhile are skipped.
+   */
+  private async writeDirty(pages: ReadonlyArray<{ file: DataFile; pgno: number; buf: Buffer }>): Promise<void> {
+    let n = 0;
+    let run: Buffer[] = [];
+    let runFile: DataFile | undefined;
+    let runStart = 0;
+    const writeRun = async (): Promise<void> => {
+      if (run.length === 0) return;
+      // Checked here, after the previous run's turn: a commit may have removed the file meanwhile,
+      // or close() ended (its last checkpoint fsynced what was written; nothing may follow it).
+      if (!this.closed && !runFile!.removed && this.pager.files.has(runFile!.uid)) this.pager.writePages(runFile!, runStart, run);
+      const before = n;
+      n += run.length;
+      run = [];
+      if (Math.floor(n / 256) !== Math.floor(before / 256)) await new Promise((r) => setImmediate(r));
+    };
+    for (const d of pages) {
+      if (run.length > 0 && (d.file !== runFile || d.pgno !== runStart + run.length || run.length >= CHECKPOINT_RUN)) await writeRun();
+      if (run.length === 0) {
+        runFile = d.file;
+        runStart = d.pgno;
+      }
+      run.push(d.buf);
+    }
+    await writeRun();
+  }
+
+  // ---- write-back ----------------------------------------------------------------------------
+
+  /**
+   * Starts a write-back unless one or a checkpoint runs. Dirty committed pages can leave the cache
+   * only once written; a checkpoint writes them too, but each checkpoint makes the next change of
+   * every page a full image (I4), so under a load that keeps the cache full of dirty pages,
+   * checkpoints as often as memory asks would double the log. A write-back writes pages without
+   * a redo point, an epoch or a record of its own.
+   */
+  private backgroundWriteBack(): void {
+    if (this.wbRunning !== undefined || this.ckptRunning !== undefined || this.closed || this.panicError || this.readOnly) return;
+    const run = this.runWriteBack().catch((e: Error) => this.panic(e));
+    this.wbRunning = run.finally(() => {
+      this.wbRunning = undefined;
+    });
+    void this.track(this.wbRunning);
+  }
+
+  /**
+   * Writes the dirty pages changed longest ago (never a meta page: Pager.collectWriteBack) until a
+   * quarter of the cache is dirty: the log made durable through the newest of them first, with one
+   * flush for the batch (I1), then the pages written and marked clean unless a commit installed a
+   * newer version meanwhile (buffers are immutable: Pager.markClean compares them). Their files
+   * are fsynced by the next checkpoint, before its record claims them (Pager.unsynced). A crash
+   * can tear a page written here: every dirty page changed after the last completed checkpoint's
+   * redo point, so its first change after it was logged as a full image, and recovery, starting
+   * there, rebuilds it (I4); a page written here and changed again gets deltas against the version
+   * written, which recovery rebuilds the same way.
+   */
+  private async runWriteBack(): Promise<void> {
+    const pager = this.pager;
+    const keep = Math.floor(pager.cacheSize / this.pageSize / 4);
+    const pages = pager.collectWriteBack(pager.dirtyPages - keep);
+    if (pages.length === 0) return;
+    let newest = 0;
+    for (const d of pages) if (d.lsn > newest) newest = d.lsn;
+    if (!planted('wb-skip-log-flush')) await this.log.flush(newest); // PLANT(wb-skip-log-flush)
+    if (this.closed) return;
+    await this.writeDirty(pages);
+    for (const d of pages) pager.markClean(d.file, d.pgno, d.buf);
+    pager.stats.writeBacks++;
+    pager.stats.pagesWrittenBack += pages.length;
+  }
+
+  /**
+   * Back-pressure: a commit that left more dirty pages than the whole cache budget waits until a
+   * write-back (or the checkpoint running, which waits for none) brought them back under it. A
+   * few rounds at most: pages a commit changes again while they are written stay dirty.
+   */
+  private async relieve(): Promise<void> {
+    const over = (): boolean => this.pager.dirtyPages * this.pageSize > this.pager.cacheSize;
+    for (let i = 0; i < 4 && over() && !this.closed && this.panicError === undefined; i++) {
+      if (this.ckptRunning !== undefined) await this.ckptRunning.then(noop, noop);
+      else {
+        this.backgroundWriteBack();
+        if (this.wbRunning === undefined) return;
+        await this.wbRunning;
+      }
+    }
   }
 
   /**

@@ -4,9 +4,10 @@
 // Every installed page buffer is immutable: a commit never changes a cached buffer, it
 // installs a new one (the transaction's private copy) and, while a snapshot older than the
 // commit is open, keeps the old one in the page's history. A reader at snapshot sequence S
-// reads the newest version installed at a sequence ≤ S. Pages are written to data files only
-// by checkpoints (and recovery), after the log is durable through their LSN (I1), so the page
-// cache holds no uncommitted data (no-steal) and recovery only redoes.
+// reads the newest version installed at a sequence ≤ S. Pages are written to data files by
+// checkpoints, by write-back (dirty committed pages written between checkpoints so that they can
+// leave the cache) and by recovery, always after the log is durable through their LSN (I1), so
+// the page cache holds no uncommitted data (no-steal) and recovery only redoes.
 
 import * as path from 'node:path';
 import type { FileHandle, Vfs } from '../io/vfs.js';
@@ -67,12 +68,24 @@ export class DataFile {
    */
   diskPages = 0;
   sizedHandle: FileHandle | undefined;
+  /**
+   * Per page number, 1 + the checkpoint epoch in which the page's full image was last logged,
+   * kept when the page leaves the cache (0: unknown). A page written back, evicted and read again
+   * in the same epoch needs no second image (I4 asks for one per page per checkpoint).
+   */
+  imageEpochs = new Uint32Array(0);
   constructor(name: string, filePath: string, uid: number, pageSize: number) {
     this.name = name;
     this.path = filePath;
     this.uid = uid;
     this.pageSize = pageSize;
   }
+}
+
+/** The image epoch a page had when it left the cache (-1: none kept). Bounds checked: a read past a typed array's end is slow in V8. */
+function keptImageEpoch(file: DataFile, pgno: number): number {
+  const a = file.imageEpochs;
+  return pgno < a.length ? a[pgno]! - 1 : -1;
 }
 
 let zeros = Buffer.alloc(0);
@@ -145,10 +158,12 @@ export class Pager {
   private evictRetryAt = 0;
   private trimQueued = false;
   private pressureQueued = false;
-  readonly stats = { hits: 0, misses: 0, evictions: 0, pagesWritten: 0, framesReused: 0 };
+  readonly stats = { hits: 0, misses: 0, evictions: 0, pagesWritten: 0, framesReused: 0, writeBacks: 0, pagesWrittenBack: 0 };
+  /** Data files written since their last fsync: a checkpoint fsyncs them before its record claims their pages. */
+  readonly unsynced = new Set<DataFile>();
   /** The LSN each page on disk must carry (a stale copy is caught when read: lsnmap.ts). */
   lsns = new PageLsnMap();
-  /** Called when dirty pages fill half the cache: the environment schedules a checkpoint. */
+  /** Called when dirty pages fill half the cache: the environment starts a write-back. */
   onPressure: (() => void) | undefined;
 
   constructor(vfs: Vfs, opts: PagerOptions) {
@@ -177,6 +192,7 @@ export class Pager {
     this.cached -= file.pages.size;
     file.pages.clear();
     this.lsns.drop(file.uid);
+    this.unsynced.delete(file);
     file.handle?.close();
     file.handle = undefined;
     this.files.delete(file.uid);
@@ -292,10 +308,8 @@ export class Pager {
     const buf = this.readFromDisk(file, pgno, into);
     const why = checkPage(buf, pgno, file.uid) ?? this.checkLsn(file, pgno, buf);
     if (why !== undefined) throw new CorruptionError(file.path, pgno * file.pageSize, why);
-    const p = new CachedPage(buf, 0);
+    const p = this.cachePage(file, pgno, buf, 0);
     if (frame) p.frame = buf;
-    file.pages.set(pgno, p);
-    this.cached++;
     if (this.cached * file.pageSize > this.opts.cacheSize) this.evict(file.pageSize);
     return p;
   }
@@ -318,10 +332,28 @@ export class Pager {
     }
     if ((checkPage(buf, pgno, file.uid) ?? this.checkLsn(file, pgno, buf)) !== undefined) return undefined;
     // Not through load(): its eviction could drop this very page before the caller installs over it.
-    const p = new CachedPage(buf, 0);
+    return this.cachePage(file, pgno, buf, 0);
+  }
+
+  /** Caches a page that is not cached, with the image epoch it had when it left the cache. */
+  private cachePage(file: DataFile, pgno: number, buf: Buffer, seq: number): CachedPage {
+    const p = new CachedPage(buf, seq);
+    p.imageEpoch = keptImageEpoch(file, pgno);
     file.pages.set(pgno, p);
     this.cached++;
     return p;
+  }
+
+  /** Remembers the image epoch of a page leaving the cache (cachePage restores it). */
+  private keepImageEpoch(file: DataFile, pgno: number, p: CachedPage): void {
+    if (p.imageEpoch < 0) return;
+    let a = file.imageEpochs;
+    if (pgno >= a.length) {
+      const grown = new Uint32Array(Math.max(pgno + 1, a.length * 2, 256));
+      grown.set(a);
+      file.imageEpochs = a = grown;
+    }
+    a[pgno] = p.imageEpoch + 1;
   }
 
   /** A reason when a sound page read from disk is not the version the LSN map expects (stale). */
@@ -375,6 +407,7 @@ export class Pager {
             continue;
           }
           f.pages.delete(pgno);
+          this.keepImageEpoch(f, pgno, p);
           this.release(p, f.pageSize);
           this.cached--;
           this.stats.evictions++;
@@ -385,11 +418,12 @@ export class Pager {
   }
 
   /**
-   * Asks for a checkpoint when dirty pages fill half the cache (they cannot be evicted before
-   * one). In a microtask, never synchronously: pressure arises inside a commit (install) or a
-   * B-tree descent (load), and a checkpoint's redo point and internal transaction must not fall
-   * among one transaction's records or installs (a page whose image was logged before the redo
-   * point would count as imaged after it: I4).
+   * Asks for a write-back when dirty pages fill half the cache (they cannot be evicted before
+   * they are written). In a microtask, never synchronously: pressure arises inside a commit
+   * (install) or a B-tree descent (load), whose pages must not be written or marked clean half
+   * way (nor, when the environment checkpoints instead, a redo point fall among one
+   * transaction's records or installs: a page whose image was logged before the redo point would
+   * count as imaged after it, I4).
    */
   private pressure(pageSize: number): void {
     if (this.pressureQueued || this.onPressure === undefined || this.dirtyCount * pageSize <= this.opts.cacheSize / 2) return;
@@ -407,11 +441,8 @@ export class Pager {
     let p = file.pages.get(pgno);
     // An evicted page changed while an older snapshot is open: that snapshot still needs the version on disk.
     if (p === undefined && this.snapshots.size > 0 && this.minSnapshot() < seq) p = this.loadOlder(file, pgno);
-    if (p === undefined) {
-      p = new CachedPage(buf, seq);
-      file.pages.set(pgno, p);
-      this.cached++;
-    } else {
+    if (p === undefined) p = this.cachePage(file, pgno, buf, seq);
+    else {
       if (this.snapshots.size > 0 && this.minSnapshot() < seq) {
         (p.history ??= []).push({ buf: p.buf, seq: p.seq });
         this.withHistory.add(p);
@@ -440,7 +471,7 @@ export class Pager {
 
   /**
    * Brings the cache back within its budget after installs: clean pages go (evict); dirty ones
-   * wait for the checkpoint that pressure asks for. After a scan that could not get under the
+   * wait for the write-back that pressure asks for. After a scan that could not get under the
    * budget (pages dirty or kept for snapshots), the next one waits until a page was made clean
    * or a tenth of the cache more was installed, so that commits do not rescan every time.
    */
@@ -455,7 +486,8 @@ export class Pager {
   needsImage(file: DataFile, pgno: number): boolean {
     const p = file.pages.get(pgno);
     if (planted('drop-page-image') && this.epoch > 0) return false; // PLANT(drop-page-image)
-    return p === undefined || p.imageEpoch < this.epoch;
+    // A page not cached: the epoch it had when it left the cache (cachePage restores the same).
+    return (p !== undefined ? p.imageEpoch : keptImageEpoch(file, pgno)) < this.epoch;
   }
 
   get dirtyPages(): number {
@@ -476,6 +508,26 @@ export class Pager {
     return out;
   }
 
+  /**
+   * Up to `max` dirty pages for a write-back, those changed longest ago first (a page changed
+   * recently is the likeliest to change again before it would leave the cache), in file and page
+   * order. Never a meta page: only checkpoints write those, after the file's other pages (a
+   * copy that finds a checkpoint's redo point in a meta page then needs no log before it).
+   */
+  collectWriteBack(max: number): Array<{ file: DataFile; pgno: number; buf: Buffer; lsn: Lsn }> {
+    const all: Array<{ file: DataFile; pgno: number; buf: Buffer; lsn: Lsn }> = [];
+    for (const f of this.files.values()) {
+      if (f.removed) continue;
+      for (const [pgno, p] of f.pages) if (p.dirty && pgno !== 0) all.push({ file: f, pgno, buf: p.buf, lsn: readLsn(p.buf, PageOffset.lsnFile) });
+    }
+    if (all.length > max) {
+      all.sort((a, b) => a.lsn - b.lsn);
+      all.length = Math.max(0, max);
+    }
+    all.sort((a, b) => a.file.uid - b.file.uid || a.pgno - b.pgno);
+    return all;
+  }
+
   /** Writes one page to its file (the caller has made the log durable through its LSN: I1). */
   writePage(file: DataFile, pgno: number, buf: Buffer): void {
     buf.writeUInt32LE(pageChecksum(buf), PageOffset.checksum);
@@ -484,8 +536,9 @@ export class Pager {
     this.wrote(file, h, pgno, [buf]);
   }
 
-  /** After pages pgno, pgno + 1, … were written through h: the file's size on disk, the page LSN map, the counter. */
+  /** After pages pgno, pgno + 1, … were written through h: the file's size on disk, the page LSN map, the counter, the file to fsync. */
   private wrote(file: DataFile, h: FileHandle, pgno: number, bufs: readonly Buffer[]): void {
+    this.unsynced.add(file);
     const last = pgno + bufs.length - 1;
     if (file.sizedHandle === h && last >= file.diskPages) file.diskPages = last + 1;
     for (let i = 0; i < bufs.length; i++) this.lsns.set(file.uid, pgno + i, readLsn(bufs[i]!, PageOffset.lsnFile));

@@ -18,6 +18,7 @@ export const PLANTS = {
   'fsync-retry': 'src/log/writer.ts flushLoop: a failed fsync is retried and the writer carries on',
   'log-skip-dir-fsync': 'src/log/writer.ts makeFile: no directory fsync after creating a log file',
   'drop-page-image': 'src/page/pager.ts needsImage: never a full page image after a checkpoint',
+  'wb-skip-log-flush': 'src/env/environment.ts runWriteBack: pages are written back without making the log durable through them first (I1)',
   'page-ignore-stale': 'src/page/pager.ts checkLsn: a page older (or newer) than the page LSN map says is accepted',
   'ranges-skip-mark': 'src/btree/btree.ts insert: a new leaf cell is not reported as changed, so the page delta misses its bytes',
 } as const;
