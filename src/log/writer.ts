@@ -395,21 +395,10 @@ export class LogWriter {
    * its temporary name: write() waits for the work before writing to it). False otherwise.
    */
   private switchInBackground(fileNo: number, prevEnd: number): boolean {
-    const next = this.next;
-    if (this.vfs.background === undefined || next === undefined) return false;
-    const state = next.state();
-    if (state === false) return false;
-    this.next = undefined;
-    if (state instanceof Error) throw state; // I8, as for a write or fsync of the log
-    const file = path.join(this.dir, NEXT_LOG_FILE);
-    const name = path.join(this.dir, logFileName(fileNo));
-    const handle = this.vfs.open(file);
-    try {
-      handle.write(encodeLogHeader({ fileNo, fileSize: this.opts.fileSize, envId: this.opts.envId, prevEnd, history: this.opts.history, parent: this.opts.parent }), 0);
-    } catch (e) {
-      handle.close();
-      throw e;
-    }
+    if (this.vfs.background === undefined) return false;
+    const prepared = this.openPrepared(fileNo, prevEnd);
+    if (prepared === undefined) return false;
+    const { handle, file, name } = prepared;
     const steps: BackgroundStep[] = [
       { op: 'sync', handle: this.handle },
       { op: 'sync', handle },
@@ -430,22 +419,38 @@ export class LogWriter {
   }
 
   /**
-   * The prepared next file as log file fileNo, or undefined when it is not ready yet. Its zeros
-   * are durable already; the header is written and synced before the rename gives it its name,
-   * and the directory fsync makes the name durable, as makeFile does.
+   * The prepared next file, taken and opened under its temporary name with log file fileNo's
+   * header written (not yet synced), or undefined when it is not ready yet. A failed preparation
+   * throws (I8, as for a write or fsync of the log).
    */
-  private takePrepared(fileNo: number, prevEnd: number): FileHandle | undefined {
+  private openPrepared(fileNo: number, prevEnd: number): { handle: FileHandle; file: string; name: string } | undefined {
     const next = this.next;
     if (next === undefined) return undefined;
     const state = next.state();
     if (state === false) return undefined;
     this.next = undefined;
-    if (state instanceof Error) throw state; // I8, as for a write or fsync of the log
+    if (state instanceof Error) throw state;
     const file = path.join(this.dir, NEXT_LOG_FILE);
-    const name = path.join(this.dir, logFileName(fileNo));
-    const head = this.vfs.open(file);
+    const handle = this.vfs.open(file);
     try {
-      head.write(encodeLogHeader({ fileNo, fileSize: this.opts.fileSize, envId: this.opts.envId, prevEnd, history: this.opts.history, parent: this.opts.parent }), 0);
+      handle.write(encodeLogHeader({ fileNo, fileSize: this.opts.fileSize, envId: this.opts.envId, prevEnd, history: this.opts.history, parent: this.opts.parent }), 0);
+    } catch (e) {
+      handle.close();
+      throw e;
+    }
+    return { handle, file, name: path.join(this.dir, logFileName(fileNo)) };
+  }
+
+  /**
+   * The prepared next file as log file fileNo, or undefined when it is not ready yet. Its zeros
+   * are durable already; the header is written and synced before the rename gives it its name,
+   * and the directory fsync makes the name durable, as makeFile does.
+   */
+  private takePrepared(fileNo: number, prevEnd: number): FileHandle | undefined {
+    const prepared = this.openPrepared(fileNo, prevEnd);
+    if (prepared === undefined) return undefined;
+    const { handle: head, file, name } = prepared;
+    try {
       head.sync();
     } finally {
       head.close();
