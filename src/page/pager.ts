@@ -619,6 +619,12 @@ export class FilePages implements PageWriter {
   readonly created = new Set<number>();
   /** The committed version each changed page was copied from (immutable buffers: identity tells whether it is still current). */
   readonly bases = new Map<number, Buffer>();
+  /**
+   * The committed version of each page read here without being changed (yet): a write's outcome
+   * can depend on a page it did not change (a delete that found no key changes nothing), so
+   * those pages must be current too for the transaction to install as it is (basesCurrent).
+   */
+  readonly seen = new Map<number, Buffer>();
   constructor(
     private readonly pager: Pager,
     readonly file: DataFile,
@@ -628,7 +634,11 @@ export class FilePages implements PageWriter {
   }
 
   page(pgno: number): Buffer {
-    return this.changed.get(pgno) ?? this.pager.read(this.file, pgno, this.seq);
+    const own = this.changed.get(pgno);
+    if (own !== undefined) return own;
+    const base = this.pager.read(this.file, pgno, this.seq);
+    this.seen.set(pgno, base);
+    return base;
   }
 
   writable(pgno: number): Buffer {
@@ -645,14 +655,18 @@ export class FilePages implements PageWriter {
   /**
    * True when every page this set changed is still, in the latest committed state, the version
    * it was copied from (and every new page was allocated at the end of the file, whose meta page
-   * is then also unchanged). Pages without a recorded base (free-list reuse, freed pages) answer
-   * false.
+   * is then also unchanged), and so is every page it only read: replaying its writes on the
+   * latest state would then read and write the same pages. Pages without a recorded base
+   * (free-list reuse, freed pages) answer false.
    */
   basesCurrent(): boolean {
     for (const pgno of this.changed.keys()) {
       if (this.created.has(pgno)) continue;
       const base = this.bases.get(pgno);
       if (base === undefined || this.pager.read(this.file, pgno, Infinity) !== base) return false;
+    }
+    for (const [pgno, base] of this.seen) {
+      if (!this.changed.has(pgno) && this.pager.read(this.file, pgno, Infinity) !== base) return false;
     }
     return true;
   }
