@@ -604,9 +604,7 @@ export class Environment implements TxnHost, DbHost {
   commitTxn(txn: Transaction, durability: Durability | undefined): Promise<void> | undefined {
     this.checkUsable();
     if (durability !== undefined && !DURABILITIES.includes(durability)) throw invalid(`durability must be one of ${DURABILITIES.join(', ')}`);
-    // Writes that changed nothing on the transaction's snapshot (a delete that found no key) may
-    // change something on the latest state: they are replayed like any other (rebase below).
-    if (txn.readOnly || (!txn.hasChanges && (txn.ops.length === 0 || txn.seq === this.pager.seq))) {
+    if (txn.readOnly || (txn.ops.length === 0 && !txn.hasChanges)) {
       txn.state = 'committed';
       return undefined;
     }
@@ -625,10 +623,12 @@ export class Environment implements TxnHost, DbHost {
       }
       // Blind writes whose pages (changed or only read) nobody else changed meanwhile install as they are.
       if (txn.readFiles.size > 0 || !txn.pagesStillCurrent()) txn.rebase();
-      if (!txn.hasChanges) {
-        txn.state = 'committed';
-        return undefined;
-      }
+    }
+    // Writes that changed nothing (a delete that found no key) commit as nothing — after the
+    // rebase above, since on the latest state they may change something.
+    if (!txn.hasChanges) {
+      txn.state = 'committed';
+      return undefined;
     }
     const id = this.nextTxn;
     this.nextTxn = this.nextTxn >= 0xffff_fff0 ? 1 : this.nextTxn + 1;
