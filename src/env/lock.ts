@@ -11,7 +11,8 @@
 //      boot id, or no lock at all), and what tells the next opener to recover is the control
 //      file, which says 'open' durably before any write of the session (environment.ts open,
 //      control.ts writeControl: temp file, fsync, rename, directory fsync) — never the lock.
-//      (The two fsyncs cost up to ~120 ms of an open under load: docs/PERFORMANCE.md §R1.)
+//      (The two fsyncs this step used to make cost up to ~120 ms of an open under load:
+//      docs/PERFORMANCE.md §R1.)
 //   2. EEXIST: read it. The owner is alive when its pid is not ours, its boot id (Linux) is the
 //      current one, and isAlive(pid) (kill(pid, 0) succeeds or fails with EPERM, and on Linux
 //      the process is not a zombie) → LockedError naming the pid, at once; never wait.
