@@ -31,6 +31,7 @@ export const CATCHERS = {
   'drop-page-image': ['env/fuzzycopy.test.js'],
   'page-ignore-stale': ['env/stale.test.js', 'env/corruption.test.js'],
   'ranges-skip-mark': ['btree/ranges.test.js', 'env/crash.test.js'],
+  'append-cache-split': ['btree/appendcache.test.js'],
   'wb-skip-log-flush': ['env/writeback.test.js'],
 };
 

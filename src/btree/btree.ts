@@ -379,9 +379,16 @@ function writeLeafCell(d: Buffer, off: number, fl: number, key: Buffer, kin: num
   d[off + 3] = vin & 0xff;
   d[off + 4] = vin >>> 8;
   let o = off + LEAF_HDR;
+  // Uint8Array.prototype.set, not Buffer.prototype.copy: no argument validation in JavaScript.
   if (kin <= 16) for (let i = 0; i < kin; i++) d[o++] = key[i];
-  else o += key.copy(d, o, 0, kin);
-  if (vin > 0) o += val.copy(d, o, 0, vin);
+  else {
+    d.set(kin === key.length ? key : key.subarray(0, kin), o);
+    o += kin;
+  }
+  if (vin > 0) {
+    d.set(vin === val.length ? val : val.subarray(0, vin), o);
+    o += vin;
+  }
   if (fl & F_KOVF) {
     setU32(d, o, key.length);
     setU32(d, o + 4, kref);
@@ -595,6 +602,14 @@ function leafLayout(kl: number, vl: number, pageSize: number): number {
 
 let splitScratch = Buffer.alloc(0);
 
+// The cached append path (BTree.locateW). Every write through any BTree object (put, del,
+// truncate, drop, create) bumps writeEpoch before it changes anything; a tree records the epoch
+// with its cached path, which is therefore stale after any write but its own last append.
+let writeEpoch = 0;
+
+/** Test switch and counter: with `on` false the cached append path is never taken (the slow path's pages must be the same); `hits` counts the puts that took it. */
+export const appendCache: { on: boolean; hits: number } = { on: true, hits: 0 };
+
 // ---- the tree ---------------------------------------------------------------------------------
 
 export class BTree {
@@ -605,6 +620,18 @@ export class BTree {
   private depth = 0;
   /** The last write descent ended past the last key of the rightmost leaf (locateW). */
   private appending = true;
+  /**
+   * The cached append path: set when this tree's last write was an insert at the end of the
+   * rightmost leaf that did not split, to that leaf's tracker (ranges.ts: its identity names
+   * the writer's private copy of the leaf, so another writer, or this one after a snapshot or
+   * commit, never matches). Valid only while writeEpoch is still `cacheEpoch` + 1 (no other
+   * write since, by any tree object); pg/ix/depth then still hold that leaf's path. Taken
+   * (and cleared) by the next locateW.
+   */
+  private cacheLeaf: Dirty | null = null;
+  private cacheEpoch = -1;
+  /** The leaf tracker when the last locateW took the cached path (insertLeaf reuses it), else null. */
+  private hitLeaf: Dirty | null = null;
   private readonly pos: Pos = { p: EMPTY, pgno: 0, i: 0 };
   // Split bookkeeping, reused.
   private readonly itOff: number[] = [];
@@ -620,6 +647,7 @@ export class BTree {
 
   /** Allocates an empty tree (a leaf root) and returns its root page number. */
   static create(w: PageWriter): number {
+    writeEpoch++;
     const { pgno, buf } = w.allocate(PageType.Leaf);
     initNode(buf, LEAF);
     return pgno;
@@ -797,7 +825,12 @@ export class BTree {
     value = asBuf(value, 'value');
     checkLen(key, 'key');
     checkLen(value, 'value');
-    const noOverwrite = opts?.noOverwrite === true;
+    return this.putChecked(w, key, value, opts?.noOverwrite === true);
+  }
+
+  /** put() for a caller that has already made key and value Buffers within the length limit (Database.put). */
+  putChecked(w: PageWriter, key: Buffer, value: Buffer, noOverwrite: boolean): boolean {
+    writeEpoch++;
     if (this.dup === 'none') return this.putI(w, key, value, noOverwrite ? NOOVERWRITE : REPLACE);
     if (noOverwrite && this.hasKey(w, key)) return false;
     if (this.dup === 'sorted') {
@@ -841,6 +874,7 @@ export class BTree {
    * Returns the number of entries removed.
    */
   del(w: PageWriter, key: Buffer, value?: Buffer): number {
+    writeEpoch++;
     key = asBuf(key, 'key');
     if (value !== undefined) value = asBuf(value, 'value');
     if (this.dup === 'none') {
@@ -883,6 +917,8 @@ export class BTree {
 
   /** Removes every entry and frees every page but the root; returns the number of entries. */
   truncate(w: PageWriter): number {
+    writeEpoch++;
+    this.cacheLeaf = null;
     const n = this.freeTree(w, false);
     initNode(writableWhole(w, this.root), LEAF);
     return n;
@@ -890,6 +926,8 @@ export class BTree {
 
   /** Frees every page of the tree, root included. The tree must not be used afterwards. */
   drop(w: PageWriter): void {
+    writeEpoch++;
+    this.cacheLeaf = null;
     this.freeTree(w, true);
   }
 
@@ -921,8 +959,38 @@ export class BTree {
    * last key is compared first; a key above it takes the last child (or the end of the leaf)
    * without a binary search. One comparison per level when it misses, after which the
    * binary searches run as before; it is tried only while the previous descent was an append.
+   *
+   * Cached append path: when this tree's previous write (and no other write by any tree object
+   * since: writeEpoch) was a non-splitting insert at the end of the rightmost leaf of the same
+   * writer's private copy, a key above that leaf's last key goes there with no descent: the
+   * recorded path is the one the descent would take (the key is above every key of the tree, so
+   * every level takes its last child), and the result is the same.
    */
-  private locateW(r: PageReader, ikey: Buffer): number {
+  private locateW(w: PageWriter, ikey: Buffer): number {
+    const cl = this.cacheLeaf;
+    this.cacheLeaf = null;
+    this.hitLeaf = null;
+    if (cl !== null && this.cacheEpoch === writeEpoch - 1 && appendCache.on) {
+      const d = this.depth;
+      const pgno = this.pg[d];
+      const p = cl.page;
+      // The same private copy of the leaf in this writer (never another writer's, nor a freed one).
+      if (w.ranges?.get(pgno) === cl && w.page(pgno) === p) {
+        const n = p[22] | (p[23] << 8);
+        if (n > 0 && cmpLeaf(w, ikey, p, pgno, slot(p, n - 1), SLOTS + 2 * n) > 0) {
+          this.ix[d] = n;
+          this.appending = true;
+          this.hitLeaf = cl;
+          appendCache.hits++;
+          return ~n;
+        }
+      }
+    }
+    return this.descendW(w, ikey);
+  }
+
+  /** locateW's descent from the root. */
+  private descendW(r: PageReader, ikey: Buffer): number {
     let pgno = this.root;
     let skip = 0;
     let append = this.appending;
@@ -986,14 +1054,22 @@ export class BTree {
     const d = this.depth;
     const pgno = this.pg[d];
     const idx = this.ix[d];
-    const dirty = track(w, pgno);
+    const hit = this.hitLeaf;
+    this.hitLeaf = null;
+    const dirty = hit !== null ? hit : track(w, pgno);
     const p = dirty.page;
     const off = reserve(p, pgno, idx, size, dirty);
     if (off >= 0) {
       writeLeafCell(p, off, fl, ikey, kin, kref, ival, vin, vref);
       if (!planted('ranges-skip-mark')) dirty.mark(off, off + size); // PLANT(ranges-skip-mark)
+      if (idx === (p[22] | (p[23] << 8)) - 1 && u32(p, H_NEXT) === 0) {
+        // An append to the rightmost leaf that did not split: the next one may skip the descent.
+        this.cacheLeaf = dirty;
+        this.cacheEpoch = writeEpoch;
+      }
       return;
     }
+    if (planted('append-cache-split')) [this.cacheLeaf, this.cacheEpoch] = [dirty, writeEpoch]; // PLANT(append-cache-split)
     const cell = Buffer.allocUnsafe(size);
     writeLeafCell(cell, 0, fl, ikey, kin, kref, ival, vin, vref);
     this.splitInsert(w, d, idx, cell);

@@ -215,9 +215,17 @@ export class Database {
     const k = keyOf(key);
     const v = valueOf(value);
     if (txn === undefined) return this.host.autoCommit((t) => this.put(k, v, t, options));
+    const noOverwrite = options?.noOverwrite === true;
+    const tree = this.tree;
+    const file = this.file;
     let result = false;
+    // One closure per put (kept for the replay at commit); no second one for inFile.
     txn.apply((t) => {
-      result = inFile(this.file, () => this.tree.put(t.writer(this.file), k, v, options));
+      try {
+        result = tree.putChecked(t.writer(file), k, v, noOverwrite);
+      } catch (e) {
+        throw locateCorruption(e, file);
+      }
     });
     return result;
   }

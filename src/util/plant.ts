@@ -21,6 +21,7 @@ export const PLANTS = {
   'wb-skip-log-flush': 'src/env/environment.ts runWriteBack: pages are written back without making the log durable through them first (I1)',
   'page-ignore-stale': 'src/page/pager.ts checkLsn: a page older (or newer) than the page LSN map says is accepted',
   'ranges-skip-mark': 'src/btree/btree.ts insert: a new leaf cell is not reported as changed, so the page delta misses its bytes',
+  'append-cache-split': 'src/btree/btree.ts insertLeaf: a leaf split does not invalidate the cached append path, so the next append goes to the old leaf',
 } as const;
 
 export type PlantName = keyof typeof PLANTS;
