@@ -68,6 +68,15 @@
 //   leaf (and, on a split or merge, the pages involved). Re-putting an identical inline value
 //   writes nothing.
 //
+// * Appends skip the descent. After an insert at the end of the rightmost leaf that did not
+//   split, the tree keeps that leaf's changed-ranges tracker (ranges.ts) with its path; the next
+//   write whose key is above the leaf's last key goes straight there when nothing else was
+//   written since by any tree object (a global write epoch), and the writer still holds that
+//   very private copy of the leaf (the tracker is per writer and per copy: another transaction's
+//   writer, a rebase's, or a MemStore after snapshot() never matches). The result is the one the
+//   descent gives, since such a key is above every key of the tree. Writes to two trees in
+//   turn, splits, deletes and non-append puts all descend (with the append hint of locateW).
+//
 // ==== On-page format (FORMAT.md §B-tree pages) ===============================================
 //
 // Shared header (src/page/format.ts): bytes 0..19 belong to the pager. The B-tree owns:
