@@ -21,6 +21,7 @@ export const PLANTS = {
   'wb-skip-log-flush': 'src/env/environment.ts runWriteBack: pages are written back without making the log durable through them first (I1)',
   'page-ignore-stale': 'src/page/pager.ts checkLsn: a page older (or newer) than the page LSN map says is accepted',
   'ranges-skip-mark': 'src/btree/btree.ts insert: a new leaf cell is not reported as changed, so the page delta misses its bytes',
+  'arena-ignore-snapshots': 'src/page/pager.ts unshared: page buffers are recycled while snapshots are open, so a snapshot reads a reused buffer',
 } as const;
 
 export type PlantName = keyof typeof PLANTS;
