@@ -297,27 +297,32 @@ export class Pager {
   // calls `settle`.
   private readonly spares: Buffer[] = [];
   private readonly freed: Buffer[] = [];
-  /** Page lists alive across awaits (a checkpoint's or write-back's: `hold`): while any is, no committed buffer is recycled. */
-  private holds = 0;
+  /** Buffers of page lists alive across awaits (a checkpoint's or write-back's: `hold`), with how many lists hold each: never recycled. */
+  private readonly held = new Map<Buffer, number>();
 
   /**
-   * Keeps committed buffers from being recycled while a page list taken by `collectDirty` or
-   * `collectWriteBack` is in use (it is written across awaits, and `markClean` compares buffer
-   * identity); call the returned function once, when the list is no longer used.
+   * Keeps the buffers of a page list taken by `collectDirty` or `collectWriteBack` from being
+   * recycled while the list is in use (it is written across awaits, and `markClean` compares
+   * buffer identity); call the returned function once, when the list is no longer used.
    */
-  hold(): () => void {
-    this.holds++;
-    let held = true;
+  hold(pages: ReadonlyArray<{ buf: Buffer }>): () => void {
+    const held = this.held;
+    for (const d of pages) held.set(d.buf, (held.get(d.buf) ?? 0) + 1);
+    let holding = true;
     return () => {
-      if (!held) return;
-      held = false;
-      this.holds--;
+      if (!holding) return;
+      holding = false;
+      for (const d of pages) {
+        const n = held.get(d.buf)!;
+        if (n > 1) held.set(d.buf, n - 1);
+        else held.delete(d.buf);
+      }
     };
   }
 
-  /** Can a committed buffer nobody else was handed be recycled now? No snapshot may read it, no held page list may write it. */
-  private get unshared(): boolean {
-    return (this.snapshots.size === 0 || planted('arena-ignore-snapshots')) && this.holds === 0; // PLANT(arena-ignore-snapshots)
+  /** Can this committed buffer, which nobody else was handed, be recycled now? No snapshot may read it, no held page list write it. */
+  private unshared(buf: Buffer): boolean {
+    return (this.snapshots.size === 0 || planted('arena-ignore-snapshots')) && !this.held.has(buf); // PLANT(arena-ignore-snapshots)
   }
 
   /** A spare buffer of `pageSize` bytes (contents stale: the caller overwrites all of it), or undefined. */
@@ -350,7 +355,7 @@ export class Pager {
     if (p.buf.length === pageSize) {
       if (p.frame === p.buf) {
         if (arenaCheck.on || this.roomForSpare(pageSize)) this.freed.push(p.buf);
-      } else if (between && this.unshared) this.recycle(p.buf, pageSize);
+      } else if (between && this.unshared(p.buf)) this.recycle(p.buf, pageSize);
     }
     p.frame = null;
   }
@@ -519,9 +524,9 @@ export class Pager {
       p.buf = buf;
       p.seq = seq;
       p.frame = null;
-      // The replaced version: no snapshot can read it and no held list write it, and the
+      // The replaced version, unless a snapshot may read it or a held list write it: the
       // committing transaction (whose snapshot ended before its install) reads nothing any more.
-      if (old !== buf && this.unshared) this.recycle(old, file.pageSize);
+      if (old !== buf && this.unshared(old)) this.recycle(old, file.pageSize);
     }
     if (!p.dirty) {
       p.dirty = true;
