@@ -85,8 +85,34 @@ test('a version an open snapshot may read is never reused; after the snapshot cl
     assert.ok(old.equals(oldBytes), 'the snapshot still reads its version');
     pager.releaseSnapshot(snap);
     commitPage(pager, file, 5, 0x70);
-    commitPage(pager, file, 5, 0x71);
-    assert.equal(pager.stats.sparesReused, 1);
+    assert.equal(pager.stats.sparesReused, 1, 'the history the snapshot kept became spares');
+  });
+});
+
+test('a version leaves the history for the spares only when no open snapshot reads it (poisoned here)', async () => {
+  await withCheck(true, () => {
+    const { pager, file } = setup();
+    const s1 = pager.openSnapshot();
+    const v0 = pager.read(file, 5, s1);
+    commitPage(pager, file, 5, 0x61);
+    const s2 = pager.openSnapshot();
+    const v1 = pager.read(file, 5, s2);
+    commitPage(pager, file, 5, 0x62);
+    const s3 = pager.openSnapshot();
+    const v2 = pager.read(file, 5, s3);
+    commitPage(pager, file, 5, 0x63);
+    pager.releaseSnapshot(s2); // v1 is read by no open snapshot now; the history is pruned from its oldest end only
+    assert.equal(pager.read(file, 5, s1), v0);
+    assert.equal(v0[100], 5, 's1 still reads v0');
+    assert.equal(pager.read(file, 5, s3)[100], 0x62, 's3 still reads v2');
+    pager.releaseSnapshot(s1);
+    assert.ok(v0.every((b) => b === POISON), 'v0 poisoned once s1 is released');
+    assert.ok(v1.every((b) => b === POISON), 'v1 too');
+    assert.equal(v2[100], 0x62, 'v2 kept for s3');
+    assert.equal(pager.read(file, 5, s3), v2);
+    pager.releaseSnapshot(s3);
+    assert.ok(v2.every((b) => b === POISON), 'v2 poisoned once s3 is released');
+    assert.equal(pager.read(file, 5, Infinity)[100], 0x63);
   });
 });
 

@@ -246,7 +246,12 @@ export class Pager {
       // A version is needed while some snapshot ≥ its seq is older than the next version.
       let drop = 0;
       while (drop < h.length && (h[drop + 1]?.seq ?? p.seq) <= min) drop++;
-      if (drop > 0) h.splice(0, drop);
+      if (drop > 0) {
+        // No open snapshot reads them (each reads a newer version), and every reader that kept
+        // one held a snapshot it has released: spares, unless a held page list writes them.
+        for (let i = 0; i < drop; i++) if (!this.held.has(h[i]!.buf)) this.recycle(h[i]!.buf, p.buf.length);
+        h.splice(0, drop);
+      }
       if (h.length === 0) {
         p.history = null;
         this.withHistory.delete(p);
