@@ -32,7 +32,7 @@ export const CATCHERS = {
   'page-ignore-stale': ['env/stale.test.js', 'env/corruption.test.js'],
   'ranges-skip-mark': ['btree/ranges.test.js', 'env/crash.test.js'],
   'wb-skip-log-flush': ['env/writeback.test.js'],
-  'arena-ignore-snapshots': ['page/arena.test.js'],
+  'arena-ignore-snapshots': ['page/arena.test.js', 'env/smallcache.test.js'],
 };
 
 function run(plant, files, seed) {
