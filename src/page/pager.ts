@@ -3,7 +3,8 @@
 //
 // Every installed page buffer is immutable: a commit never changes a cached buffer, it
 // installs a new one (the transaction's private copy) and, while a snapshot older than the
-// commit is open, keeps the old one in the page's history. A reader at snapshot sequence S
+// commit is open, keeps the old one in the page's history. Only once nothing can read a buffer
+// any more is it recycled as a spare for a later copy (docs/DESIGN.md §Page arena). A reader at snapshot sequence S
 // reads the newest version installed at a sequence ≤ S. Pages are written to data files by
 // checkpoints, by write-back (dirty committed pages written between checkpoints so that they can
 // leave the cache) and by recovery, always after the log is durable through their LSN (I1), so
