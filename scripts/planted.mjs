@@ -33,6 +33,7 @@ export const CATCHERS = {
   'ranges-skip-mark': ['btree/ranges.test.js', 'env/crash.test.js'],
   'append-cache-split': ['btree/appendcache.test.js'],
   'wb-skip-log-flush': ['env/writeback.test.js'],
+  'arena-ignore-snapshots': ['page/arena.test.js', 'env/smallcache.test.js'],
 };
 
 function run(plant, files, seed) {

@@ -1016,6 +1016,9 @@ export class Environment implements TxnHost, DbHost {
     // Every data file's meta page is written after its other pages: a copy that reads a meta
     // page with this redo point reads the file's other pages as this checkpoint wrote them or later.
     const dirty = this.pager.collectDirty().sort((a, b) => (a.pgno === 0 ? 1 : 0) - (b.pgno === 0 ? 1 : 0));
+    // Written across awaits and compared by markClean: none of its buffers may be recycled meanwhile (a
+    // failure panics the environment, whose pager is then never used again: no finally needed).
+    const letGo = this.pager.hold(dirty);
     // Through the internal transaction's commit: the meta pages it changed are among the dirty (I1).
     await log.flush(log.end);
     await this.writeDirty(planted('ckpt-skip-dirty') ? dirty.slice(0, -1) : dirty); // PLANT(ckpt-skip-dirty): the last dirty page is not written, yet marked clean below
@@ -1029,6 +1032,7 @@ export class Environment implements TxnHost, DbHost {
       if (h !== undefined) await h.syncAsync();
     }
     for (const d of dirty) this.pager.markClean(d.file, d.pgno, d.buf);
+    letGo();
     // The data files changed: so does the map of the LSNs their pages carry (before the control
     // file names it: a crash between leaves the control file 'open', and recovery rebuilds it).
     const pageMapTag = redo;
@@ -1110,12 +1114,14 @@ export class Environment implements TxnHost, DbHost {
     const keep = Math.floor(pager.cacheSize / this.pageSize / 4);
     const pages = pager.collectWriteBack(pager.dirtyPages - keep);
     if (pages.length === 0) return;
+    const letGo = pager.hold(pages); // as a checkpoint's list (runCheckpoint)
     let newest = 0;
     for (const d of pages) if (d.lsn > newest) newest = d.lsn;
     if (!planted('wb-skip-log-flush')) await this.log.flush(newest); // PLANT(wb-skip-log-flush)
-    if (this.closed) return;
+    if (this.closed) return letGo();
     await this.writeDirty(pages);
     for (const d of pages) pager.markClean(d.file, d.pgno, d.buf);
+    letGo();
     pager.stats.writeBacks++;
     pager.stats.pagesWrittenBack += pages.length;
   }

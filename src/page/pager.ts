@@ -3,7 +3,8 @@
 //
 // Every installed page buffer is immutable: a commit never changes a cached buffer, it
 // installs a new one (the transaction's private copy) and, while a snapshot older than the
-// commit is open, keeps the old one in the page's history. A reader at snapshot sequence S
+// commit is open, keeps the old one in the page's history. Only once nothing can read a buffer
+// any more is it recycled as a spare for a later copy (docs/DESIGN.md §Page arena). A reader at snapshot sequence S
 // reads the newest version installed at a sequence ≤ S. Pages are written to data files by
 // checkpoints, by write-back (dirty committed pages written between checkpoints so that they can
 // leave the cache) and by recovery, always after the log is durable through their LSN (I1), so
@@ -20,6 +21,15 @@ import { NO_PAGE, PAGE_HEADER_SIZE, PageOffset, type PageType } from './format.j
 import { MetaOffset } from './meta.js';
 import { PageLsnMap } from './lsnmap.js';
 import { planted } from '../util/plant.js'; // PLANT: the planted-bug yardstick (src/util/plant.ts)
+
+/**
+ * `CAIRN_CHECK_ARENA=1`: every page buffer that would go back to the spares (`Pager.recycle`)
+ * is filled with `POISON` instead and never reused, so a holder that reads it later reads
+ * garbage (a structure or checksum error, or wrong data) instead of a newer page's bytes.
+ * `poisoned` counts them.
+ */
+export const arenaCheck: { on: boolean; poisoned: number } = { on: process.env['CAIRN_CHECK_ARENA'] === '1', poisoned: 0 };
+export const POISON = 0xdb;
 
 export interface PageVersion {
   buf: Buffer;
@@ -158,7 +168,8 @@ export class Pager {
   private evictRetryAt = 0;
   private trimQueued = false;
   private pressureQueued = false;
-  readonly stats = { hits: 0, misses: 0, evictions: 0, pagesWritten: 0, framesReused: 0, writeBacks: 0, pagesWrittenBack: 0 };
+  /** framesReused: loads into a spare buffer; sparesReused: private copies and new pages made in one (docs/DESIGN.md §Page arena). */
+  readonly stats = { hits: 0, misses: 0, evictions: 0, pagesWritten: 0, framesReused: 0, sparesReused: 0, writeBacks: 0, pagesWrittenBack: 0 };
   /** Data files written since their last fsync: a checkpoint fsyncs them before its record claims their pages. */
   readonly unsynced = new Set<DataFile>();
   /** The LSN each page on disk must carry (a stale copy is caught when read: lsnmap.ts). */
@@ -236,7 +247,12 @@ export class Pager {
       // A version is needed while some snapshot ≥ its seq is older than the next version.
       let drop = 0;
       while (drop < h.length && (h[drop + 1]?.seq ?? p.seq) <= min) drop++;
-      if (drop > 0) h.splice(0, drop);
+      if (drop > 0) {
+        // No open snapshot reads them (each reads a newer version), and every reader that kept
+        // one held a snapshot it has released: spares, unless a held page list writes them.
+        for (let i = 0; i < drop; i++) if (!this.held.has(h[i]!.buf)) this.recycle(h[i]!.buf, p.buf.length);
+        h.splice(0, drop);
+      }
       if (h.length === 0) {
         p.history = null;
         this.withHistory.delete(p);
@@ -279,16 +295,74 @@ export class Pager {
     return p.buf;
   }
 
-  // Frames of evicted pages, reused by `load` (at most a tenth of the cache). A frame evicted
-  // while a `peek` caller runs may still be in that caller's hands (a descent holds its page
-  // while an overflow chain is read, and each load may evict), so it waits in `freed` until the
-  // caller has returned and calls `settle`.
-  private readonly frames: Buffer[] = [];
+  // The page arena (docs/DESIGN.md §Page arena): spare page buffers that nobody references,
+  // handed out by `load`, `FilePages.writable`, `allocate` and `free` instead of new ones. About a
+  // tenth of the cache at most (`spares` and `freed` together; always room for one). A frame evicted while a `peek` caller
+  // runs may still be in that caller's hands (a descent holds its page while an overflow chain is
+  // read, and each load may evict), so it waits in `freed` until the caller has returned and
+  // calls `settle`.
+  private readonly spares: Buffer[] = [];
   private readonly freed: Buffer[] = [];
+  /** Buffers of page lists alive across awaits (a checkpoint's or write-back's: `hold`), with how many lists hold each: never recycled. */
+  private readonly held = new Map<Buffer, number>();
 
-  /** Called for a clean page leaving the cache: keeps its buffer if nobody else may hold it. */
-  private release(p: CachedPage, pageSize: number): void {
-    if (p.frame === p.buf && p.buf.length === pageSize && (this.frames.length + this.freed.length) * 10 * pageSize < this.opts.cacheSize) this.freed.push(p.buf);
+  /**
+   * Keeps the buffers of a page list taken by `collectDirty` or `collectWriteBack` from being
+   * recycled while the list is in use (it is written across awaits, and `markClean` compares
+   * buffer identity); call the returned function once, when the list is no longer used.
+   */
+  hold(pages: ReadonlyArray<{ buf: Buffer }>): () => void {
+    const held = this.held;
+    for (const d of pages) held.set(d.buf, (held.get(d.buf) ?? 0) + 1);
+    let holding = true;
+    return () => {
+      if (!holding) return;
+      holding = false;
+      for (const d of pages) {
+        const n = held.get(d.buf)!;
+        if (n > 1) held.set(d.buf, n - 1);
+        else held.delete(d.buf);
+      }
+    };
+  }
+
+  /** Can this committed buffer, which nobody else was handed, be recycled now? No snapshot may read it, no held page list write it. */
+  private unshared(buf: Buffer): boolean {
+    return (this.snapshots.size === 0 || planted('arena-ignore-snapshots')) && !this.held.has(buf); // PLANT(arena-ignore-snapshots)
+  }
+
+  /** A spare buffer of `pageSize` bytes (contents stale: the caller overwrites all of it), or undefined. */
+  spare(pageSize: number): Buffer | undefined {
+    const buf = this.spares.pop();
+    return buf !== undefined && buf.length === pageSize ? buf : undefined;
+  }
+
+  private roomForSpare(pageSize: number): boolean {
+    return (this.spares.length + this.freed.length) * 10 * pageSize < this.opts.cacheSize;
+  }
+
+  /** Gives back a page buffer that nobody references any more (the caller has proved it): a spare, or poison (`arenaCheck`). */
+  recycle(buf: Buffer, pageSize: number): void {
+    if (buf.length !== pageSize) return;
+    if (arenaCheck.on) {
+      buf.fill(POISON);
+      arenaCheck.poisoned++;
+    } else if (this.roomForSpare(pageSize)) this.spares.push(buf);
+  }
+
+  /**
+   * Called for a clean page leaving the cache: keeps its buffer if nobody else may hold it. A
+   * frame (given only to `peek` callers) waits for `settle`. Any other buffer is recycled only
+   * `between` operations (trim, a microtask after a commit: no caller is half way through a
+   * descent) while no snapshot is open and no page list is held — every reader that keeps a page
+   * from one call to the next (cursor, iterator, transaction) holds a snapshot.
+   */
+  private release(p: CachedPage, pageSize: number, between: boolean): void {
+    if (p.buf.length === pageSize) {
+      if (p.frame === p.buf) {
+        if (arenaCheck.on || this.roomForSpare(pageSize)) this.freed.push(p.buf);
+      } else if (between && this.unshared(p.buf)) this.recycle(p.buf, pageSize);
+    }
     p.frame = null;
   }
 
@@ -296,14 +370,18 @@ export class Pager {
   settle(): void {
     const f = this.freed;
     if (f.length === 0) return;
-    for (let i = 0; i < f.length; i++) this.frames.push(f[i]!);
+    for (let i = 0; i < f.length; i++) {
+      if (arenaCheck.on) {
+        f[i]!.fill(POISON);
+        arenaCheck.poisoned++;
+      } else this.spares.push(f[i]!);
+    }
     f.length = 0;
   }
 
   /** Reads and checks a page and caches it; `frame`: loaded for `peek`, its buffer reusable (set before the eviction below, which may drop this very page). */
   private load(file: DataFile, pgno: number, frame: boolean): CachedPage {
-    let into = this.frames.pop();
-    if (into !== undefined && into.length !== file.pageSize) into = undefined;
+    const into = this.spare(file.pageSize);
     if (into !== undefined) this.stats.framesReused++;
     const buf = this.readFromDisk(file, pgno, into);
     const why = checkPage(buf, pgno, file.uid) ?? this.checkLsn(file, pgno, buf);
@@ -395,7 +473,8 @@ export class Pager {
     return file.handle;
   }
 
-  private evict(pageSize: number): void {
+  /** Evicts clean pages down to 90% of the cache; `between`: called between operations (release). */
+  private evict(pageSize: number, between = false): void {
     const target = Math.floor((this.opts.cacheSize * 0.9) / pageSize);
     for (let pass = 0; pass < 2 && this.cached > target; pass++) {
       for (const f of this.files.values()) {
@@ -408,7 +487,7 @@ export class Pager {
           }
           f.pages.delete(pgno);
           this.keepImageEpoch(f, pgno, p);
-          this.release(p, f.pageSize);
+          this.release(p, f.pageSize, between);
           this.cached--;
           this.stats.evictions++;
         }
@@ -443,12 +522,17 @@ export class Pager {
     if (p === undefined && this.snapshots.size > 0 && this.minSnapshot() < seq) p = this.loadOlder(file, pgno);
     if (p === undefined) p = this.cachePage(file, pgno, buf, seq);
     else {
+      const old = p.buf;
       if (this.snapshots.size > 0 && this.minSnapshot() < seq) {
-        (p.history ??= []).push({ buf: p.buf, seq: p.seq });
+        (p.history ??= []).push({ buf: old, seq: p.seq });
         this.withHistory.add(p);
       }
       p.buf = buf;
       p.seq = seq;
+      p.frame = null;
+      // The replaced version, unless a snapshot may read it or a held list write it: the
+      // committing transaction (whose snapshot ended before its install) reads nothing any more.
+      if (old !== buf && this.unshared(old)) this.recycle(old, file.pageSize);
     }
     if (!p.dirty) {
       p.dirty = true;
@@ -477,7 +561,7 @@ export class Pager {
    */
   private trim(pageSize: number): void {
     if (this.cached * pageSize <= this.opts.cacheSize) return;
-    if (this.cached - this.dirtyCount > this.cached / 10) this.evict(pageSize);
+    if (this.cached - this.dirtyCount > this.cached / 10) this.evict(pageSize, true);
     else this.pressure(pageSize);
     if (this.cached * pageSize > this.opts.cacheSize) this.evictRetryAt = this.cached + Math.ceil(this.cached / 10);
   }
@@ -645,7 +729,12 @@ export class FilePages implements PageWriter {
     let buf = this.changed.get(pgno);
     if (buf === undefined) {
       const base = this.pager.read(this.file, pgno, this.seq);
-      buf = Buffer.from(base);
+      buf = this.pager.spare(this.pageSize);
+      if (buf === undefined) buf = Buffer.from(base);
+      else {
+        base.copy(buf);
+        this.pager.stats.sparesReused++;
+      }
       this.changed.set(pgno, buf);
       this.bases.set(pgno, base);
     }
@@ -682,16 +771,36 @@ export class FilePages implements PageWriter {
       meta.writeUInt32LE(pgno + 1, MetaOffset.pageCount);
       this.created.add(pgno);
     }
-    const buf = Buffer.alloc(this.pageSize);
+    const buf = this.blank();
     initPageHeader(buf, pgno, this.file.uid, type);
     this.changed.set(pgno, buf);
     return { pgno, buf };
   }
 
+  /** An all-zero page buffer: a spare zero-filled (no stale bytes may reach the log or the file), else a new one. */
+  private blank(): Buffer {
+    const buf = this.pager.spare(this.pageSize);
+    if (buf === undefined) return Buffer.alloc(this.pageSize);
+    this.pager.stats.sparesReused++;
+    return buf.fill(0);
+  }
+
+  /**
+   * Gives the private pages back to the pager's spares: the transaction was aborted or is
+   * rebased, so they were never installed (no snapshot or page list has them) and its cursors
+   * and readers refuse to read on (DbCursor.step, Database.range: checkTxn).
+   */
+  discard(): void {
+    for (const buf of this.changed.values()) this.pager.recycle(buf, this.pageSize);
+    this.changed.clear();
+    this.bases.clear();
+    this.seen.clear();
+  }
+
   free(pgno: number): void {
     assert(pgno !== 0, 'the meta page cannot be freed');
     const meta = this.writable(0);
-    const buf = Buffer.alloc(this.pageSize);
+    const buf = this.blank();
     initPageHeader(buf, pgno, this.file.uid, 0 as PageType);
     buf.writeUInt32LE(meta.readUInt32LE(MetaOffset.freeHead), PageOffset.next);
     meta.writeUInt32LE(pgno, MetaOffset.freeHead);

@@ -143,6 +143,9 @@ export class Transaction {
   rebase(): void {
     this.pager.releaseSnapshot(this.seq);
     this.seq = this.pager.openSnapshot();
+    // The private pages thrown away are spares for the replay (nothing else ever had them; the
+    // transaction's cursors refuse to step once it is no longer active).
+    for (const fp of this.files.values()) fp.discard();
     this.files = new Map();
     this.readers = new Map();
     for (const op of this.ops) op(this);
@@ -178,11 +181,16 @@ export class Transaction {
     this.host.endTxn(this);
   }
 
-  /** Releases the snapshot and private pages (idempotent); the host calls it when the transaction ends. */
+  /**
+   * Releases the snapshot and private pages (idempotent); the host calls it when the transaction
+   * ends. An aborted transaction's private pages were never installed: they go back to the
+   * pager's spares (its cursors and readers refuse to step: Database.check, checkTxn).
+   */
   release(): void {
     if (this.released) return;
     this.released = true;
     this.pager.releaseSnapshot(this.seq);
+    if (this.state === 'aborted') for (const fp of this.files.values()) fp.discard();
     this.files.clear();
     this.readers.clear();
   }

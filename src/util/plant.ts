@@ -22,6 +22,7 @@ export const PLANTS = {
   'page-ignore-stale': 'src/page/pager.ts checkLsn: a page older (or newer) than the page LSN map says is accepted',
   'ranges-skip-mark': 'src/btree/btree.ts insert: a new leaf cell is not reported as changed, so the page delta misses its bytes',
   'append-cache-split': 'src/btree/btree.ts insertLeaf: a leaf split does not invalidate the cached append path, so the next append goes to the old leaf',
+  'arena-ignore-snapshots': 'src/page/pager.ts unshared: page buffers are recycled while snapshots are open, so a snapshot reads a reused buffer',
 } as const;
 
 export type PlantName = keyof typeof PLANTS;
