@@ -31,6 +31,12 @@ import { planted } from '../util/plant.js'; // PLANT: the planted-bug yardstick 
 export const arenaCheck: { on: boolean; poisoned: number } = { on: process.env['CAIRN_CHECK_ARENA'] === '1', poisoned: 0 };
 export const POISON = 0xdb;
 
+/** What `CAIRN_CHECK_ARENA=1` does instead of keeping a buffer as a spare. */
+function poison(buf: Buffer): void {
+  buf.fill(POISON);
+  arenaCheck.poisoned++;
+}
+
 export interface PageVersion {
   buf: Buffer;
   /** Commit sequence that installed it (0: as read from disk). */
@@ -344,10 +350,8 @@ export class Pager {
   /** Gives back a page buffer that nobody references any more (the caller has proved it): a spare, or poison (`arenaCheck`). */
   recycle(buf: Buffer, pageSize: number): void {
     if (buf.length !== pageSize) return;
-    if (arenaCheck.on) {
-      buf.fill(POISON);
-      arenaCheck.poisoned++;
-    } else if (this.roomForSpare(pageSize)) this.spares.push(buf);
+    if (arenaCheck.on) poison(buf);
+    else if (this.roomForSpare(pageSize)) this.spares.push(buf);
   }
 
   /**
@@ -371,10 +375,8 @@ export class Pager {
     const f = this.freed;
     if (f.length === 0) return;
     for (let i = 0; i < f.length; i++) {
-      if (arenaCheck.on) {
-        f[i]!.fill(POISON);
-        arenaCheck.poisoned++;
-      } else this.spares.push(f[i]!);
+      if (arenaCheck.on) poison(f[i]!);
+      else this.spares.push(f[i]!);
     }
     f.length = 0;
   }
