@@ -19,13 +19,18 @@ const defaultIo: CliIo = {
 };
 
 function usage(): string {
-  return `usage: cairn <command> [options]   (or db_<command> [options])\ncommands: ${COMMANDS.join(', ')}\nrun "cairn <command> --help" for a command's options\n`;
+  return `usage: cairn <command> [options]   (or db_<command> [options])\n       cairn -V | --version\ncommands: ${COMMANDS.join(', ')}\nrun "cairn <command> --help" for a command's options\n`;
 }
 
 export async function run(command: string | undefined, args: string[], io: CliIo = defaultIo): Promise<number> {
   if (command === undefined || command === '--help' || command === '-h' || command === 'help') {
     io.out(usage());
     return command === undefined ? 1 : 0;
+  }
+  if (command === '-V' || command === '--version') {
+    const { VERSION } = await import('./common.js');
+    io.out(`cairn ${VERSION}\n`);
+    return 0;
   }
   const name = command.startsWith('db_') ? command.slice(3) : command;
   if (!(COMMANDS as readonly string[]).includes(name)) {

@@ -1,4 +1,4 @@
-// cairn/level: cairn behind the abstract-level interface (docs/LEVEL.md).
+// cairndb/level: cairn behind the abstract-level interface (docs/LEVEL.md).
 //
 // `CairnLevel` is an abstract-level database over one cairn database (a B-tree in a data file
 // of an environment). abstract-level does the public API (encodings, deferred open, sublevels,
@@ -12,7 +12,7 @@
 // - `db.snapshot()` is a read-only cairn transaction (explicit snapshots).
 //
 // This module is the only part of cairn that loads abstract-level (an optional peer
-// dependency): `import 'cairn'` never reaches it.
+// dependency): `import 'cairndb'` never reaches it.
 
 import { AbstractIterator, AbstractKeyIterator, AbstractLevel, AbstractSnapshot, AbstractValueIterator } from 'abstract-level';
 import type { AbstractDatabaseOptions, AbstractOpenOptions } from 'abstract-level';
