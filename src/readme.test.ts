@@ -115,7 +115,6 @@ for (const b of readme.filter((x) => x.lang === 'sh' && x.skip === undefined)) {
       await db.put(`k${String(i).padStart(5, '0')}`, Buffer.alloc(500, i & 255));
       if (i === n / 2) await primary.checkpoint();
     }
-    fs.mkdirSync(path.join(dir, 'failover'), { mode: 0o700 });
     // The bins on PATH under their package names, as npm links them into node_modules/.bin.
     const bins = path.join(dir, 'node_modules', '.bin');
     fs.mkdirSync(bins);
