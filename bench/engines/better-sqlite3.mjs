@@ -5,7 +5,7 @@ import Database from 'better-sqlite3';
 import { fsyncTree } from '../lib/fsutil.mjs';
 
 const pkgVersion = () =>
-  JSON.parse(readFileSync(new URL('../../node_modules/better-sqlite3/package.json', import.meta.url), 'utf8')).version;
+  JSON.parse(readFileSync(new URL('../node_modules/better-sqlite3/package.json', import.meta.url), 'utf8')).version;
 const FILE = 'bench.sqlite';
 
 /** @type {import('../lib/adapter.mjs').Adapter} */

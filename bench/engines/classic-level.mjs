@@ -4,7 +4,7 @@ import { ClassicLevel } from 'classic-level';
 import { fsyncTree } from '../lib/fsutil.mjs';
 
 const pkgVersion = () =>
-  JSON.parse(readFileSync(new URL('../../node_modules/classic-level/package.json', import.meta.url), 'utf8')).version;
+  JSON.parse(readFileSync(new URL('../node_modules/classic-level/package.json', import.meta.url), 'utf8')).version;
 
 /** @type {import('../lib/adapter.mjs').Adapter} */
 export default {

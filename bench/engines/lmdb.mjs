@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { open as lmdbOpen } from 'lmdb';
 
 const pkgVersion = () =>
-  JSON.parse(readFileSync(new URL('../../node_modules/lmdb/package.json', import.meta.url), 'utf8')).version;
+  JSON.parse(readFileSync(new URL('../node_modules/lmdb/package.json', import.meta.url), 'utf8')).version;
 
 /** @type {import('../lib/adapter.mjs').Adapter} */
 export default {

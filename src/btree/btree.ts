@@ -156,6 +156,7 @@ import {
 import { commonPrefix, copyOf, encodeKey, memcmp2, terminatorAt, unescapeKey } from './keys.js';
 import { type Dirty, track, writableWhole } from './ranges.js';
 
+/** Duplicate keys: 'none', 'sorted' (a key's values in memcmp order) or 'unsorted' (insertion order). */
 export type DupMode = 'none' | 'sorted' | 'unsorted';
 
 export interface Cursor {

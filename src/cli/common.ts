@@ -33,6 +33,7 @@ import { nodeVfs } from '../io/node.js';
 import { listLogFiles } from '../log/reader.js';
 
 export type { CliIo } from './main.js';
+import { OutputClosed, outputClosed } from './main.js';
 
 /** The package version, read once from package.json. */
 export const VERSION: string = (() => {
@@ -246,18 +247,6 @@ export interface ToolContext {
   warn(message: string): void;
 }
 
-let epipeHandled = false;
-
-/** `db_archive -l | head`: a reader that goes away ends the tool quietly, as SIGPIPE would (141). */
-function handleEpipe(): void {
-  if (epipeHandled) return;
-  epipeHandled = true;
-  process.stdout.on('error', (e: NodeJS.ErrnoException) => {
-    if (e.code === 'EPIPE') process.exit(141);
-    throw e;
-  });
-}
-
 /**
  * Runs a tool body with the shared conventions. The body returns the exit status (or nothing
  * for 0); it throws CliError / CairnError for failures.
@@ -268,7 +257,6 @@ export async function runTool(
   io: CliIo,
   body: (opts: Options, ctx: ToolContext) => Promise<number | void> | number | void,
 ): Promise<number> {
-  handleEpipe();
   const usageExit = spec.usageExit ?? 1;
   const errorExit = spec.errorExit ?? 1;
   let opts: Options;
@@ -289,9 +277,18 @@ export async function runTool(
   }
   const ctx: ToolContext = { io, spec, warn: (m) => printError(io, spec.name, m) };
   try {
-    return (await body(opts, ctx)) ?? 0;
+    const status = (await body(opts, ctx)) ?? 0;
+    // A write that failed reports EPIPE on a later tick: let it arrive before choosing the status.
+    await new Promise((resolve) => setImmediate(resolve));
+    return outputClosed() ? 141 : status;
   } catch (e) {
-    printError(io, spec.name, describeError(e));
+    if (e instanceof OutputClosed) return 141;
+    try {
+      printError(io, spec.name, describeError(e));
+    } catch (e2) {
+      if (e2 instanceof OutputClosed) return 141;
+      throw e2;
+    }
     if (e instanceof CliError && e.usage) {
       io.err(usageText(spec));
       return e.exitCode ?? usageExit;

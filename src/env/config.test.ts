@@ -139,9 +139,9 @@ test('set_lg_max must be at least 4 × set_lg_bsize; set_create_dir must be a da
 });
 
 test('absolute and .. directories are allowed; absolute ones are warned about', () => {
-  const cfg = parseDbConfig('set_lg_dir /var/log/cairn\nadd_data_dir ../shared');
+  const cfg = parseDbConfig('set_lg_dir /var/log/cairn\nadd_data_dir ../common');
   assert.equal(cfg.logDir, '/var/log/cairn');
-  assert.deepEqual(cfg.dataDirs, ['../shared']);
+  assert.deepEqual(cfg.dataDirs, ['../common']);
   assert.equal(cfg.warnings.length, 1);
   assert.match(cfg.warnings[0]!, /^line 1: set_lg_dir \/var\/log\/cairn is absolute/);
 });

@@ -10,11 +10,14 @@ import { type DataFile, type Pager, PeekReader, SnapshotReader, inFile, locateCo
 import type { Transaction } from '../txn/txn.js';
 import { CairnError, invalid } from '../util/errors.js';
 
+/** A key or value as given: bytes (a Buffer or any Uint8Array) or a string, stored as UTF-8. */
 export type Bytes = Uint8Array | string;
 
 /** What the catalog stores for each database (JSON in the catalog tree's value). */
 export interface Descriptor {
+  /** The B-tree's root page. */
   root: number;
+  /** The duplicates mode, fixed at creation. */
   dup: DupMode;
   /** The Berkeley DB access method a loaded dump came from, so db_dump writes it back the same way. */
   type?: 'btree' | 'hash' | 'recno' | 'queue';
@@ -58,18 +61,40 @@ function valueOf(v: Bytes): Buffer {
   return b;
 }
 
+/** Bounds and order of `db.range()` (keys compare in memcmp order). */
 export interface RangeOptions {
-  gt?: Bytes;
-  gte?: Bytes;
-  lt?: Bytes;
-  lte?: Bytes;
+  /** Keys greater than this. */
+  gt?: Bytes | undefined;
+  /** Keys greater than or equal to this. */
+  gte?: Bytes | undefined;
+  /** Keys less than this. */
+  lt?: Bytes | undefined;
+  /** Keys less than or equal to this. */
+  lte?: Bytes | undefined;
   /** Keys starting with these bytes (combined with the other bounds). */
-  prefix?: Bytes;
-  reverse?: boolean;
-  limit?: number;
+  prefix?: Bytes | undefined;
+  /** Largest key first. */
+  reverse?: boolean | undefined;
+  /** At most this many pairs. */
+  limit?: number | undefined;
 }
 
-/** What a Database needs from its environment. */
+/** Options of `db.put`. */
+export interface PutOptions {
+  /** Leave an existing key alone and return false (Berkeley DB's DB_NOOVERWRITE). */
+  noOverwrite?: boolean | undefined;
+}
+
+/** A promise-returning call never throws: what fails before the promise exists rejects it. */
+function rejecting<T>(fn: () => Promise<T>): Promise<T> {
+  try {
+    return fn();
+  } catch (e) {
+    return Promise.reject(e);
+  }
+}
+
+/** @internal What a Database needs from its environment. */
 export interface DbHost {
   readonly pager: Pager;
   checkUsable(): void;
@@ -90,6 +115,11 @@ function prefixEnd(prefix: Buffer): Buffer | undefined {
   return undefined;
 }
 
+/**
+ * A cursor over one database (`db.cursor(txn?)`): positions with first/last/seek/seekLast, steps
+ * with next/prev; each returns `[key, value]` or undefined past either end. Without a transaction
+ * it holds a snapshot until `close()`.
+ */
 export class DbCursor {
   private open = true;
   /** @internal */
@@ -104,9 +134,11 @@ export class DbCursor {
     this.check();
     return inFile(this.file, f);
   }
+  /** The pair with the smallest key. */
   first(): [Buffer, Buffer] | undefined {
     return this.step(() => this.inner.first());
   }
+  /** The pair with the largest key. */
   last(): [Buffer, Buffer] | undefined {
     return this.step(() => this.inner.last());
   }
@@ -120,9 +152,11 @@ export class DbCursor {
     const k = keyOf(key);
     return this.step(() => this.inner.seekLast(k));
   }
+  /** The pair after the current one. */
   next(): [Buffer, Buffer] | undefined {
     return this.step(() => this.inner.next());
   }
+  /** The pair before the current one. */
   prev(): [Buffer, Buffer] | undefined {
     return this.step(() => this.inner.prev());
   }
@@ -134,10 +168,19 @@ export class DbCursor {
   }
 }
 
+/**
+ * A database: one B-tree in a data file (`env.openDatabase(file, { name? })`). Reads take an
+ * optional transaction (without one: the latest committed state); writes take a transaction
+ * and return their result, or without one commit on their own and return a promise.
+ */
 export class Database {
+  /** The data file's name. */
   readonly fileName: string;
+  /** The database's name inside the file (undefined: the file's unnamed database). */
   readonly name: string | undefined;
+  /** The duplicates mode: 'none', 'sorted' or 'unsorted'. */
   readonly duplicates: DupMode;
+  /** @internal */
   readonly descriptor: Descriptor;
   /** @internal */
   readonly file: DataFile;
@@ -166,6 +209,7 @@ export class Database {
     if (txn !== undefined) this.host.checkTxn(txn);
   }
 
+  /** `file` or `file:name`, as messages name the database. */
   get label(): string {
     return this.name === undefined ? this.fileName : `${this.fileName}:${this.name}`;
   }
@@ -199,6 +243,7 @@ export class Database {
     }
   }
 
+  /** Whether the key is present. */
   has(key: Bytes, txn?: Transaction): boolean {
     return this.get(key, txn) !== undefined;
   }
@@ -206,15 +251,26 @@ export class Database {
   /**
    * Stores a pair. In a database without duplicates it replaces the key's value; with
    * duplicates it adds the pair. With `noOverwrite` an existing key is left alone and
-   * false is returned.
+   * false is returned. In `txn`: returns at once; without one: commits on its own and returns
+   * a promise (which rejects, never throws, on bad input).
    */
-  put(key: Bytes, value: Bytes, txn: Transaction, options?: { noOverwrite?: boolean }): boolean;
-  put(key: Bytes, value: Bytes, txn?: undefined, options?: { noOverwrite?: boolean }): Promise<boolean>;
-  put(key: Bytes, value: Bytes, txn?: Transaction, options?: { noOverwrite?: boolean }): boolean | Promise<boolean> {
+  put(key: Bytes, value: Bytes, txn: Transaction, options?: PutOptions): boolean;
+  /** Without a transaction: commits on its own; the promise resolves when durable. */
+  put(key: Bytes, value: Bytes, txn?: undefined, options?: PutOptions): Promise<boolean>;
+  /** A transaction or none (helpers that work both ways): the result, or a promise of it. */
+  put(key: Bytes, value: Bytes, txn: Transaction | undefined, options?: PutOptions): boolean | Promise<boolean>;
+  put(key: Bytes, value: Bytes, txn?: Transaction, options?: PutOptions): boolean | Promise<boolean> {
+    if (txn === undefined) {
+      return rejecting(() => {
+        this.check();
+        const k = keyOf(key);
+        const v = valueOf(value);
+        return this.host.autoCommit((t) => this.put(k, v, t, options));
+      });
+    }
     this.check(txn);
     const k = keyOf(key);
     const v = valueOf(value);
-    if (txn === undefined) return this.host.autoCommit((t) => this.put(k, v, t, options));
     const noOverwrite = options?.noOverwrite === true;
     const tree = this.tree;
     const file = this.file;
@@ -230,14 +286,27 @@ export class Database {
     return result;
   }
 
-  /** Removes a key (all its duplicates), or one pair when `value` is given. Returns how many pairs went. */
+  /**
+   * Removes a key (all its duplicates), or one pair when `value` is given. Returns how many pairs
+   * went (without a transaction: a promise of it, committed on its own).
+   */
   del(key: Bytes, txn: Transaction, value?: Bytes): number;
+  /** Without a transaction: commits on its own; the promise resolves when durable. */
   del(key: Bytes, txn?: undefined, value?: Bytes): Promise<number>;
+  /** A transaction or none: the count, or a promise of it. */
+  del(key: Bytes, txn: Transaction | undefined, value?: Bytes): number | Promise<number>;
   del(key: Bytes, txn?: Transaction, value?: Bytes): number | Promise<number> {
+    if (txn === undefined) {
+      return rejecting(() => {
+        this.check();
+        const k = keyOf(key);
+        const v = value === undefined ? undefined : valueOf(value);
+        return this.host.autoCommit((t) => this.del(k, t, v));
+      });
+    }
     this.check(txn);
     const k = keyOf(key);
     const v = value === undefined ? undefined : valueOf(value);
-    if (txn === undefined) return this.host.autoCommit((t) => this.del(k, t, v));
     let n = 0;
     txn.apply((t) => {
       n = inFile(this.file, () => this.tree.del(t.writer(this.file), k, v));
@@ -245,12 +314,20 @@ export class Database {
     return n;
   }
 
-  /** Removes every pair (transactional); returns how many there were. */
+  /** Removes every pair (transactional); returns how many there were (without a transaction: a promise of it). */
   truncate(txn: Transaction): number;
+  /** Without a transaction: commits on its own; the promise resolves when durable. */
   truncate(txn?: undefined): Promise<number>;
+  /** A transaction or none: the count, or a promise of it. */
+  truncate(txn: Transaction | undefined): number | Promise<number>;
   truncate(txn?: Transaction): number | Promise<number> {
+    if (txn === undefined) {
+      return rejecting(() => {
+        this.check();
+        return this.host.autoCommit((t) => this.truncate(t));
+      });
+    }
     this.check(txn);
-    if (txn === undefined) return this.host.autoCommit((t) => this.truncate(t));
     let n = 0;
     txn.apply((t) => {
       n = inFile(this.file, () => this.tree.truncate(t.writer(this.file)));

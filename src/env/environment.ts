@@ -22,116 +22,150 @@ import { DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, MIN_PAGE_SIZE, PageOffset, PageType }
 import { MetaOffset, initMeta, readMeta } from '../page/meta.js';
 import { DataFile, type FilePages, Pager, SnapshotReader, diffInto, inFile, initPageHeader } from '../page/pager.js';
 import { PageLsnMap, pageMapPath, readPageMap, writePageMap } from '../page/lsnmap.js';
-import { DURABILITIES, type Durability, INTERNAL_TXN, Transaction, type TxnHost } from '../txn/txn.js';
+import { DURABILITIES, type Durability, INTERNAL_TXN, Transaction } from '../txn/txn.js';
 import { CairnError, CorruptionError, IoError, RunRecoveryError, invalid } from '../util/errors.js';
 import { type Lsn, formatLsn, lsnFile, lsnOffset, parseLsn, readLsn, writeLsn } from '../util/lsn.js';
 import { type ParsedDbConfig, parseDbConfig } from './config.js';
 import { type Control, readControl, writeControl, CONTROL_FILE } from './control.js';
 import { checkHistory, checkHistoryChain, lastLogHeader, newHistory } from './history.js';
 import { knownHistory } from '../log/file.js';
-import { Database, type DbHost, type Descriptor, decodeDescriptor, encodeDescriptor } from './database.js';
+import { Database, type Descriptor, decodeDescriptor, encodeDescriptor } from './database.js';
 import { type OwnerLock, acquireOwnerLock } from './lock.js';
 import { type Channel, startChannel } from './channel.js';
 import { type RecoveryResult, checkAllPages, openDataFile, recover } from './recovery.js';
 import { planted } from '../util/plant.js'; // PLANT: the planted-bug yardstick (src/util/plant.ts)
 
+/** Options of `Environment.open`; a DB_CONFIG file in the home overrides them. */
 export interface EnvironmentOptions {
   /** Create the home and a new environment if there is none. */
-  create?: boolean;
+  create?: boolean | undefined;
   /** Default commit durability (DB_CONFIG's set_flags overrides, as in Berkeley DB). */
-  durability?: Durability;
+  durability?: Durability | undefined;
   /** Page cache size in bytes (default 64 MiB). */
-  cacheSize?: number;
+  cacheSize?: number | undefined;
   /** Page size for new data files (default 4096). */
-  pageSize?: number;
+  pageSize?: number | undefined;
   /** Log file size (default 10 MiB; set_lg_max). */
-  logFileSize?: number;
+  logFileSize?: number | undefined;
   /** Log buffer size (default 1 MiB; set_lg_bsize). */
-  logBufferSize?: number;
+  logBufferSize?: number | undefined;
   /** Remove log files once normal recovery no longer needs them (DB_LOG_AUTO_REMOVE). */
-  autoRemoveLogs?: boolean;
+  autoRemoveLogs?: boolean | undefined;
   /** Run this recovery before opening: 'normal' is automatic when needed; 'catastrophic' replays every log file. */
-  recover?: 'normal' | 'catastrophic';
+  recover?: 'normal' | 'catastrophic' | undefined;
   /** Automatic checkpoints: after this many KiB of log or minutes (default 65536 KiB, 5 min); false: only on demand. */
-  checkpoint?: { kbytes?: number; minutes?: number } | false;
+  checkpoint?: { kbytes?: number | undefined; minutes?: number } | false;
   /**
    * Open for reading only: no log writer, no checkpoints, nothing written to the home (the
    * control file must say the environment was closed or recovered). For inspecting failover
    * copies and backups without touching their files.
    */
-  readOnly?: boolean;
+  readOnly?: boolean | undefined;
   /** The file system (tests pass a SimVfs). */
-  vfs?: Vfs;
+  vfs?: Vfs | undefined;
   /** Progress messages from recovery. */
-  progress?: (message: string) => void;
+  progress?: ((message: string) => void) | undefined;
 }
 
+/** Options of `env.openDatabase`. */
 export interface OpenDatabaseOptions {
   /** A named database inside the file (several may share one file). */
-  name?: string;
-  create?: boolean;
+  name?: string | undefined;
+  /** Create the database when it does not exist. */
+  create?: boolean | undefined;
   /** With create: fail if the database exists. */
-  exclusive?: boolean;
+  exclusive?: boolean | undefined;
   /** Duplicate keys: 'sorted' (values in memcmp order) or 'unsorted' (insertion order). Set at creation. */
-  duplicates?: DupMode | boolean;
+  duplicates?: DupMode | boolean | undefined;
   /** @internal Berkeley DB dump metadata to keep (db_load). */
-  descriptor?: Partial<Descriptor>;
+  descriptor?: Partial<Descriptor> | undefined;
 }
 
+/** Options of `Environment.recover` (the API of `db_recover`). */
 export interface RecoverOptions {
   /** Replay every log file from the first (for backups and failover copies). */
-  catastrophic?: boolean;
+  catastrophic?: boolean | undefined;
   /** Recover to this time: later commits are not applied, and the later log is kept aside. */
-  until?: Date;
+  until?: Date | undefined;
   /** Recover to this LSN ("file/offset" or "[file][offset]"): transactions committed before it. */
-  untilLsn?: string;
-  vfs?: Vfs;
-  progress?: (message: string) => void;
+  untilLsn?: string | undefined;
+  /** @internal The file system (tests pass a SimVfs). */
+  vfs?: Vfs | undefined;
+  /** Progress messages, one line each. */
+  progress?: ((message: string) => void) | undefined;
 }
 
+/** What a recovery did (`Environment.recover`, `db_recover -v`). */
 export interface RecoveryReport {
+  /** Normal (from the last checkpoint's redo point) or catastrophic (every log file). */
   kind: 'normal' | 'catastrophic';
+  /** The LSN recovery started reading at ("[file][offset]"). */
   start: string;
+  /** The end of the log after recovery. */
   end: string;
+  /** Transactions committed in the log read. */
   transactions: number;
-  lastCommit?: Date;
+  /** Time of the last commit applied. */
+  lastCommit?: Date | undefined;
+  /** Log bytes read. */
   logBytes: number;
+  /** Pages a log record changed. */
   pagesRedone: number;
   /** With `until`: where the log files after the recovery point were moved. */
-  keptLogDir?: string;
+  keptLogDir?: string | undefined;
+  /** Wall-clock time the recovery took. */
   durationMs: number;
 }
 
+/** `env.stat()`: figures of a live environment. */
 export interface EnvironmentStat {
+  /** The home directory. */
   home: string;
+  /** The environment id in hex. */
   envId: string;
+  /** The log: where it ends and what has been written and synced since open. */
   log: { dir: string; file: number; offset: number; end: string; durable: string; fileSize: number; records: number; bytes: number; writes: number; syncs: number; newFiles: number };
+  /** Transactions since open, and the snapshots open now. */
   txn: { nextId: number; begun: number; commits: number; aborts: number; active: number; snapshots: number; lastCommit?: Date };
+  /** The page cache: its budget, content and traffic since open. */
   cache: { size: number; pageSize: number; pages: number; dirty: number; hits: number; misses: number; evictions: number; pagesWritten: number; writeBacks: number; pagesWrittenBack: number };
+  /** Checkpoints since open, the last one and the redo point. */
   checkpoint: { count: number; last: string; redo: string; lastTime?: Date; running: boolean };
 }
 
+/** Options of `env.hotBackup` (the API of `db_hotbackup`). */
 export interface HotBackupOptions {
   /** Checkpoint the source first (db_hotbackup -c). */
-  checkpoint?: boolean;
+  checkpoint?: boolean | undefined;
   /** Refresh an existing backup: move inactive logs into it, copy active ones (db_hotbackup -u). */
-  update?: boolean;
-  progress?: (message: string) => void;
+  update?: boolean | undefined;
+  /** Progress messages, one line each. */
+  progress?: ((message: string) => void) | undefined;
   /** Recreate DB_CONFIG's directory layout in the target and copy DB_CONFIG (db_hotbackup -D); default 'flat'. */
-  layout?: 'flat' | 'config'; // issue 3
+  layout?: 'flat' | 'config' | undefined; // issue 3
   /** Keep every copied log file in the target after recovery (db_hotbackup -g). */
-  keepLogs?: boolean; // issue 3
+  keepLogs?: boolean | undefined; // issue 3
 }
 
+/** What a hot backup did. */
 export interface HotBackupReport {
+  /** The backup directory, absolute. */
   dir: string;
+  /** Data files copied. */
   dataFiles: string[];
+  /** Log files copied. */
   logsCopied: string[];
+  /** Log files moved from the source (`update`: inactive logs). */
   logsMoved: string[];
+  /** The source's log position when the copy began. */
   startLsn: string;
+  /** The log position the backup is recovered to. */
   endLsn: string;
+  /** Bytes copied. */
   bytes: number;
+  /** Wall-clock time the backup took. */
   durationMs: number;
+  /** The catastrophic recovery run on the copy. */
   recovery: RecoveryReport;
   /** The manifest written (__cairn.backup.json). */
   manifest: string; // issue 3
@@ -141,15 +175,16 @@ export interface HotBackupReport {
   requiredLsn: string; // issue 3
 }
 
+/** Options of `env.archive` (the API of `db_archive`). */
 export interface ArchiveOptions {
   /** All log files (db_archive -l) instead of only the removable ones. */
-  logs?: boolean;
+  logs?: boolean | undefined;
   /** The database files (db_archive -s). */
-  data?: boolean;
+  data?: boolean | undefined;
   /** Absolute paths (db_archive -a). */
-  absolute?: boolean;
+  absolute?: boolean | undefined;
   /** Remove the removable log files (db_archive -d). */
-  remove?: boolean;
+  remove?: boolean | undefined;
 }
 
 interface Dirs {
@@ -191,17 +226,30 @@ function isDataFileName(name: string): boolean {
   return !name.startsWith('__cairn') && name !== 'DB_CONFIG' && parseLogFileName(name) === undefined && !name.endsWith('.tmp');
 }
 
-export class Environment implements TxnHost, DbHost {
+/**
+ * An environment: a home directory with its log, data files, control file and owner lock, owned
+ * by one process at a time (`LOCKED` for a second). Open it with `Environment.open`; open
+ * databases in it with `openDatabase`; run transactions with `transaction(fn)` or `begin()`;
+ * `close()` when done. (It serves transactions and databases as their TxnHost and DbHost, by
+ * shape: the declarations the package publishes keep those internal.)
+ */
+export class Environment {
+  /** The home directory, absolute. */
   readonly home: string;
+  /** @internal */
   readonly pager: Pager;
   /** @internal */
   readonly vfs: Vfs;
   /** @internal */
   readonly dirs: Dirs;
+  /** The environment's 16-byte id, stamped in every log file, data file and page (I6, I7). */
   readonly envId: Buffer;
+  /** The default commit durability (the option, or DB_CONFIG's `set_flags`). */
   readonly durability: Durability;
+  /** The page size of data files this environment creates. */
   readonly pageSize: number;
   private readonly writer: LogWriter | undefined;
+  /** Opened with `{ readOnly: true }`: reads only; writes throw `READ_ONLY`. */
   readonly readOnly: boolean;
   private lock: OwnerLock;
   private control: Control;
@@ -274,6 +322,12 @@ export class Environment implements TxnHost, DbHost {
 
   // ---- opening -----------------------------------------------------------------------------
 
+  /**
+   * Opens the environment in `home` (made with `{ create: true }`), running recovery first when
+   * it was not closed cleanly. Throws `LOCKED` when another process or handle owns it,
+   * `NOT_FOUND` when there is none and `create` is not set, `RUN_RECOVERY` when it needs
+   * `db_recover`, `CORRUPT` for damage and `CONFIG` for bad options or DB_CONFIG lines.
+   */
   static async open(home: string, options: EnvironmentOptions = {}): Promise<Environment> {
     const vfs = options.vfs ?? nodeVfs;
     home = path.resolve(home);
@@ -504,13 +558,18 @@ export class Environment implements TxnHost, DbHost {
     if (this.panicError === undefined) this.panicError = e;
   }
 
+  /** True after an I/O failure (I8): every call then throws `RUN_RECOVERY`; reopen to recover. */
   get panicked(): boolean {
     return this.panicError !== undefined;
   }
 
   // ---- transactions ------------------------------------------------------------------------
 
-  begin(options: { readOnly?: boolean; durability?: Durability } = {}): Transaction {
+  /**
+   * Begins a transaction on the latest committed state: a write transaction (commit or abort
+   * it) or, with `readOnly`, a snapshot for reads (end it with `abort()`).
+   */
+  begin(options: { readOnly?: boolean | undefined; durability?: Durability | undefined } = {}): Transaction {
     this.checkUsable();
     if (options.durability !== undefined && !DURABILITIES.includes(options.durability)) throw invalid(`durability must be one of ${DURABILITIES.join(', ')}`);
     if (this.readOnly && !options.readOnly) {
@@ -529,7 +588,7 @@ export class Environment implements TxnHost, DbHost {
    * retries run one at a time):
    * keep fn free of side effects other than the transaction's. A synchronous fn never conflicts.
    */
-  async transaction<T>(fn: (txn: Transaction) => T | Promise<T>, options: { durability?: Durability; readOnly?: boolean; retries?: number } = {}): Promise<T> {
+  async transaction<T>(fn: (txn: Transaction) => T | Promise<T>, options: { durability?: Durability | undefined; readOnly?: boolean | undefined; retries?: number | undefined } = {}): Promise<T> {
     const retries = options.retries ?? 100;
     for (let attempt = 0; ; attempt++) {
       // After a conflict, attempts run one at a time, so that contenders make progress.
@@ -1220,7 +1279,7 @@ export class Environment implements TxnHost, DbHost {
     if (files.length > 0) this.vfs.syncDir(this.dirs.logDir);
   }
 
-  /** Keeps log files from `fromFile` on from being removed until the returned function is called (I5). */
+  /** @internal Keeps log files from `fromFile` on from being removed until the returned function is called (I5). */
   pinLogs(fromFile: number): () => void {
     this.pins.set(fromFile, (this.pins.get(fromFile) ?? 0) + 1);
     let done = false;
@@ -1278,6 +1337,7 @@ export class Environment implements TxnHost, DbHost {
 
   // ---- status ------------------------------------------------------------------------------
 
+  /** Log, transaction, cache and checkpoint figures (`db_stat -e` prints them). */
   stat(): EnvironmentStat {
     this.checkUsable();
     const w = this.writer;

@@ -1,4 +1,4 @@
-// cairn/level: cairn behind the abstract-level interface (docs/LEVEL.md).
+// cairndb/level: cairn behind the abstract-level interface (docs/LEVEL.md).
 //
 // `CairnLevel` is an abstract-level database over one cairn database (a B-tree in a data file
 // of an environment). abstract-level does the public API (encodings, deferred open, sublevels,
@@ -12,7 +12,7 @@
 // - `db.snapshot()` is a read-only cairn transaction (explicit snapshots).
 //
 // This module is the only part of cairn that loads abstract-level (an optional peer
-// dependency): `import 'cairn'` never reaches it.
+// dependency): `import 'cairndb'` never reaches it.
 
 import { AbstractIterator, AbstractKeyIterator, AbstractLevel, AbstractSnapshot, AbstractValueIterator } from 'abstract-level';
 import type { AbstractDatabaseOptions, AbstractOpenOptions } from 'abstract-level';
@@ -51,6 +51,7 @@ export interface CairnLevelOptions<K = string, V = string> extends AbstractDatab
 
 /** The environment form: a database inside an environment the caller opened and keeps. */
 export interface CairnLevelEnvOptions<K = string, V = string> extends CairnLevelOptions<K, V> {
+  /** The open environment to keep the database in (the caller closes it). */
   env: Environment;
 }
 
@@ -88,7 +89,9 @@ interface BatchOp {
 
 /** An error with an abstract-level code (`LEVEL_*`), keeping the engine error as its cause. */
 export class CairnLevelError extends Error {
+  /** abstract-level's code, e.g. `LEVEL_NOT_FOUND`, `LEVEL_LOCKED`. */
   readonly code: string;
+  /** @internal */
   constructor(message: string, code: string, options?: { cause?: unknown }) {
     super(message, options);
     this.name = 'CairnLevelError';
@@ -423,7 +426,9 @@ interface LevelLike {
 
 /** Options of the operations of a CairnLevelTransaction. */
 export interface TransactionOpOptions {
+  /** The key encoding for this call (default: the database's). */
   keyEncoding?: unknown;
+  /** The value encoding for this call (default: the database's). */
   valueEncoding?: unknown;
   /** A sublevel (at any depth) of the CairnLevel that made the transaction: its encodings and key prefix apply. */
   sublevel?: object;
@@ -462,6 +467,7 @@ export class CairnLevelTransaction<K = string, V = string> {
     return db.prefixKey(enc.encode(key), enc.format, false);
   }
 
+  /** The value of a key as this transaction sees it (its own writes included), or undefined. */
   get<T = V>(key: K | unknown, options?: TransactionOpOptions): T | undefined {
     const k = this.key(key, options);
     const v = engine(() => this.database.get(k, this.txn));
@@ -474,11 +480,13 @@ export class CairnLevelTransaction<K = string, V = string> {
     }
   }
 
+  /** Whether the key is present, as this transaction sees it. */
   has(key: K | unknown, options?: TransactionOpOptions): boolean {
     const k = this.key(key, options);
     return engine(() => this.database.has(k, this.txn));
   }
 
+  /** Stores a pair in this transaction (applied when it commits). */
   put(key: K | unknown, value: V | unknown, options?: TransactionOpOptions): void {
     if (value === null || value === undefined) throw new CairnLevelError('Value cannot be null or undefined', 'LEVEL_INVALID_VALUE');
     const k = this.key(key, options);
@@ -486,6 +494,7 @@ export class CairnLevelTransaction<K = string, V = string> {
     engine(() => this.database.put(k, v, this.txn));
   }
 
+  /** Removes a key in this transaction. */
   del(key: K | unknown, options?: TransactionOpOptions): void {
     const k = this.key(key, options);
     engine(() => this.database.del(k, this.txn));
@@ -524,7 +533,9 @@ const CLEAR_CHUNK = 10_000;
 export class CairnLevel<K = string, V = string> extends AbstractLevel<Buffer | Uint8Array | string, K, V> {
   /** The environment's directory (undefined in the environment form). */
   readonly location: string | undefined;
+  /** The data file holding the database. */
   readonly file: string;
+  /** The database's name in that file (undefined: the file's unnamed database). */
   readonly dbName: string | undefined;
   private readonly sharedEnv: Environment | undefined;
   private readonly envOptions: CairnLevelOptions['environment'];
@@ -535,7 +546,9 @@ export class CairnLevel<K = string, V = string> extends AbstractLevel<Buffer | U
   private environment: Environment | undefined;
   private cairnDb: Database | undefined;
 
+  /** A database in its own environment at `location` (opened with the database). */
   constructor(location: string, options?: CairnLevelOptions<K, V>);
+  /** A database inside an environment the caller opened (`options.env`) and keeps. */
   constructor(options: CairnLevelEnvOptions<K, V>);
   constructor(location: string | CairnLevelEnvOptions<K, V>, options?: CairnLevelOptions<K, V>) {
     let opts: CairnLevelOptions<K, V> & { env?: Environment };
@@ -582,6 +595,7 @@ export class CairnLevel<K = string, V = string> extends AbstractLevel<Buffer | U
 
   // ---- open / close ------------------------------------------------------------------------
 
+  /** @internal abstract-level's hook. */
   async _open(options: AbstractOpenOptions): Promise<void> {
     const createIfMissing = options.createIfMissing !== false;
     const errorIfExists = options.errorIfExists === true;
@@ -615,6 +629,7 @@ export class CairnLevel<K = string, V = string> extends AbstractLevel<Buffer | U
     }
   }
 
+  /** @internal abstract-level's hook. */
   async _close(): Promise<void> {
     const env = this.environment;
     this.cairnDb = undefined;
@@ -625,15 +640,18 @@ export class CairnLevel<K = string, V = string> extends AbstractLevel<Buffer | U
 
   // ---- reads -------------------------------------------------------------------------------
 
+  /** @internal abstract-level's hook. */
   async _get(key: Encoded, options: ReadOptions): Promise<Encoded | undefined> {
     return this._getSync(key, options);
   }
 
+  /** @internal abstract-level's hook. */
   _getSync(key: Encoded, options: ReadOptions): Encoded | undefined {
     const v = engine(() => this.cairnDb!.get(key, options.snapshot?.txn));
     return v === undefined ? undefined : out(v, options.valueEncoding);
   }
 
+  /** @internal abstract-level's hook. */
   async _getMany(keys: Encoded[], options: ReadOptions): Promise<Array<Encoded | undefined>> {
     const db = this.cairnDb!;
     const txn = options.snapshot?.txn;
@@ -646,28 +664,34 @@ export class CairnLevel<K = string, V = string> extends AbstractLevel<Buffer | U
     );
   }
 
+  /** @internal abstract-level's hook. */
   async _has(key: Encoded, options: ReadOptions): Promise<boolean> {
     return engine(() => this.cairnDb!.has(key, options.snapshot?.txn));
   }
 
+  /** @internal abstract-level's hook. */
   async _hasMany(keys: Encoded[], options: ReadOptions): Promise<boolean[]> {
     const db = this.cairnDb!;
     const txn = options.snapshot?.txn;
     return engine(() => keys.map((k) => db.has(k, txn)));
   }
 
+  /** @internal abstract-level's hook. */
   _iterator(options: RangeOpts): CairnIterator<K, V> {
     return engine(() => new CairnIterator(this, this.cairnDb!, options));
   }
 
+  /** @internal abstract-level's hook. */
   _keys(options: RangeOpts): CairnKeyIterator<K, V> {
     return engine(() => new CairnKeyIterator(this, this.cairnDb!, options));
   }
 
+  /** @internal abstract-level's hook. */
   _values(options: RangeOpts): CairnValueIterator<K, V> {
     return engine(() => new CairnValueIterator(this, this.cairnDb!, options));
   }
 
+  /** @internal abstract-level's hook. */
   _snapshot(options: object): CairnSnapshot {
     return engine(() => new CairnSnapshot(options, this.environment!.begin({ readOnly: true })));
   }
@@ -735,15 +759,18 @@ export class CairnLevel<K = string, V = string> extends AbstractLevel<Buffer | U
     }
   }
 
+  /** @internal abstract-level's hook. */
   async _put(key: Encoded, value: Encoded, options: WriteOptions): Promise<void> {
     await this.write(options, (db, txn) => db.put(key, value, txn));
   }
 
+  /** @internal abstract-level's hook. */
   async _del(key: Encoded, options: WriteOptions): Promise<void> {
     await this.write(options, (db, txn) => db.del(key, txn));
   }
 
   /** All operations in one cairn transaction: all or nothing, also after a crash. */
+  /** @internal abstract-level's hook. */
   async _batch(operations: BatchOp[], options: WriteOptions): Promise<void> {
     await this.write(options, (db, txn) => {
       for (const op of operations) {
@@ -759,6 +786,7 @@ export class CairnLevel<K = string, V = string> extends AbstractLevel<Buffer | U
    * deleted in transactions of up to 10,000 keys: each is atomic, a very large clear as a
    * whole is not (as in classic-level).
    */
+  /** @internal abstract-level's hook. */
   async _clear(options: RangeOpts & WriteOptions): Promise<void> {
     const ranged = ['gt', 'gte', 'lt', 'lte'].some((k) => has(options, k));
     if (!ranged && options.limit === -1 && options.snapshot === undefined) {

@@ -299,7 +299,7 @@ test('transaction(): atomic across sublevels, with encodings, aborted when fn th
   await assert.rejects(db.transaction(() => 1), (e: { code: string }) => e.code === 'LEVEL_DATABASE_NOT_OPEN');
 });
 
-test("import 'cairn' does not load abstract-level; cairn/level does", () => {
+test("import 'cairndb' does not load abstract-level; cairndb/level does", () => {
   const dist = fileURLToPath(new URL('..', import.meta.url));
   const count = (entry: string) =>
     execFileSync(process.execPath, [

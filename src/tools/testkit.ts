@@ -12,7 +12,7 @@ import type { CliIo } from '../cli/main.js';
 
 /** The repository root (dist/tools/testkit.js → ../..). */
 export const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
-export const VECTORS = path.resolve(REPO, '..', 'shared', 'reference', 'bdb-dumps');
+export const VECTORS = path.resolve(REPO, 'src', 'dump', 'bdb-dumps');
 
 export interface Run {
   code: number;

@@ -25,43 +25,60 @@ import { CairnError } from '../util/errors.js';
  */
 export const INTERNAL_TXN = 0;
 
+/**
+ * When a commit's promise resolves (README §Durability): `'sync'` after the log is written and
+ * fdatasync'd (survives a power loss); `'write-nosync'` after the log is handed to the OS
+ * (survives `kill -9`, not a power loss); `'nosync'` while it is still in cairn's buffer.
+ */
 export type Durability = 'sync' | 'write-nosync' | 'nosync';
 
+/** @internal */
 export const DURABILITIES: readonly Durability[] = ['sync', 'write-nosync', 'nosync'];
 
+/** @internal */
 export interface TxnHost {
   /** Commits synchronously up to the install; a promise only when the commit must still wait. */
   commitTxn(txn: Transaction, durability: Durability | undefined): Promise<void> | undefined;
   endTxn(txn: Transaction): void;
 }
 
+/** @internal */
 export type TxnOp = (txn: Transaction) => void;
 
-/** A transaction's private pages in one file, with the changed ranges the B-tree reports (src/btree/ranges.ts). */
+/** @internal A transaction's private pages in one file, with the changed ranges the B-tree reports (src/btree/ranges.ts). */
 export class TxnPages extends FilePages {
   readonly ranges = new Map<number, Dirty>();
 }
 
+/**
+ * A transaction: from `env.begin()` (or the `txn` that `env.transaction(fn)` passes to `fn`).
+ * It reads the snapshot it began at plus its own writes; `commit()` applies its writes
+ * atomically and resolves when they are durable, `abort()` drops them. A read-only one
+ * (`begin({ readOnly: true })`) is a snapshot for reads until `abort()`.
+ */
 export class Transaction {
+  /** Made by `begin({ readOnly: true })`: writes through it throw `READ_ONLY`. */
   readonly readOnly: boolean;
   /** Durability chosen at begin (undefined: the environment's). */
   readonly durability: Durability | undefined;
-  /** Snapshot sequence this transaction reads at. */
+  /** @internal Snapshot sequence this transaction reads at. */
   seq: number;
+  /** @internal Read `active` instead. */
   state: 'active' | 'committing' | 'committed' | 'aborted' = 'active';
-  /** Private pages per data file. */
+  /** @internal Private pages per data file. */
   files = new Map<DataFile, TxnPages>();
-  /** The writes, in order, for replay at commit. */
+  /** @internal The writes, in order, for replay at commit. */
   readonly ops: TxnOp[] = [];
-  /** Data files this transaction creates (logged as file_create before their pages). */
+  /** @internal Data files this transaction creates (logged as file_create before their pages). */
   readonly newFiles: DataFile[] = [];
-  /** Data files removed or renamed when this transaction commits. */
+  /** @internal Data files removed or renamed when this transaction commits. */
   readonly fileOps: Array<{ kind: 'remove' | 'rename'; file: DataFile; newName?: string; newPath?: string }> = [];
   private readonly pager: Pager;
   private readonly host: TxnHost;
   private readers = new Map<DataFile, PageReader>();
   private released = false;
 
+  /** @internal Use env.begin(). */
   constructor(pager: Pager, host: TxnHost, options: { readOnly?: boolean; durability?: Durability }) {
     this.pager = pager;
     this.host = host;
@@ -70,18 +87,20 @@ export class Transaction {
     this.seq = pager.openSnapshot();
   }
 
+  /** True until the transaction commits or aborts (a committing one is no longer active). */
   get active(): boolean {
     return this.state === 'active';
   }
 
+  /** @internal Throws TXN_STATE unless active. */
   checkActive(): void {
     if (this.state !== 'active') throw new CairnError('TXN_STATE', `the transaction is already ${this.state}; begin a new one`);
   }
 
-  /** Data files this transaction read from (for conflict checks at commit). */
+  /** @internal Data files this transaction read from (for conflict checks at commit). */
   readonly readFiles = new Set<DataFile>();
 
-  /** Pages of `file` as this transaction sees them (read path). */
+  /** @internal Pages of `file` as this transaction sees them (read path). */
   reader(file: DataFile): PageReader {
     this.readFiles.add(file);
     const own = this.files.get(file);
@@ -94,7 +113,7 @@ export class Transaction {
     return r;
   }
 
-  /** Pages of `file` for changing (write path). */
+  /** @internal Pages of `file` for changing (write path). */
   writer(file: DataFile): TxnPages {
     if (this.readOnly) throw new CairnError('READ_ONLY', 'this transaction is read-only; begin one without { readOnly: true } to write');
     let w = this.files.get(file);
@@ -105,13 +124,14 @@ export class Transaction {
     return w;
   }
 
-  /** Runs a write now and records it for replay. */
+  /** @internal Runs a write now and records it for replay. */
   apply(op: TxnOp): void {
     this.checkActive();
     op(this);
     this.ops.push(op);
   }
 
+  /** True when the transaction has written something (a commit would log it). */
   get hasChanges(): boolean {
     if (this.newFiles.length > 0 || this.fileOps.length > 0) return true;
     for (const w of this.files.values()) if (w.changed.size > 0) return true;
@@ -119,6 +139,7 @@ export class Transaction {
   }
 
   /**
+   * @internal
    * Whether the private pages can be installed as they are although other transactions
    * committed since this one began: no page it changed was changed by them (each is still the
    * committed version it was copied from; new pages came from the end of the file, whose meta
@@ -137,6 +158,7 @@ export class Transaction {
   }
 
   /**
+   * @internal
    * Rebases the transaction onto the current state: discards private pages and replays its
    * operations. Called by the environment at commit when another commit came in between.
    */
@@ -151,13 +173,19 @@ export class Transaction {
     for (const op of this.ops) op(this);
   }
 
-  /** Makes the changes durable per `durability` (default: the transaction's, then the environment's). */
-  async commit(options?: { durability?: Durability }): Promise<void> {
+  /**
+   * Commits: the writes become visible to later reads at once, and the promise resolves when
+   * they are durable per `durability` (default: the transaction's, then the environment's).
+   * Rejects with `CONFLICT` when the transaction read data that a concurrent commit changed (run
+   * it again; `env.transaction(fn)` does so itself) and `TXN_STATE` when it is not active.
+   */
+  async commit(options?: { durability?: Durability | undefined }): Promise<void> {
     const wait = this.commitNow(options?.durability);
     if (wait !== undefined) await wait;
   }
 
   /**
+   * @internal
    * commit() without its promise when none is needed: the commit runs synchronously up to its
    * install and returns a promise only if it must still wait for durability (else undefined).
    * Throws synchronously when the commit fails before the install.
@@ -182,6 +210,7 @@ export class Transaction {
   }
 
   /**
+   * @internal
    * Releases the snapshot and private pages (idempotent); the host calls it when the transaction
    * ends. An aborted transaction's private pages were never installed: they go back to the
    * pager's spares (its cursors and readers refuse to step: Database.check, checkTxn).

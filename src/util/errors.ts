@@ -1,5 +1,6 @@
 // Typed errors. Every condition a caller can meet has a code; bugs are asserts (see assert.ts).
 
+/** The `code` of every `CairnError`: what kind of condition it is (README §Errors). */
 export type ErrorCode =
   | 'INVALID_ARGUMENT' // a caller passed something the API does not accept
   | 'NOT_FOUND' // a named file, database or directory does not exist
@@ -15,8 +16,11 @@ export type ErrorCode =
   | 'READ_ONLY' // a write was attempted through a read-only handle
   | 'TOO_LARGE'; // a key or value exceeds the documented limits
 
+/** Every error cairn throws for a condition (not a bug): `code` says which. */
 export class CairnError extends Error {
+  /** What kind of condition this is. */
   readonly code: ErrorCode;
+  /** @internal */
   constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
     super(message, options);
     this.code = code;
@@ -26,10 +30,13 @@ export class CairnError extends Error {
 
 /** A checksum, identity or structure mismatch, always with the file and byte offset (I6). */
 export class CorruptionError extends CairnError {
+  /** The damaged file, absolute. */
   readonly file: string;
+  /** The byte offset of the damaged page or record in `file`. */
   readonly offset: number;
   /** What is wrong, without the file and offset. */
   readonly what: string;
+  /** @internal */
   constructor(file: string, offset: number, what: string) {
     super('CORRUPT', `${file} at offset ${offset}: ${what}`);
     this.file = file;
@@ -41,7 +48,9 @@ export class CorruptionError extends CairnError {
 
 /** Another live process owns the environment (I9). */
 export class LockedError extends CairnError {
+  /** The owner's process id. */
   readonly pid: number;
+  /** @internal */
   constructor(home: string, pid: number) {
     super('LOCKED', `environment ${home} is in use by process ${pid}; close it there, or stop that process`);
     this.pid = pid;
@@ -51,6 +60,7 @@ export class LockedError extends CairnError {
 
 /** The environment panicked (I8) or needs recovery before use (I7). */
 export class RunRecoveryError extends CairnError {
+  /** @internal */
   constructor(message: string, options?: { cause?: unknown }) {
     super('RUN_RECOVERY', message, options);
     this.name = 'RunRecoveryError';
@@ -59,8 +69,11 @@ export class RunRecoveryError extends CairnError {
 
 /** An operating-system error from the I/O seam, keeping errno's code (ENOSPC, EIO, ...). */
 export class IoError extends CairnError {
+  /** The system error code, e.g. `ENOSPC`, `EIO`. */
   readonly errno: string;
+  /** The file or directory the operation was on. */
   readonly path: string;
+  /** @internal */
   constructor(op: string, path: string, errno: string, options?: { cause?: unknown }) {
     super('IO', `${op} ${path} failed: ${errno}`, options);
     this.errno = errno;

@@ -4,6 +4,12 @@
 // engine marked `// PLANT(<name>)`. The suite must catch every one of them; a bug the suite
 // does not catch is a hole in the suite. Read once at load: when CAIRN_PLANT is unset,
 // planted() is a constant `false` check on an empty set.
+//
+// Plants work only in a development checkout (this module's source, src/util/plant.ts, beside
+// the build): the published package ships no src/, so no environment variable can switch off
+// an fsync or a checksum in an installed cairndb. There CAIRN_PLANT is ignored with a warning.
+
+import { existsSync } from 'node:fs';
 
 /** Every plant, with where it lives and what it breaks. scripts/planted.mjs lists the same names. */
 export const PLANTS = {
@@ -27,8 +33,13 @@ export const PLANTS = {
 
 export type PlantName = keyof typeof PLANTS;
 
+const requested = process.env['CAIRN_PLANT'] ?? '';
+const devCheckout = requested !== '' && existsSync(new URL('../../src/util/plant.ts', import.meta.url));
+if (requested !== '' && !devCheckout) {
+  process.emitWarning('CAIRN_PLANT is ignored: planted bugs exist only in a development checkout of cairn', { code: 'CAIRN_PLANT_IGNORED' });
+}
 const active: ReadonlySet<string> = new Set(
-  (process.env['CAIRN_PLANT'] ?? '')
+  (devCheckout ? requested : '')
     .split(',')
     .map((s) => s.trim())
     .filter((s) => s !== ''),
