@@ -7,7 +7,8 @@
 // swapped or inserted (HEADER=END, DATA=END, VERSION=), hex lines with odd lengths or non-hex
 // digits, print-format escapes (\, \x, \g0, a trailing backslash), raw binary garbage, CRLF,
 // a missing DATA=END or final newline, a truncated input — and feeds it to DumpParser in
-// random chunk sizes, sometimes as -T text, with -t and -c options. Oracle: events, or a
+// random chunk sizes, sometimes as -T text, with -t and -c options, sometimes with small
+// item limits (DumpParserOptions.limits: over-long lines refused while streaming). Oracle: events, or a
 // CairnError; never another exception. Every LOAD_EVERY-th case also goes through the loader
 // (runLoad, in this thread) into a real directory: success, or a typed error (CliError or
 // CairnError) with the directory unchanged byte for byte.
@@ -149,11 +150,13 @@ function options(r: R): DumpParserOptions {
   const o: DumpParserOptions = {};
   const k = randInt(r, 8);
   if (k === 0) o.type = pick(r, DUMP_TYPES);
-  if (k === 1) o.overrides = [pick(r, ['keys=1', 'duplicates=1', 'dupsort=1', 're_len=4', 'database=over', 'db_pagesize=512', 'bt_minkey=2', 're_pad=0x20'])];
+  if (k === 1) o.overrides = [pick(r, ['keys=1', 'duplicates=1', 'dupsort=1', 're_len=4', 'database=over', 'db_pagesize=512', 'bt_minkey=2', 're_pad=0x20', 're_len=4294967295', 're_len=536870913'])];
   if (k === 2) {
     o.text = true;
     o.type = pick(r, DUMP_TYPES);
   }
+  // Small limits, so that lines over the cap (refused while they stream in) and at it occur often.
+  if (k === 3 || (k === 2 && randInt(r, 2) === 0)) o.limits = { key: randInt(r, 16), value: randInt(r, 40) };
   return o;
 }
 

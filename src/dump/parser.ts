@@ -61,6 +61,14 @@ export interface DumpParserOptions extends LoadOptions {
    * escapes, keys and data alternating for btree/hash. Needs `type`.
    */
   text?: boolean;
+  /**
+   * The longest key and value the reader of the records accepts, in bytes (db_load: cairn's
+   * limits). A data line whose item is certainly longer (more than 2 characters a byte in
+   * bytevalue, 3 in print and -T) is refused as soon as that much of it has been read, never held
+   * whole; a recno/queue re_len above `value` is refused at its header line (each record is
+   * padded to re_len). Exact lengths below that are the caller's to check.
+   */
+  limits?: { key?: number; value?: number };
 }
 
 const NEWLINE = 0x0a;
@@ -104,6 +112,11 @@ export class DumpParser {
   private pendingKey: Buffer | undefined;
   private pendingKeyLine = 0;
   private count = 0;
+  /** The longest data line (with its leading space) for a key and for a value (options.limits). */
+  private keyLineCap = Infinity;
+  private valueLineCap = Infinity;
+  private keyLimit = '';
+  private valueLimit = '';
 
   constructor(options: DumpParserOptions = {}) {
     this.options = { ...options };
@@ -150,6 +163,7 @@ export class DumpParser {
         if (this.partialLength > MAX_HEADER_LINE && this.state !== 'data') {
           this.fail(this.lineNo + 1, `unexpected format: no newline in the first ${MAX_HEADER_LINE} bytes of a header line`);
         }
+        if (this.state === 'data' && (this.options.text === true || this.partial[0]![0] === SPACE)) this.checkLineLength(this.partialLength, this.lineNo + 1);
       }
     } catch (err) {
       this.failure = err;
@@ -356,10 +370,41 @@ export class DumpParser {
       if (err instanceof DumpOverrideError || !(err instanceof CairnError)) throw err;
       this.fail(n, err.message);
     }
+    const reLenLine = header.reLen === file.reLen ? fields.seen.get('re_len') : undefined;
+    const problem = this.reLenProblem(header);
+    if (problem !== undefined) this.fail(reLenLine ?? n, `${problem}${reLenLine === undefined ? ' (set by -c re_len)' : ''}`);
     this.startSection(header, fields.start);
   }
 
+  /** Why the section's re_len cannot be loaded (above the value limit), or undefined. */
+  private reLenProblem(header: DumpHeader): string | undefined {
+    const limit = this.options.limits?.value;
+    if (limit === undefined || !isRecordNumbered(header.type) || header.reLen === undefined || header.reLen <= limit) return undefined;
+    return `re_len=${header.reLen} exceeds the limit of ${limit} bytes for a value (every record is padded to re_len)`;
+  }
+
+  /** Refuses a data line of `length` bytes (so far) that is certainly longer than the limit of its item. */
+  private checkLineLength(length: number, n: number): void {
+    const key = this.keyed && this.pendingKey === undefined;
+    if (length <= (key ? this.keyLineCap : this.valueLineCap)) return;
+    this.fail(n, `${key ? `key longer than ${this.keyLimit}` : `value longer than ${this.valueLimit}`} (a line of more than ${key ? this.keyLineCap : this.valueLineCap} bytes)`);
+  }
+
   private startSection(header: DumpHeader, line: number): void {
+    if (line === 0) {
+      const problem = this.reLenProblem(header);
+      if (problem !== undefined) throw new CairnError('INVALID_ARGUMENT', `-c re_len=${header.reLen}: ${problem}`);
+    }
+    // Line caps: the longest encoding of an item within its limit, plus the leading space.
+    const perByte = header.format === 'bytevalue' ? 2 : 3;
+    const lead = this.options.text === true ? 0 : 1;
+    const limits = this.options.limits ?? {};
+    const fixed = this.options.limits !== undefined && isRecordNumbered(header.type) ? header.reLen : undefined;
+    this.keyLineCap = limits.key === undefined ? Infinity : lead + perByte * limits.key;
+    this.keyLimit = `the limit of ${limits.key} bytes`;
+    const value = fixed !== undefined && (limits.value === undefined || fixed < limits.value) ? fixed : limits.value;
+    this.valueLineCap = value === undefined ? Infinity : lead + perByte * value;
+    this.valueLimit = value === fixed && fixed !== undefined ? `the fixed record length re_len=${fixed}` : `the limit of ${value} bytes`;
     this.header = header;
     this.keyed = hasKeyLines(header);
     this.recnoKeys = this.keyed && isRecordNumbered(header.type);
@@ -372,7 +417,8 @@ export class DumpParser {
   // ---- data ------------------------------------------------------------------------------------
 
   private dataLine(line: Buffer, n: number): void {
-    if (line.length === 0 || line[0] !== SPACE) {
+    if (line.length > 0 && line[0] === SPACE) this.checkLineLength(line.length, n);
+    else {
       if (line.equals(DATA_END)) {
         this.endSection(n);
         return;
@@ -388,6 +434,7 @@ export class DumpParser {
   }
 
   private textLine(line: Buffer, n: number): void {
+    this.checkLineLength(line.length, n);
     const role = this.keyed && this.pendingKey === undefined ? 'key' : 'value';
     this.item(decodeEscaped(line, 0, line.length, n, role, true), n);
   }

@@ -26,6 +26,16 @@ export const LOG_MAGIC = Buffer.from('CAIRNLOG', 'latin1');
 export const LOG_VERSION = 1;
 export const LOG_HEADER_SIZE = 64;
 export const RECORD_HEADER_SIZE = 8;
+/**
+ * The largest record body the writer makes, and so the largest length a reader believes (I6):
+ * a longer length field is damage, refused before anything is read for it or allocated. A
+ * value's bytes are logged page by page, so a page_image body is at most 17 bytes + a page (64 KiB)
+ * and a page_delta at most 25 + 2 pages + 16 (alternating ranges); commit is 21 bytes; file records carry one or two names; a checkpoint carries the names of
+ * the open data files. The bound is that of a value (512 MiB) plus a page (64 KiB) plus 1 KiB of
+ * fields, far above any of these; the writer refuses a larger record (LogWriter.appendBody), as
+ * it refuses one larger than a log file.
+ */
+export const MAX_RECORD_BODY = 512 * 1024 * 1024 + 64 * 1024 + 1024;
 export const DEFAULT_LOG_FILE_SIZE = 10 * 1024 * 1024;
 export const MIN_LOG_FILE_SIZE = 32 * 1024;
 export const DEFAULT_LOG_BUFFER_SIZE = 1024 * 1024;

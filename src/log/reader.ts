@@ -9,6 +9,13 @@
 // A damaged header of the last file is the end of the log (its creation was torn) only while
 // no valid record follows it in that file: the header is made durable before any record.
 //
+// Bounded work on damage (F9, F10): a length field above MAX_RECORD_BODY or past the file is
+// refused before anything is read for it; a long record is checksummed streaming before memory
+// is taken for it; the search for a later valid record (tailProof) looks at each offset's head
+// only and checksums just the candidates whose type and fields fit their length, within a byte
+// budget (TAIL_CHECK_BASE + 2 × the bytes searched); past the budget the tail is reported as
+// corruption, never silently truncated.
+//
 // Histories (docs/FORMAT.md §Log files): walking files in order, each file's history equals the
 // previous file's, or its parent is the previous file's history and the fork is at the end of
 // that file's records; otherwise log files of two histories were mixed. Zero is unknown.
@@ -19,6 +26,7 @@ import { CorruptionError, CairnError } from '../util/errors.js';
 import { type Lsn, makeLsn, lsnFile, lsnOffset } from '../util/lsn.js';
 import {
   LOG_HEADER_SIZE,
+  MAX_RECORD_BODY,
   RECORD_HEADER_SIZE,
   type LogFileHeader,
   decodeLogHeader,
@@ -27,7 +35,8 @@ import {
   parseLogFileName,
   recordChecksum,
 } from './file.js';
-import { type LogRecord, decodeRecord, recordName } from './records.js';
+import { DURABLE_AT, type LogRecord, bodyFits, decodeRecord, recordName } from './records.js';
+import { zlib } from '../util/node.js';
 import { planted } from '../util/plant.js'; // PLANT: the planted-bug yardstick (src/util/plant.ts)
 
 export interface RawRecord {
@@ -48,24 +57,6 @@ export function listLogFiles(vfs: Vfs, dir: string): number[] {
   return out.sort((a, b) => a - b);
 }
 
-/** A whole file's bytes, read into fresh memory. */
-function readWhole(vfs: Vfs, file: string): Buffer {
-  const h = vfs.open(file, { readOnly: true });
-  try {
-    const size = h.size();
-    const buf = Buffer.allocUnsafe(size);
-    let at = 0;
-    while (at < size) {
-      const n = h.read(buf.subarray(at, size), at);
-      if (n === 0) break;
-      at += n;
-    }
-    return buf.subarray(0, at);
-  } finally {
-    h.close();
-  }
-}
-
 /**
  * True when `body` (the record at `offset` of file fileNo, whose header holds checksum `sum`)
  * is a valid record: a known type and the checksum salted with its LSN (I6).
@@ -76,41 +67,44 @@ function sound(fileNo: number, offset: number, body: Buffer, sum: number): boole
   return sum === recordChecksum(fileNo, offset, body);
 }
 
-/** The valid record starting at offset of a file's bytes held whole in `data`, or undefined. */
-function recordAt(fileNo: number, data: Buffer, offset: number): Buffer | undefined {
-  if (offset + RECORD_HEADER_SIZE > data.length) return undefined;
-  const len = data.readUInt32LE(offset);
-  if (len === 0 || offset + RECORD_HEADER_SIZE + len > data.length) return undefined;
-  const body = data.subarray(offset + RECORD_HEADER_SIZE, offset + RECORD_HEADER_SIZE + len);
-  return sound(fileNo, offset, body, data.readUInt32LE(offset + 4)) ? body : undefined;
+const NO_BYTES = Buffer.alloc(0);
+
+/**
+ * True when the `len` body bytes of the record at `offset` of file fileNo check against `sum`,
+ * read through `h` into `scratch` piece by piece (nothing allocated for the record); `have`,
+ * when given, holds the first body bytes already. The type byte is the caller's to check.
+ */
+function checksumStreaming(h: FileHandle, fileNo: number, offset: number, len: number, sum: number, scratch: Buffer, have: Buffer = NO_BYTES): boolean {
+  if (planted('log-ignore-checksum')) return true; // PLANT(log-ignore-checksum)
+  const first = Math.min(have.length, len);
+  // (Not an empty view: zlib.crc32 of a subarray of a zero-length Buffer returns 0 on Node 20.)
+  let crc = recordChecksum(fileNo, offset, first === 0 ? NO_BYTES : have.subarray(0, first));
+  const end = offset + RECORD_HEADER_SIZE + len;
+  for (let p = offset + RECORD_HEADER_SIZE + first; p < end; ) {
+    const n = h.read(scratch.subarray(0, Math.min(scratch.length, end - p)), p);
+    if (n === 0) return false; // the file is shorter than it said
+    crc = zlib.crc32(scratch.subarray(0, n), crc);
+    p += n;
+  }
+  return crc === sum;
 }
 
-/** True when a valid record starts at `offset` in log file fileNo (reads only that record). */
+/**
+ * True when a valid record starts at `offset` in log file fileNo. Reads its header, then
+ * checksums its body in pieces: a damaged length costs no memory (F10).
+ */
 export function recordStartsAt(vfs: Vfs, dir: string, fileNo: number, offset: number): boolean {
   const h = vfs.open(path.join(dir, logFileName(fileNo)), { readOnly: true });
   try {
-    const head = Buffer.alloc(RECORD_HEADER_SIZE);
-    if (h.read(head, offset) < RECORD_HEADER_SIZE) return false;
+    const head = Buffer.alloc(RECORD_HEADER_SIZE + 1);
+    if (h.read(head, offset) < head.length) return false;
     const len = head.readUInt32LE(0);
-    if (len === 0 || offset + RECORD_HEADER_SIZE + len > h.size()) return false;
-    const data = Buffer.alloc(offset + RECORD_HEADER_SIZE + len);
-    head.copy(data, offset);
-    h.read(data.subarray(offset + RECORD_HEADER_SIZE), offset + RECORD_HEADER_SIZE);
-    return recordAt(fileNo, data, offset) !== undefined;
+    if (len === 0 || len > MAX_RECORD_BODY || offset + RECORD_HEADER_SIZE + len > h.size()) return false;
+    if (recordName(head[RECORD_HEADER_SIZE]!) === undefined) return false;
+    return checksumStreaming(h, fileNo, offset, len, head.readUInt32LE(4), Buffer.allocUnsafe(Math.min(len, PIECE_BYTES)));
   } finally {
     h.close();
   }
-}
-
-/** The `durable` claim of a commit or checkpoint record, or 0. */
-function durableClaim(body: Buffer): Lsn {
-  try {
-    const rec = decodeRecord(body);
-    if (rec.type === 'commit' || rec.type === 'checkpoint') return rec.durable;
-  } catch {
-    // a record that checksums but does not decode is reported when it is reached
-  }
-  return 0;
 }
 
 const ZERO_SPAN = Buffer.alloc(64 * 1024);
@@ -128,6 +122,27 @@ export function within(view: Uint8Array, buffer: Uint8Array): boolean {
 export const PIECE_BYTES = 64 * 1024;
 /** The pieces go into a window of this many bytes of one file, slid on when it is full. */
 export const WINDOW_BYTES = 1024 * 1024;
+
+/**
+ * The tail search's budget (tailProof): the candidate bodies it checksums may total this many
+ * bytes plus twice the bytes it searches. The writer's own bytes after a torn end never spend it
+ * (their `durable` claims lie below the end: only damage or a crafted file makes candidates), and
+ * a zero-length header is never a candidate.
+ */
+export const TAIL_CHECK_BASE = 64 * 1024 * 1024;
+/** What reading a length field outside the window costs the budget (one read system call). */
+const FAR_READ_COST = 4096;
+/** Bytes of a candidate's head looked at from the window: record header and fixed fields. */
+const HEAD_PROBE = 64;
+
+/** The work of the last tail search (tests: linear in the bytes searched). */
+export interface TailStats {
+  /** Offsets looked at. */
+  offsets: number;
+  /** Candidates checksummed, and their body bytes. */
+  candidates: number;
+  checksummed: number;
+}
 
 export interface LogReaderOptions {
   /**
@@ -170,6 +185,10 @@ export class LogReader {
   private spareHandedOut = false;
   /** Set once iteration reaches the end of the log. */
   end: Lsn | undefined;
+  /** The work of the last search after the end of the records (tailProof). */
+  tail: TailStats = { offsets: 0, candidates: 0, checksummed: 0 };
+  /** A piece's worth of memory for checksumming long records streaming. */
+  private scratch: Buffer | undefined;
 
   /** envId: when given, a log file of another environment is refused (I7). */
   constructor(vfs: Vfs, dir: string, envId?: Buffer, options: LogReaderOptions = {}) {
@@ -197,6 +216,10 @@ export class LogReader {
     this.slide(0, 0); // the window's bytes are another file's
     const at = this.bytes(0, LOG_HEADER_SIZE);
     const header = at < 0 ? undefined : this.checkHeader(fileNo, this.buf!.subarray(at, at + LOG_HEADER_SIZE));
+    // Records end within the size the file was made with (the writer switches files before, and
+    // every file of an environment is made with its control file's logFileSize): bytes past it,
+    // a file extended by damage or by hand, hold no record and are not read (F10).
+    if (header !== undefined && header.fileSize >= LOG_HEADER_SIZE) this.size = Math.min(this.size, header.fileSize);
     this.current = { fileNo, header };
     return header;
   }
@@ -272,15 +295,104 @@ export class LogReader {
    * or a bad checksum.
    */
   private recordAt(fileNo: number, offset: number): Buffer | undefined {
-    const h = this.bytes(offset, RECORD_HEADER_SIZE);
+    const h = this.bytes(offset, RECORD_HEADER_SIZE + 1);
     if (h < 0) return undefined;
     const len = this.buf!.readUInt32LE(h);
-    if (len === 0 || offset + RECORD_HEADER_SIZE + len > this.size) return undefined;
+    if (len === 0 || len > MAX_RECORD_BODY || offset + RECORD_HEADER_SIZE + len > this.size) return undefined;
+    if (RECORD_HEADER_SIZE + len > this.windowBytes) {
+      // A record longer than the window is checked before memory is taken for it: a damaged
+      // length field must not cost an allocation of its claim (F10).
+      if (recordName(this.buf![h + RECORD_HEADER_SIZE]!) === undefined) return undefined;
+      if (!this.checksumAt(fileNo, offset, len, this.buf!.readUInt32LE(h + 4))) return undefined;
+    }
     const at = this.bytes(offset, RECORD_HEADER_SIZE + len);
     if (at < 0) return undefined;
     const buf = this.buf!;
     const body = buf.subarray(at + RECORD_HEADER_SIZE, at + RECORD_HEADER_SIZE + len);
     return sound(fileNo, offset, body, buf.readUInt32LE(at + 4)) ? body : undefined;
+  }
+
+  /**
+   * True when the record at `offset` of the current file, `len` body bytes, checks against
+   * `sum`: the bytes the window holds from its body on, then the rest read piece by piece.
+   */
+  private checksumAt(fileNo: number, offset: number, len: number, sum: number): boolean {
+    const from = offset + RECORD_HEADER_SIZE;
+    const have = from >= this.winStart && from < this.winEnd ? this.buf!.subarray(from - this.winStart, this.winEnd - this.winStart) : NO_BYTES;
+    this.scratch ??= Buffer.allocUnsafe(this.pieceBytes);
+    return checksumStreaming(this.handle!, fileNo, offset, len, sum, this.scratch, have);
+  }
+
+  /**
+   * Searches the current file from `from` on for a valid record that proves the bytes before it
+   * were durable (I6): with `stop`, a commit or checkpoint whose `durable` lies beyond stop;
+   * without, any record (a damaged last header followed by records). Returns its offset and
+   * claim (0 without stop), or undefined.
+   * Linear in the bytes searched (F9): at each offset only the head is looked at — the length
+   * must fit the file and MAX_RECORD_BODY, the type be one sought, the fields fill the length
+   * exactly (records.ts bodyFits), the claim lie beyond stop — and only such a candidate is
+   * checksummed, streaming. Their bytes are bounded by the budget (TAIL_CHECK_BASE); past it the
+   * tail cannot be told from corruption and is reported as corruption at `badAt`.
+   */
+  private tailProof(fileNo: number, from: number, stop: Lsn | undefined, badAt: number): { at: number; claim: Lsn } | undefined {
+    const stats: TailStats = { offsets: 0, candidates: 0, checksummed: 0 };
+    this.tail = stats;
+    let budget = TAIL_CHECK_BASE + 2 * Math.max(0, this.size - from);
+    const far = Buffer.alloc(4);
+    const overBudget = (): CorruptionError =>
+      new CorruptionError(this.pathOf(fileNo), badAt, `${badAt === 0 ? 'log file header is damaged' : `no valid log record at offset ${badAt}`}, and the ${this.size - from} bytes after it hold more record-like damage than can be checked (${stats.candidates} candidates, ${stats.checksummed} bytes checksummed): the log is damaged, not torn; restore it from a backup or run catastrophic recovery from an intact copy`);
+    let at = from;
+    outer: while (at + RECORD_HEADER_SIZE < this.size) {
+      // A stretch of the file into the window, then every offset whose head lies in it.
+      const want = Math.min(Math.max(4 * HEAD_PROBE, this.pieceBytes), this.size - at);
+      if (this.bytes(at, want) < 0) break;
+      const buf = this.buf!;
+      const winStart = this.winStart;
+      const winEnd = this.winEnd;
+      const last = at + want >= this.size ? this.size - RECORD_HEADER_SIZE : at + want - HEAD_PROBE + 1;
+      for (; at < last; at++) {
+        if (budget < 0) throw overBudget();
+        stats.offsets++;
+        const h = at - winStart;
+        const len = (buf[h]! | (buf[h + 1]! << 8) | (buf[h + 2]! << 16)) + buf[h + 3]! * 0x100_0000;
+        if (len === 0) {
+          // The preallocated tail is zeros: skip all-zero stretches with one native compare
+          // (a record can only start where its length field has a non-zero byte). A byte-wise
+          // scan of a 10 MiB file's zero tail cost ~0.25 s per open or recovery.
+          const e = at + ZERO_SPAN.length;
+          if (e <= this.size) {
+            const z = this.bytes(at, ZERO_SPAN.length);
+            const zeros = z >= 0 && this.buf!.compare(ZERO_SPAN, 0, ZERO_SPAN.length, z, z + ZERO_SPAN.length) === 0;
+            at = zeros ? e - 3 : at + 1;
+            continue outer; // the window may have moved
+          }
+          continue;
+        }
+        if (len > MAX_RECORD_BODY || at + RECORD_HEADER_SIZE + len > this.size) continue;
+        const code = buf[h + RECORD_HEADER_SIZE]!;
+        const durableAt = DURABLE_AT.get(code);
+        if (stop !== undefined && durableAt === undefined) continue; // only commit and checkpoint claim durability
+        const body = at + RECORD_HEADER_SIZE;
+        const u32At = (b: number): number => {
+          const p = body + b;
+          if (p >= winStart && p + 4 <= winEnd) return buf.readUInt32LE(p - winStart);
+          budget -= FAR_READ_COST; // a length field far into the body: read on its own
+          return this.handle!.read(far, p) === 4 ? far.readUInt32LE(0) : 0xffffffff;
+        };
+        if (!bodyFits(code, len, u32At)) continue;
+        let claim = 0;
+        if (stop !== undefined) {
+          claim = makeLsn(u32At(durableAt!), u32At(durableAt! + 4));
+          if (claim <= stop) continue; // proves nothing about the bytes at stop
+        }
+        if (len > budget) throw overBudget();
+        budget -= len;
+        stats.candidates++;
+        stats.checksummed += len;
+        if (this.checksumAt(fileNo, at, len, buf.readUInt32LE(h + 4))) return { at, claim };
+      }
+    }
+    return undefined;
   }
 
   /** Decodes a file's header; throws when it names another file or environment (I7). */
@@ -335,7 +447,6 @@ export class LogReader {
       for (;;) {
         const header = this.openFile(fileNo);
         if (header === undefined) throw new CorruptionError(this.pathOf(fileNo), 0, 'log file header is damaged');
-        let maxClaim = 0;
         for (;;) {
           const body = this.recordAt(fileNo, offset);
           if (body === undefined) break;
@@ -374,32 +485,9 @@ export class LogReader {
           return;
         }
         // The last file: look for proof that the bytes at `offset` were durable.
-        for (let at = offset + 1; at + RECORD_HEADER_SIZE < this.size; at++) {
-          const h = this.bytes(at, RECORD_HEADER_SIZE);
-          if (h < 0) break;
-          const len = this.buf!.readUInt32LE(h);
-          if (len === 0) {
-            // The preallocated tail is zeros: skip all-zero stretches with one native compare
-            // (a record can only start where its length field has a non-zero byte). A byte-wise
-            // scan of a 10 MiB file's zero tail cost ~0.25 s per open or recovery.
-            const e = at + ZERO_SPAN.length;
-            if (e <= this.size) {
-              const z = this.bytes(at, ZERO_SPAN.length);
-              if (z >= 0 && this.buf!.compare(ZERO_SPAN, 0, ZERO_SPAN.length, z, z + ZERO_SPAN.length) === 0) at = e - 4;
-            }
-            continue;
-          }
-          if (at + RECORD_HEADER_SIZE + len > this.size) continue;
-          // The type byte first: no need to read in a long record that cannot be one.
-          const t = this.bytes(at + RECORD_HEADER_SIZE, 1);
-          if (t < 0 || recordName(this.buf![t]!) === undefined) continue;
-          const later = this.recordAt(fileNo, at);
-          if (later === undefined) continue;
-          maxClaim = Math.max(maxClaim, durableClaim(later));
-          if (maxClaim > stop) {
-            if (planted('log-corrupt-as-end')) break; // PLANT(log-corrupt-as-end)
-            throw new CorruptionError(this.pathOf(fileNo), offset, `bad log record before valid ones (a record at offset ${at} says the log was durable to [${lsnFile(maxClaim)}][${lsnOffset(maxClaim)}]); the log is corrupt, not torn: restore it from a backup or run catastrophic recovery from an intact copy`);
-          }
+        const proof = this.tailProof(fileNo, offset + 1, stop, offset);
+        if (proof !== undefined && !planted('log-corrupt-as-end')) { // PLANT(log-corrupt-as-end)
+          throw new CorruptionError(this.pathOf(fileNo), offset, `bad log record before valid ones (a record at offset ${proof.at} says the log was durable to [${lsnFile(proof.claim)}][${lsnOffset(proof.claim)}]); the log is corrupt, not torn: restore it from a backup or run catastrophic recovery from an intact copy`);
         }
         this.end = stop;
         return;
@@ -409,18 +497,10 @@ export class LogReader {
     }
   }
 
-  /** True when a valid record starts anywhere after the file's header. */
+  /** True when a valid record starts anywhere after the file's header (bounded: tailProof). */
   private holdsRecord(fileNo: number): boolean {
-    const data = readWhole(this.vfs, this.pathOf(fileNo));
-    for (let at = LOG_HEADER_SIZE; at + RECORD_HEADER_SIZE < data.length; at++) {
-      if (data.readUInt32LE(at) === 0) {
-        const e = at + ZERO_SPAN.length;
-        if (e <= data.length && data.compare(ZERO_SPAN, 0, ZERO_SPAN.length, at, e) === 0) at = e - 4;
-        continue;
-      }
-      if (recordAt(fileNo, data, at) !== undefined) return true;
-    }
-    return false;
+    this.openFile(fileNo);
+    return this.tailProof(fileNo, LOG_HEADER_SIZE, undefined, 0) !== undefined;
   }
 
   private peekHeader(fileNo: number): LogFileHeader | undefined {

@@ -206,6 +206,48 @@ function decodeFrequent(body: Buffer): LogRecord | undefined {
   }
 }
 
+/**
+ * True when a body of `len` bytes whose type byte is `code` has fields that fill it exactly, as
+ * decodeByTable requires; `u32At(at)` reads the u32 at body offset `at` (called only for length
+ * fields lying within `len`). A scan for records (reader.ts) tests a candidate's shape from a few
+ * bytes of its head this way before it reads and checksums the whole body.
+ */
+export function bodyFits(code: number, len: number, u32At: (at: number) => number): boolean {
+  const name = byCode.get(code);
+  if (name === undefined) return false;
+  let at = 1;
+  for (const [, kind] of fieldLists.get(name)!) {
+    if (kind === 'bytes' || kind === 'str') {
+      if (at + 4 > len) return false;
+      at += 4 + u32At(at);
+    } else {
+      at += kind === 'u32' ? 4 : 8;
+    }
+    if (at > len) return false;
+  }
+  return at === len;
+}
+
+/**
+ * Body offset of the `durable` field of each record type that has one (commit, checkpoint: a bad
+ * record below it is corruption, I6), keyed by type code. Every field before it has a fixed size.
+ */
+export const DURABLE_AT: ReadonlyMap<number, number> = (() => {
+  const out = new Map<number, number>();
+  for (const [name, fields] of fieldLists) {
+    let at = 1;
+    for (const [f, kind] of fields) {
+      if (f === 'durable') {
+        out.set(RECORD_TABLE[name].code, at);
+        break;
+      }
+      if (kind === 'bytes' || kind === 'str') break;
+      at += kind === 'u32' ? 4 : 8;
+    }
+  }
+  return out;
+})();
+
 /** decodeRecord by walking the record table: every type, every malformation reported. */
 export function decodeByTable(body: Buffer): LogRecord {
   const name = byCode.get(body[0]!);

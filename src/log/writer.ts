@@ -30,7 +30,7 @@ import type { Background, BackgroundStep, FileHandle, Preparation, Vfs } from '.
 import { assert } from '../util/assert.js';
 import { RunRecoveryError } from '../util/errors.js';
 import { type Lsn, lsnFile, lsnOffset, makeLsn } from '../util/lsn.js';
-import { LOG_HEADER_SIZE, NO_HISTORY, RECORD_HEADER_SIZE, decodeLogHeader, encodeLogHeader, logFileName, recordChecksum } from './file.js';
+import { LOG_HEADER_SIZE, MAX_RECORD_BODY, NO_HISTORY, RECORD_HEADER_SIZE, decodeLogHeader, encodeLogHeader, logFileName, recordChecksum } from './file.js';
 import { type LogRecord, encodeRecord } from './records.js';
 import { planted } from '../util/plant.js'; // PLANT: the planted-bug yardstick (src/util/plant.ts)
 
@@ -176,7 +176,16 @@ export class LogWriter {
     const header = decodeLogHeader(head);
     // The file's history continues (an explicit one in opts wins, for tests).
     opts = { ...opts, history: opts.history ?? header?.history, parent: opts.history !== undefined ? opts.parent : header?.parent };
-    const size = handle.size();
+    let size = handle.size();
+    // Bytes past the file's size are no record's (the writer switches files before it): a file
+    // extended beyond it (damage, or a crafted file) is cut back instead of zero-filled, so a
+    // sparse 2 GiB tail costs no 2 GiB of writes (F10).
+    const keep = Math.max(offset, opts.fileSize);
+    if (size > keep) {
+      handle.truncate(keep);
+      handle.sync();
+      size = keep;
+    }
     let dirty = false;
     const probe = Buffer.allocUnsafe(ZERO_CHUNK.length);
     for (let at = offset; at < size; at += probe.length) {
@@ -262,6 +271,7 @@ export class LogWriter {
     this.check();
     const size = RECORD_HEADER_SIZE + body.length;
     assert(size <= this.opts.fileSize - LOG_HEADER_SIZE, `log record of ${size} bytes exceeds the log file size`);
+    assert(body.length <= MAX_RECORD_BODY, `log record of ${size} bytes exceeds the largest record the log reader accepts`);
     if (this.offset + size > this.opts.fileSize) this.switchFile();
     if (this.bufLen + size > this.buf.length) {
       if (this.bufLen > 0) this.write();

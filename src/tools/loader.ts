@@ -110,7 +110,9 @@ function isRegularFile(p: string): boolean {
 async function parse(source: AsyncIterable<Uint8Array | string>, options: DumpParserOptions, fn: (e: DumpEvent) => void | Promise<void>, spool?: number): Promise<void> {
   let parser: DumpParser;
   try {
-    parser = new DumpParser(options);
+    // cairn's limits, checked while the lines stream in: a 200 MB key line is refused once 128 KiB
+    // of it is read, a re_len above the value limit at its header line (F17).
+    parser = new DumpParser({ ...options, limits: { key: MAX_KEY_SIZE, value: MAX_VALUE_SIZE } });
   } catch (e) {
     fail((e as Error).message);
   }
