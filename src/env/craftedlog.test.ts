@@ -30,6 +30,8 @@ interface Case {
   cli?: boolean;
   /** A symbolic link to make in the home first: [name in home, target]. */
   link?: (victim: string) => [string, string];
+  /** A file of the operator's to put in the home first: it must survive as it is. */
+  homeFile?: string;
 }
 
 const image = (envId: string): Craft => ({ type: 'page_image', file: UID, pgno: 0, image: metaImage(envId, UID) });
@@ -42,6 +44,7 @@ const CASES: Case[] = [
   { name: 'file_create with a page size cairn never makes', records: (e) => [{ type: 'file_create', file: UID, name: 'ps.db', pageSize: 3 }, image(e), { type: 'commit' }], bad: 0 },
   { name: 'file_remove naming a file outside (delete)', records: (e, v) => [{ type: 'file_create', file: UID, name: 'ok.db', pageSize: 512 }, image(e), { type: 'file_remove', file: UID, name: v }, { type: 'commit' }], bad: 2, cli: true },
   { name: 'file_rename to a path outside (rename over the victim)', records: (e) => [{ type: 'file_create', file: UID, name: 'ok.db', pageSize: 512 }, image(e), { type: 'file_rename', file: UID, name: 'ok.db', newName: '../outside/victim.txt' }, { type: 'commit' }], bad: 2, cli: true },
+  { name: 'file_rename over a file in the home that is not a data file', records: (e) => [{ type: 'file_create', file: UID, name: 'ok.db', pageSize: 512 }, image(e), { type: 'file_rename', file: UID, name: 'ok.db', newName: 'notes.txt' }, { type: 'commit' }], bad: 2, homeFile: 'notes.txt' },
   { name: 'file_rename from a path outside', records: (e, v) => [{ type: 'file_create', file: UID, name: 'ok.db', pageSize: 512 }, image(e), { type: 'file_rename', file: UID, name: v, newName: 'moved.db' }, { type: 'commit' }], bad: 2 },
   { name: 'commit time NaN (F14)', records: () => [{ type: 'commit', time: NaN }], bad: 0, cli: true },
   { name: 'commit time Infinity', records: () => [{ type: 'commit', time: Infinity }], bad: 0 },
@@ -55,7 +58,10 @@ interface Setup {
   victim: string;
   before: Map<string, string>;
   crafted: Crafted[];
+  homeFile: string | undefined;
 }
+
+const NOTES = "the operator's notes, kept in the home\n";
 
 async function setup(c: Case, crash: boolean): Promise<Setup> {
   const base = tmpDir('crafted');
@@ -72,14 +78,16 @@ async function setup(c: Case, crash: boolean): Promise<Setup> {
     const [n, target] = c.link(victim);
     fs.symlinkSync(target, path.join(home, n));
   }
+  if (c.homeFile) fs.writeFileSync(path.join(home, c.homeFile), NOTES);
   const control = readControl(nodeVfs, home)!;
   const crafted = appendRecords(home, c.records(control.envId, victim), { crash });
-  return { base, home, outside, victim, before: snapshot(outside), crafted };
+  return { base, home, outside, victim, before: snapshot(outside), crafted, homeFile: c.homeFile };
 }
 
 function checkOutside(s: Setup): void {
   assert.deepEqual(snapshot(s.outside), s.before, 'nothing outside the environment changed');
   assert.ok(!fs.existsSync(path.join(s.home, 'sub')), 'no subdirectory made');
+  if (s.homeFile) assert.equal(fs.readFileSync(path.join(s.home, s.homeFile), 'utf8'), NOTES);
 }
 
 for (const c of CASES) {

@@ -65,9 +65,9 @@ export function checkRecord(rec: LogRecord, where: () => [string, number]): void
 }
 
 /**
- * A file a file_create record may take as its own: none, an empty one, or one whose first 512
- * bytes are zero or begin a cairn data file (a creation a crash cut short). Anything else is not
- * overwritten: false.
+ * A file a file_create (or file_rename) record may take as its own: none, an empty one, or one
+ * whose first 512 bytes are zero or begin a cairn data file (a creation a crash cut short).
+ * Anything else — a symbolic link, another program's file — is never written or renamed over: false.
  */
 function mayCreateOver(vfs: Vfs, p: string): boolean {
   let h;
@@ -422,6 +422,9 @@ export function recover(ctx: RecoveryContext, opts: RecoveryOptions): RecoveryRe
           const f = known(rec.file);
           if (f !== undefined) {
             const to = ctx.resolve(rec.newName);
+            if (!mayCreateOver(vfs, to)) {
+              throw new CorruptionError(reader.pathOf(lsnFile(lsn)), lsn % 0x1_0000_0000, `file_rename record of transaction ${rec.txn} renames to ${to}, which is a symbolic link or a file that is not a cairn data file; recovery never renames over one: move it away, then recover again`);
+            }
             if (vfs.stat(f.path) !== undefined) {
               f.handle?.close();
               f.handle = undefined;

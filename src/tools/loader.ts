@@ -10,8 +10,8 @@
 //      * a new data file is built under a temporary name beside it (`.db_load.<pid>.<name>`) in
 //        batches of about BATCH_BYTES, then renamed to its real name in one committed
 //        transaction. Memory stays bounded by the batch size. A load that fails removes the
-//        temporary file; a load that is killed leaves it behind, and the next db_load in that
-//        environment removes it;
+//        temporary file; a load that is killed leaves it behind, and the next read-write open of
+//        that environment removes it (Environment.removeLoadTemps);
 //      * an existing data file is loaded in ONE transaction (databases created inside it through
 //        Environment.createDatabaseIn), which commits or aborts as a whole. Its memory bound is
 //        the transaction's: every page it changes, plus each loaded record once (about twice the
