@@ -74,7 +74,11 @@ export function main(args: string[], io: CliIo): Promise<number> {
     refuseLiveOwner(home, advice);
     const layout = layoutOf(home);
     const filePath = resolveDataFile(layout, file);
-    if (!fs.existsSync(filePath)) throw new CliError(`open: ${file}: No such file or directory (looked for ${filePath})`);
+    if (!fs.existsSync(filePath)) {
+      // A crashed environment's data may be only in its log: that needs recovery, not a missing file.
+      requireQuiescent(home, 'db_dump');
+      throw new CliError(`open: ${file}: No such file or directory (looked for ${filePath})`);
+    }
     const makeSink = (): Sink => (opts.value('f') !== undefined ? fileSink(opts.value('f')!) : stdoutSink(io));
     if (debug !== undefined) {
       requireQuiescent(home, 'db_dump');

@@ -7,6 +7,7 @@
 import * as path from 'node:path';
 import type { Vfs } from '../io/vfs.js';
 import { CorruptionError } from '../util/errors.js';
+import { assert } from '../util/assert.js';
 import type { Lsn } from '../util/lsn.js';
 import { zlib } from '../util/node.js';
 import { MIN_LOG_FILE_SIZE } from '../log/file.js';
@@ -103,6 +104,13 @@ function checkControl(file: string, json: string): Control {
 
 export function writeControl(vfs: Vfs, home: string, c: Control): void {
   const json = JSON.stringify(c);
+  // Never a control file its reader refuses (F14: a NaN commit time became "lastCommit":null and
+  // every later open failed): callers check what they take from the log; this is the backstop.
+  try {
+    checkControl(controlPath(home), json);
+  } catch (e) {
+    assert(false, `writeControl: refusing to write a control file its reader refuses: ${(e as Error).message}`);
+  }
   const crc = zlib.crc32(Buffer.from(json, 'utf8')).toString(16).padStart(8, '0');
   const file = controlPath(home);
   const tmp = `${file}.tmp`;

@@ -33,6 +33,7 @@ import { Database, type Descriptor, decodeDescriptor, encodeDescriptor } from '.
 import { type OwnerLock, acquireOwnerLock } from './lock.js';
 import { type Channel, startChannel } from './channel.js';
 import { type RecoveryResult, checkAllPages, openDataFile, recover } from './recovery.js';
+import { LOAD_TEMP_PREFIX, fileNameProblem, loadTempPid } from './names.js';
 import { planted } from '../util/plant.js'; // PLANT: the planted-bug yardstick (src/util/plant.ts)
 
 /** Options of `Environment.open`; a DB_CONFIG file in the home overrides them. */
@@ -79,6 +80,8 @@ export interface OpenDatabaseOptions {
   duplicates?: DupMode | boolean | undefined;
   /** @internal Berkeley DB dump metadata to keep (db_load). */
   descriptor?: Partial<Descriptor> | undefined;
+  /** @internal db_load's temporary file (`.db_load.<pid>.<name>`: names/LOAD_TEMP_PREFIX). */
+  temporary?: boolean | undefined;
 }
 
 /** Options of `Environment.recover` (the API of `db_recover`). */
@@ -208,12 +211,36 @@ function layout(home: string, cfg: ParsedDbConfig | undefined): Dirs {
 
 /** Where a data file of this name is (the first data directory holding it), or would be created. */
 function resolveDataFile(vfs: Vfs, dirs: Dirs, name: string): string {
-  if (path.isAbsolute(name)) return name;
+  const why = fileNameProblem(name); // callers check first; never a path out of the data directories
+  if (why !== undefined) throw invalid(why);
   for (const d of dirs.dataDirs.length > 0 ? dirs.dataDirs : [dirs.home]) {
     const p = path.join(d, name);
     if (vfs.stat(p) !== undefined) return p;
   }
   return path.join(dirs.createDir, name);
+}
+
+/**
+ * A home whose creation stopped before its control file was written: one log file, log.1, with a
+ * valid header and no record or no header at all (zeros), and no data files. Nothing was ever
+ * committed in it (the control file says 'open' before anything is).
+ */
+function unfinishedCreate(vfs: Vfs, dirs: Dirs, logs: number[]): boolean {
+  if (logs.length !== 1 || logs[0] !== 1) return false;
+  for (const d of dirs.dataDirs.length > 0 ? dirs.dataDirs : [dirs.home]) {
+    for (const n of vfs.readdir(d)) if (isDataFileName(n) && vfs.stat(path.join(d, n))?.isDirectory === false) return false;
+  }
+  const reader = new LogReader(vfs, dirs.logDir);
+  try {
+    if (reader.header(1) === undefined) {
+      const bytes = vfs.readFile(path.join(dirs.logDir, logFileName(1)));
+      return bytes.every((b) => b === 0);
+    }
+    for (const _ of reader.records()) return false;
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /** For promises whose outcome is reported elsewhere. */
@@ -369,7 +396,15 @@ export class Environment {
       let control = readControl(vfs, home);
       const logOpts = { envId: Buffer.alloc(16), fileSize: logFileSize, bufferSize: logBufferSize };
       if (control === undefined) {
-        const logs = listLogFiles(vfs, dirs.logDir);
+        let logs = listLogFiles(vfs, dirs.logDir);
+        if (unfinishedCreate(vfs, dirs, logs)) {
+          // A creation that stopped before its control file (a crash, a failed fsync): nothing was
+          // ever committed in it, so it is made again from scratch.
+          if (!options.create || options.readOnly) throw new CairnError('NOT_FOUND', `${home} is an environment whose creation did not finish (no ${CONTROL_FILE}, a log with no records, no data files); open it with { create: true } to make it again`);
+          for (const n of logs) vfs.unlink(path.join(dirs.logDir, logFileName(n)));
+          vfs.syncDir(dirs.logDir);
+          logs = [];
+        }
         if (options.readOnly && (logs.length > 0 || !options.create)) {
           throw new RunRecoveryError(`${home} has no ${CONTROL_FILE}; run db_recover -c -h ${home} before opening it read-only`);
         }
@@ -448,6 +483,7 @@ export class Environment {
         ckptMinutes: ckpt.minutes,
       });
       env.wire();
+      await env.removeLoadTemps();
       // The channel is a real socket in the home: only for environments on the real file system.
       if (vfs === nodeVfs) {
         env.channel = startChannel(env);
@@ -711,17 +747,58 @@ export class Environment {
     for (const op of fileOps) {
       if (op.kind === 'remove') op.file.removed = true;
     }
+    const created = txn.newFiles.length > 0 ? this.createdPages(txn.newFiles, installs) : undefined;
     let mode = durability ?? txn.durability ?? this.durability;
-    if (fileOps.length > 0) mode = 'sync';
+    if (fileOps.length > 0 || created !== undefined) mode = 'sync';
     if (mode === 'sync') {
       // A lone committer's log is made durable right here (flushNow); otherwise it joins a group.
-      if (!log.flushNow(end)) return this.track(log.flush(end)).then(() => this.afterCommit(fileOps, mode));
+      if (!log.flushNow(end)) return this.track(log.flush(end)).then(() => this.afterCommit(fileOps, mode, created));
     } else if (mode === 'write-nosync') log.write();
-    return this.afterCommit(fileOps, mode);
+    return this.afterCommit(fileOps, mode, created);
+  }
+
+  /** The pages of the files a commit creates, held (Pager.hold) until createFiles has written them. */
+  private createdPages(files: DataFile[], installs: Array<DataFile | number | Buffer | boolean>): { pages: Array<{ file: DataFile; pgno: number; buf: Buffer }>; letGo: () => void } {
+    const pages: Array<{ file: DataFile; pgno: number; buf: Buffer }> = [];
+    for (let i = 0; i < installs.length; i += 4) {
+      const file = installs[i] as DataFile;
+      if (files.includes(file)) pages.push({ file, pgno: installs[i + 1] as number, buf: installs[i + 2] as Buffer });
+    }
+    // Meta pages last, as a checkpoint writes them (§Checkpoints: a copy that finds a meta page finds the file's other pages).
+    pages.sort((a, b) => (a.pgno === 0 ? 1 : 0) - (b.pgno === 0 ? 1 : 0));
+    return { pages, letGo: this.pager.hold(pages) };
+  }
+
+  /**
+   * Data files exist on disk from the commit that creates them (after the log is durable through
+   * it: I1), so that db_archive -s, db_stat and a copy of the data files see them: each is created
+   * (exclusively, never through a symbolic link), its pages as this commit made them are written,
+   * then the file and its directory are fsynced. Recovery redoes a file_create whose file is
+   * missing, empty, short or complete alike. A failure panics the environment (I8).
+   */
+  private createFiles(created: { pages: Array<{ file: DataFile; pgno: number; buf: Buffer }>; letGo: () => void }): void {
+    try {
+      const files = new Set(created.pages.map((d) => d.file));
+      for (const file of files) {
+        if (file.removed || !this.pager.files.has(file.uid) || file.handle !== undefined) continue;
+        file.handle = this.vfs.open(file.path, { create: true, exclusive: true, noFollow: true });
+        for (const d of created.pages) if (d.file === file) this.pager.writePage(file, d.pgno, d.buf);
+        file.handle.sync();
+        this.pager.unsynced.delete(file);
+        this.vfs.syncDir(path.dirname(file.path));
+        for (const d of created.pages) if (d.file === file) this.pager.markClean(file, d.pgno, d.buf);
+      }
+    } catch (e) {
+      this.panic(e as Error);
+      throw new RunRecoveryError(`creating a data file failed: ${(e as Error).message}`, { cause: e });
+    } finally {
+      created.letGo();
+    }
   }
 
   /** commitTxn's end, once the commit is as durable as `mode` asks: file operations, checkpoint triggers. */
-  private afterCommit(fileOps: Transaction['fileOps'], mode: Durability): Promise<void> | undefined {
+  private afterCommit(fileOps: Transaction['fileOps'], mode: Durability, created?: Parameters<Environment['createFiles']>[0]): Promise<void> | undefined {
+    if (created !== undefined) this.createFiles(created);
     for (const op of fileOps) this.applyFileOp(op);
     if (this.ckptKbytes > 0 && this.log.stats.bytes - this.logAtLastCkpt >= this.ckptKbytes * 1024) this.backgroundCheckpoint();
     // Dirty pages cannot be evicted before they are written. Past the whole cache budget, commits
@@ -850,6 +927,26 @@ export class Environment {
     }
   }
 
+  /**
+   * Removes the temporary files of db_loads that were killed (`.db_load.<pid>.<name>`, names.ts),
+   * each with a committed removal: no db_load runs while this process owns the environment (it
+   * would own it), so every such file is a load's that never finished (docs/TOOLS.md db_load).
+   */
+  private async removeLoadTemps(): Promise<void> {
+    for (const d of this.dirs.dataDirs.length > 0 ? this.dirs.dataDirs : [this.home]) {
+      for (const n of this.vfs.readdir(d)) {
+        if (loadTempPid(n) === undefined || fileNameProblem(n) !== undefined || this.resolveDataFile(n) !== path.join(d, n)) continue;
+        try {
+          if (this.findFile(n) === undefined) continue;
+        } catch (e) {
+          if (e instanceof CairnError && !(e instanceof IoError)) continue; // not a data file of this environment: left alone
+          throw e;
+        }
+        await this.removeDatabase(n);
+      }
+    }
+  }
+
   // ---- databases ---------------------------------------------------------------------------
 
   /** @internal Where a data file of this name is, or would be created. */
@@ -857,17 +954,34 @@ export class Environment {
     return resolveDataFile(this.vfs, this.dirs, name);
   }
 
-  private checkFileName(name: string): void {
-    if (typeof name !== 'string' || name === '' || name.includes('\0')) throw invalid('database file name must be a non-empty string');
-    const base = path.basename(name);
-    if (!isDataFileName(base)) throw invalid(`"${name}" is reserved for the environment's own files; choose another database file name`);
+  /** A name a new data file may get (DESIGN.md §Data file names); `temporary`: db_load's. */
+  private checkFileName(name: string, temporary = false): void {
+    const why = fileNameProblem(name);
+    if (why !== undefined) throw invalid(why);
+    if (!temporary && name.startsWith(LOAD_TEMP_PREFIX)) throw invalid(`database file name ${JSON.stringify(name)} is reserved for db_load's temporary files; choose another name`);
+  }
+
+  /** Refuses a path that is a symbolic link (dangling or not): cairn never reads or writes a data file through one. */
+  private refuseLink(name: string, p: string): void {
+    let h;
+    try {
+      h = this.vfs.open(p, { readOnly: true, noFollow: true });
+    } catch (e) {
+      if (e instanceof IoError && e.errno === 'ELOOP') throw invalid(`database file ${name} (${p}) is a symbolic link; a data file must be a regular file in a data directory`);
+      if (e instanceof IoError && e.errno === 'ENOENT') return;
+      throw e;
+    }
+    h.close();
   }
 
   /** The data file by name: already open, or opened from disk; undefined when it does not exist. */
   private findFile(name: string): DataFile | undefined {
+    const why = fileNameProblem(name);
+    if (why !== undefined) throw invalid(why);
     const open = this.pager.fileByName(name);
     if (open !== undefined) return open;
     const p = this.resolveDataFile(name);
+    this.refuseLink(name, p);
     if (this.vfs.stat(p) === undefined) return undefined;
     const file = openDataFile(this.vfs, name, p, this.envId);
     if (file === undefined) throw new CorruptionError(p, 0, 'not a cairn data file: its meta page (page 0) is damaged or was never written');
@@ -902,7 +1016,7 @@ export class Environment {
   /** Opens (or creates) a database: the unnamed one of a file, or a named one inside it. */
   async openDatabase(fileName: string, options: OpenDatabaseOptions = {}): Promise<Database> {
     this.checkUsable();
-    this.checkFileName(fileName);
+    this.checkFileName(fileName, true);
     const name = options.name;
     if (name !== undefined && typeof name !== 'string') throw invalid('database name must be a string');
     const dup: DupMode = options.duplicates === true ? 'sorted' : options.duplicates === false || options.duplicates === undefined ? 'none' : options.duplicates;
@@ -919,7 +1033,7 @@ export class Environment {
       if (!options.create) throw new CairnError('NOT_FOUND', `database ${name ?? '(unnamed)'} does not exist in ${fileName}; pass { create: true } to make it`);
     } else if (!options.create) {
       throw new CairnError('NOT_FOUND', `database file ${fileName} does not exist in ${this.home}; pass { create: true } to make it`);
-    }
+    } else this.checkFileName(fileName, options.temporary === true);
     let desc: Descriptor | undefined;
     await this.autoCommit((txn) => {
       let w: FilePages;
@@ -1456,6 +1570,9 @@ function runRecovery(
   }
   const first = new LogReader(vfs, dirs.logDir).header(files[0]!);
   const logFileSize = control?.logFileSize ?? first?.fileSize ?? DEFAULT_LOG_FILE_SIZE;
+  if (!(logFileSize >= MIN_LOG_FILE_SIZE && logFileSize < 2 ** 32)) {
+    throw new CorruptionError(path.join(dirs.logDir, logFileName(files[0]!)), 16, `log file header gives a log file size of ${logFileSize} bytes, less than ${MIN_LOG_FILE_SIZE}`);
+  }
   let base: Control = control ?? { version: 1, envId: envId.toString('hex'), state: 'closed', redo: 0, checkpoint: 0, end: 0, nextTxn: 1, logFileSize };
   writeControl(vfs, dirs.home, { ...base, state: 'recovering', recovery: kind });
   // A log of another history (an old primary's, copied over a failed-over copy) is refused with
@@ -1525,7 +1642,7 @@ function runRecovery(
     redo,
     end: result.end,
     checkpoint: result.lastCheckpoint || base.checkpoint,
-    nextTxn: Math.max(base.nextTxn, result.maxTxn + 1),
+    nextTxn: result.maxTxn >= 0xffff_fff0 ? 1 : Math.max(base.nextTxn, result.maxTxn + 1), // ids wrap as commitTxn's do
     lastCommit: result.lastCommit ?? base.lastCommit,
     logFileSize,
     pageMap: result.end,

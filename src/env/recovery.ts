@@ -20,13 +20,72 @@ import * as path from 'node:path';
 import type { Vfs } from '../io/vfs.js';
 import { LogReader, within } from '../log/reader.js';
 import type { LogRecord } from '../log/records.js';
-import { readMeta } from '../page/meta.js';
+import { DATA_MAGIC, MetaOffset, readMeta } from '../page/meta.js';
 import { MAX_PAGE_SIZE, MIN_PAGE_SIZE, PageOffset } from '../page/format.js';
 import { DataFile, type Pager, applyDelta, checkPage, isZeroPage } from '../page/pager.js';
-import { CairnError, CorruptionError } from '../util/errors.js';
+import { CairnError, CorruptionError, IoError } from '../util/errors.js';
 import { type Lsn, formatLsn, lsnFile, readLsn, writeLsn } from '../util/lsn.js';
 import { logFileName } from '../log/file.js';
 import { INTERNAL_TXN } from '../txn/txn.js';
+import { fileNameProblem } from './names.js';
+
+/** The latest time a Date can hold (ms): a commit time must be a finite number from 0 to this. */
+export const MAX_COMMIT_TIME = 8.64e15;
+
+/**
+ * Checks the fields of a record that recovery takes from the log into the file system, the
+ * control file or messages (DESIGN.md §Recovery, "What recovery trusts"): a file name must be a
+ * plain name in the data directories (names.ts), a page size one cairn makes, a commit time a
+ * finite time. Anything else is corruption at the record — never a file created, written, removed
+ * or renamed outside the environment, and never a value the control file's reader refuses.
+ */
+export function checkRecord(rec: LogRecord, where: () => [string, number]): void {
+  let why: string | undefined;
+  switch (rec.type) {
+    case 'file_create':
+      why = fileNameProblem(rec.name);
+      if (why === undefined && !(rec.pageSize >= MIN_PAGE_SIZE && rec.pageSize <= MAX_PAGE_SIZE && (rec.pageSize & (rec.pageSize - 1)) === 0)) why = `page size ${rec.pageSize} is not a power of two from ${MIN_PAGE_SIZE} to ${MAX_PAGE_SIZE}`;
+      break;
+    case 'file_remove':
+      why = fileNameProblem(rec.name);
+      break;
+    case 'file_rename':
+      why = fileNameProblem(rec.name) ?? fileNameProblem(rec.newName);
+      break;
+    case 'commit':
+      if (!(Number.isFinite(rec.time) && rec.time >= 0 && rec.time <= MAX_COMMIT_TIME)) why = `commit time ${String(rec.time)} is not a time (milliseconds from 0 to ${MAX_COMMIT_TIME})`;
+      break;
+    default:
+      return;
+  }
+  if (why !== undefined) {
+    const [file, offset] = where();
+    throw new CorruptionError(file, offset, `${rec.type} record${'txn' in rec ? ` of transaction ${rec.txn}` : ''}: ${why}; recovery refuses it (a damaged or crafted log: restore the log from a trusted copy)`);
+  }
+}
+
+/**
+ * A file a file_create (or file_rename) record may take as its own: none, an empty one, or one
+ * whose first 512 bytes are zero or begin a cairn data file (a creation a crash cut short).
+ * Anything else — a symbolic link, another program's file — is never written or renamed over: false.
+ */
+function mayCreateOver(vfs: Vfs, p: string): boolean {
+  let h;
+  try {
+    h = vfs.open(p, { readOnly: true, noFollow: true });
+  } catch (e) {
+    if (e instanceof IoError && e.errno === 'ENOENT') return true;
+    if (e instanceof IoError && e.errno === 'ELOOP') return false;
+    throw e;
+  }
+  try {
+    const head = Buffer.alloc(512);
+    const n = h.read(head, 0);
+    return n === 0 || isZeroPage(head) || head.subarray(MetaOffset.magic, MetaOffset.magic + 8).equals(DATA_MAGIC);
+  } finally {
+    h.close();
+  }
+}
 
 export interface RecoveryContext {
   vfs: Vfs;
@@ -332,6 +391,9 @@ export function recover(ctx: RecoveryContext, opts: RecoveryOptions): RecoveryRe
           missing.delete(rec.file);
           if (known(rec.file) === undefined) {
             const p = ctx.resolve(rec.name);
+            if (!mayCreateOver(vfs, p)) {
+              throw new CorruptionError(reader.pathOf(lsnFile(lsn)), lsn % 0x1_0000_0000, `file_create record of transaction ${rec.txn} names ${p}, which is a symbolic link or a file that is not a cairn data file; recovery never writes through a link or over another file: move it away, then recover again`);
+            }
             const existing = vfs.stat(p) !== undefined ? openDataFile(vfs, rec.name, p, ctx.envId) : undefined;
             if (existing !== undefined && existing.uid !== rec.file) {
               // The name now belongs to a later incarnation of the file: this one was removed later.
@@ -360,6 +422,9 @@ export function recover(ctx: RecoveryContext, opts: RecoveryOptions): RecoveryRe
           const f = known(rec.file);
           if (f !== undefined) {
             const to = ctx.resolve(rec.newName);
+            if (!mayCreateOver(vfs, to)) {
+              throw new CorruptionError(reader.pathOf(lsnFile(lsn)), lsn % 0x1_0000_0000, `file_rename record of transaction ${rec.txn} renames to ${to}, which is a symbolic link or a file that is not a cairn data file; recovery never renames over one: move it away, then recover again`);
+            }
             if (vfs.stat(f.path) !== undefined) {
               f.handle?.close();
               f.handle = undefined;
@@ -389,6 +454,7 @@ export function recover(ctx: RecoveryContext, opts: RecoveryOptions): RecoveryRe
       break;
     }
     const rec = reader.decode(raw);
+    if (rec.type !== 'page_image' && rec.type !== 'page_delta') checkRecord(rec, () => [reader.pathOf(lsnFile(raw.lsn)), raw.lsn % 0x1_0000_0000]);
     result.logBytes += raw.next - raw.lsn;
     if (rec.type === 'commit') {
       if (opts.untilTime !== undefined && rec.time > opts.untilTime && rec.txn !== INTERNAL_TXN) {
@@ -435,7 +501,7 @@ export function recover(ctx: RecoveryContext, opts: RecoveryOptions): RecoveryRe
   for (const [uid, at] of missing) {
     const l = listed.get(uid);
     if (l !== undefined) {
-      throw new CairnError('NOT_FOUND', `data file ${l.name} (listed by the checkpoint at ${formatLsn(l.at)}, changed at ${formatLsn(at)}) is missing; copy it into the environment and recover again`);
+      throw new CairnError('NOT_FOUND', `data file ${fileNameProblem(l.name) === undefined ? l.name : JSON.stringify(l.name)} (listed by the checkpoint at ${formatLsn(l.at)}, changed at ${formatLsn(at)}) is missing; copy it into the environment and recover again`);
     }
   }
   for (const b of broken.values()) {

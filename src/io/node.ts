@@ -213,6 +213,7 @@ export class NodeVfs implements Vfs {
     let flags = options.readOnly ? c.O_RDONLY : c.O_RDWR;
     if (options.create) flags |= c.O_CREAT;
     if (options.create && options.exclusive) flags |= c.O_EXCL;
+    if (options.noFollow) flags |= c.O_NOFOLLOW;
     try {
       return new NodeFileHandle(path, fs.openSync(path, flags, 0o666));
     } catch (err) {

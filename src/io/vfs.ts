@@ -27,6 +27,8 @@ export interface OpenOptions {
   /** With create: fail with EEXIST if the file exists. */
   exclusive?: boolean;
   readOnly?: boolean;
+  /** Fail (ELOOP) when the last component of the path is a symbolic link (O_NOFOLLOW): data files. */
+  noFollow?: boolean;
 }
 
 export interface Stat {

@@ -469,7 +469,8 @@ export class Pager {
     if (file.handle === undefined) {
       const exists = this.vfs.stat(file.path) !== undefined;
       if (!exists && !create) return undefined;
-      file.handle = this.vfs.open(file.path, { create });
+      // Never through a symbolic link (DESIGN.md §Data file names): a data file is a regular file in its data directory.
+      file.handle = this.vfs.open(file.path, { create, noFollow: true });
       if (!exists) this.vfs.syncDir(path.dirname(file.path));
     }
     return file.handle;

@@ -10,8 +10,8 @@
 //      * a new data file is built under a temporary name beside it (`.db_load.<pid>.<name>`) in
 //        batches of about BATCH_BYTES, then renamed to its real name in one committed
 //        transaction. Memory stays bounded by the batch size. A load that fails removes the
-//        temporary file; a load that is killed leaves it behind, and the next db_load in that
-//        environment removes it;
+//        temporary file; a load that is killed leaves it behind, and the next read-write open of
+//        that environment removes it (Environment.removeLoadTemps);
 //      * an existing data file is loaded in ONE transaction (databases created inside it through
 //        Environment.createDatabaseIn), which commits or aborts as a whole. Its memory bound is
 //        the transaction's: every page it changes, plus each loaded record once (about twice the
@@ -33,6 +33,7 @@ import { RawDataFile } from './datafile.js';
 import { descriptorFor, dupModeOf, fixedLength, headerFor, isRecnoType, recnoKey } from './dbmeta.js';
 import { controlOf, layoutOf, looksLikeEnvironment, resolveDataFile, type Layout } from './home.js';
 import { processIsAlive } from '../env/lock.js';
+import { LOAD_TEMP_PREFIX, MAX_FILE_NAME_BYTES, fileNameProblem } from '../env/names.js';
 
 /** Records are committed in batches of about this many bytes while a new file is built. */
 export const BATCH_BYTES = 8 * 1024 * 1024;
@@ -269,7 +270,7 @@ async function removeStaleTemps(env: Environment, layout: Layout): Promise<void>
       const m = /^\.db_load\.(\d+)\./.exec(name);
       if (!m || (Number(m[1]) !== process.pid && processIsAlive(Number(m[1])))) continue;
       try {
-        await env.removeDatabase(path.join(dir, name));
+        await env.removeDatabase(name); // a plain name: the environment finds it in its data directories
       } catch {
         // not one of ours (another environment's file): leave it
       }
@@ -287,6 +288,10 @@ interface Current {
 
 /** Loads a checked dump. */
 export async function runLoad(req: LoadRequest): Promise<LoadResult> {
+  // The file operand is a plain name in the data directories (docs/DESIGN.md §Data file names), checked before anything is read or made.
+  const why = fileNameProblem(req.file);
+  if (why !== undefined) fail(why);
+  if (req.file.startsWith(LOAD_TEMP_PREFIX)) fail(`database file name ${JSON.stringify(req.file)} is reserved for db_load's temporary files; choose another name`);
   const layout = layoutOf(req.home);
   // Pass 1.
   let spoolDir: string | undefined;
@@ -352,9 +357,8 @@ async function loadChecked(req: LoadRequest, layout: Layout, inputPath: string, 
 }
 
 function tempName(file: string): string {
-  const dir = path.dirname(file);
-  const base = `${TEMP_PREFIX}${process.pid}.${path.basename(file)}`;
-  return dir === '.' ? base : path.join(dir, base);
+  // A name past the longest allowed is cut: it is only ever a temporary name.
+  return Buffer.from(`${TEMP_PREFIX}${process.pid}.${file}`, 'utf8').subarray(0, MAX_FILE_NAME_BYTES).toString('utf8').replace(/\uFFFD$/, '').trimEnd();
 }
 
 function storeKey(cur: Current, key: Buffer, recno: number | undefined): Buffer {
@@ -421,6 +425,7 @@ async function loadNewFile(env: Environment, req: LoadRequest, inputPath: string
           db = await env.openDatabase(tmp, {
             create: true,
             exclusive: true,
+            temporary: true,
             ...(targetOf(h) !== undefined ? { name: targetOf(h) } : {}),
             duplicates: dupModeOf(h) === 'none' ? false : dupModeOf(h),
             descriptor: descriptorFor(h, env.pageSize),
@@ -440,7 +445,7 @@ async function loadNewFile(env: Environment, req: LoadRequest, inputPath: string
       }
     });
     await flush();
-    await env.renameDatabase(tmp, undefined, path.basename(req.file));
+    await env.renameDatabase(tmp, undefined, req.file);
   } catch (e) {
     (txn as Transaction | undefined)?.abort();
     if (created) {
