@@ -129,10 +129,6 @@ function out(b: Buffer, format: Format | undefined): Encoded {
   return b;
 }
 
-function isThenable(x: unknown): x is PromiseLike<unknown> {
-  return typeof (x as PromiseLike<unknown> | null)?.then === 'function';
-}
-
 function has(o: object, k: string): boolean {
   return Object.prototype.hasOwnProperty.call(o, k);
 }
@@ -700,38 +696,23 @@ export class CairnLevel<K = string, V = string> extends AbstractLevel<Buffer | U
 
   /**
    * Runs fn in one cairn transaction and commits it (aborts it if fn throws). Every write in
-   * it is applied atomically, also across sublevels. Isolation is snapshot reads with
-   * last-committer-wins writes. When fn is synchronous (returns no promise) the commit is
-   * installed in the same tick as fn's reads, so no other write can come between them: a
-   * read-modify-write done synchronously in fn never loses a concurrent update. An async fn
-   * gets no such guarantee for reads made before its awaits.
+   * it is applied atomically, also across sublevels. Reads see a snapshot plus the
+   * transaction's own writes; when a concurrent commit changed data fn read, fn runs again on
+   * the newer state (up to 100 times, as `env.transaction` does), so a read-modify-write never
+   * loses a concurrent update, async or not — keep fn free of outside side effects. When fn is
+   * synchronous (returns no promise) the commit is installed in the same tick as its reads and
+   * never needs a rerun.
    */
   async transaction<T>(fn: (tx: CairnLevelTransaction<K, V>) => T | Promise<T>, options?: WriteOptions): Promise<T> {
     if (this.status === 'opening') await this.open({ passive: true });
     const env = this.environment;
     const db = this.cairnDb;
     if (this.status !== 'open' || env === undefined || db === undefined) throw new CairnLevelError('Database is not open', 'LEVEL_DATABASE_NOT_OPEN');
-    let txn: Transaction;
     try {
-      txn = env.begin({ durability: this.durabilityOf(options) });
+      return await env.transaction((txn) => fn(new CairnLevelTransaction(this, db, txn)), { durability: this.durabilityOf(options) });
     } catch (e) {
       throw levelError(e);
     }
-    let result: T;
-    try {
-      const r = fn(new CairnLevelTransaction(this, db, txn));
-      // No await for a synchronous fn: the commit below installs in this same tick.
-      result = isThenable(r) ? await r : r;
-    } catch (e) {
-      txn.abort();
-      throw levelError(e);
-    }
-    try {
-      if (txn.active) await txn.commit();
-    } catch (e) {
-      throw levelError(e);
-    }
-    return result;
   }
 
   // ---- writes ------------------------------------------------------------------------------

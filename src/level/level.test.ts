@@ -290,6 +290,22 @@ test('transaction(): atomic across sublevels, with encodings, aborted when fn th
   // Concurrent read-modify-writes, each synchronous inside fn: no lost update.
   await Promise.all(Array.from({ length: 50 }, () => db.transaction((tx) => tx.put('n', ((tx.get<number>('n') ?? 0) as number) + 1))));
   assert.equal(await db.get('n'), 50);
+  // Async read-modify-writes that await between the read and the write: a conflicting one runs
+  // again on the newer state (it was CONFLICT for 19 of 20 before), so none is lost.
+  let runs = 0;
+  const settled = await Promise.allSettled(
+    Array.from({ length: 20 }, () =>
+      db.transaction(async (tx) => {
+        runs++;
+        const n = (tx.get<number>('m') ?? 0) as number;
+        await new Promise((resolve) => setImmediate(resolve));
+        tx.put('m', n + 1);
+      }),
+    ),
+  );
+  assert.deepEqual(settled.filter((r) => r.status === 'rejected'), []);
+  assert.equal(await db.get('m'), 20);
+  assert.ok(runs > 20, `the conflicting transactions ran again (${runs} runs)`);
   // The root's own keys do not see the sublevel's entries unprefixed.
   assert.equal(await db.get('ada'), undefined);
   const other = new CairnLevel(fresh(), { environment: small });
