@@ -25,7 +25,8 @@
 // entries; each burst is 65,536 synchronous gets of a seeded key pool (warmed once). W4L: W4 at
 // the full bench's size, where the data (~125 MB) is twice the 64 MiB cache: 1,000,000 entries
 // loaded in key order (as the bench's W1 database), a pool of 262,144 random keys, bursts of
-// 65,536 gets; about half the leaf reads miss the cache (disk read, checks, eviction). Prints per
+// 65,536 gets; about half the leaf reads miss the cache (disk read, checks, eviction). W4M: W4 with
+// 300,000 entries; W5M: bursts of one full ordered scan (db.range({})) of 300,000 entries. Prints per
 // workload and build: min, lower quartile and median µs of CPU per operation, and B/A of each.
 //
 // W2 / W3 (durable commits, fsync-bound) are timed by the WALL clock instead, since their cost is
@@ -301,10 +302,29 @@ try {
           await env.close();
         }
       }
-    } else if (w === 'W4' || w === 'W4L') {
-      const n = w === 'W4' ? 100000 : 1000000;
+    } else if (w === 'W5M') {
+      // W5 at 300,000 entries: each burst is one full ordered scan (db.range({})), CPU µs per entry.
+      const n = 300000;
+      const open = [];
+      for (const B of builds) {
+        const { env, db } = await loadInOrder(B.cairn, path.join(tmp, `${w}-${B.name}`), n);
+        open.push(env);
+        B.db = db;
+      }
+      for (let rr = 0; rr < rounds; rr++) {
+        for (const B of rr % 2 ? [...builds].reverse() : builds) {
+          const t = cpu();
+          let seen = 0;
+          for (const [k] of B.db.range({})) seen += k.length > 0 ? 1 : 0;
+          if (seen !== n) throw new Error(`W5M: scanned ${seen} of ${n}`);
+          B.t.push((cpu() - t) / n);
+        }
+      }
+      for (const env of open) await env.close();
+    } else if (w === 'W4' || w === 'W4L' || w === 'W4M') {
+      const n = w === 'W4' ? 100000 : w === 'W4M' ? 300000 : 1000000;
       const r = lcg(42);
-      const pool = Array.from({ length: w === 'W4' ? 65536 : 262144 }, () => keyOf(r(n)));
+      const pool = Array.from({ length: w === 'W4L' ? 262144 : 65536 }, () => keyOf(r(n)));
       const burst = 65536;
       const open = [];
       for (const B of builds) {
@@ -328,7 +348,7 @@ try {
     } else if (w === 'W2' || w === 'W3') {
       await durable(w);
       continue;
-    } else throw new Error(`unknown workload ${w} (W1, W1r, W1L, W1rL, W1ML, W1rC, W2, W3, W4, W4L, C1, C1w, C1s, C64)`);
+    } else throw new Error(`unknown workload ${w} (W1, W1r, W1L, W1rL, W1ML, W1rC, W2, W3, W4, W4L, W4M, W5M, C1, C1w, C1s, C64)`);
     const [sa, sb] = builds.map((B) => stats(B.t));
     const f = (s) => `min ${s.min.toFixed(2)}  q1 ${s.q1.toFixed(2)}  med ${s.med.toFixed(2)}`;
     if (w.startsWith('W1') && w.endsWith('L')) {

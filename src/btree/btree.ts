@@ -456,7 +456,139 @@ interface Pos {
   i: number;
 }
 
-/** Descends from root to the leaf whose range holds ikey; stores it in pos (i untouched). */
+// Separator bounds of a descent (issue 21, F13). Child i of a branch holds keys k with
+// sep[i] <= k < sep[i+1], so every page reached from the root lies within the separators of the
+// branch cells followed to it: a descent carries the tightest pair (the branch page and the
+// offset of the cell; offset 0: unbounded), checks that each separator it narrows them to lies
+// within them, and checks the leaf it lands on: its first key >= the low bound, its last key
+// below the high bound, and no empty leaf under a branch. A child pointer into another tree, or
+// duplicated, or a descriptor naming another tree's interior page, thus fails with a
+// CorruptionError instead of a missing key or a write into the wrong tree. The cost is one or
+// two in-place key comparisons per level (PERFORMANCE.md §Read-path structure checks).
+let loP: Buffer = EMPTY;
+let loPg = 0;
+let loO = 0;
+let hiP: Buffer = EMPTY;
+let hiPg = 0;
+let hiO = 0;
+
+/** memcmp(key of the leaf cell at lo of page lp, separator of the branch cell at bo of page bp). */
+function cmpLeafSep(r: PageReader, lp: Buffer, lpg: number, lo: number, bp: Buffer, bpg: number, bo: number): number {
+  const kin = lp[lo + 1] | (lp[lo + 2] << 8);
+  const bkin = bp[bo + 5] | (bp[bo + 6] << 8);
+  if (((lp[lo] & F_KOVF) | bp[bo + 4]) === 0) {
+    if (lo < SLOTS || lo + LEAF_HDR + kin > lp.length) throw badCell(lpg, lo);
+    if (bo < SLOTS || bo + BRANCH_HDR + bkin > bp.length) throw badCell(bpg, bo);
+    return memcmp2(lp, lo + LEAF_HDR, kin, bp, bo + BRANCH_HDR, bkin);
+  }
+  return Buffer.compare(leafKey(r, lp, lpg, lo, false), branchKey(r, bp, bpg, bo));
+}
+
+/** memcmp(separator of the branch cell at ao of page ap, separator of the branch cell at bo of page bp). */
+function cmpSeps(r: PageReader, ap: Buffer, apg: number, ao: number, bp: Buffer, bpg: number, bo: number): number {
+  const akin = ap[ao + 5] | (ap[ao + 6] << 8);
+  const bkin = bp[bo + 5] | (bp[bo + 6] << 8);
+  if ((ap[ao + 4] | bp[bo + 4]) === 0) {
+    if (ao < SLOTS || ao + BRANCH_HDR + akin > ap.length) throw badCell(apg, ao);
+    if (bo < SLOTS || bo + BRANCH_HDR + bkin > bp.length) throw badCell(bpg, bo);
+    return memcmp2(ap, ao + BRANCH_HDR, akin, bp, bo + BRANCH_HDR, bkin);
+  }
+  return Buffer.compare(branchKey(r, ap, apg, ao), branchKey(r, bp, bpg, bo));
+}
+
+function outOfPlace(pgno: number, off: number, what: string, from: number): CairnError {
+  return corrupt(pgno, off, `${what} of branch ${from}: the page is reached from the wrong place (a child pointer into another tree, or duplicated)`);
+}
+
+/**
+ * Narrows the bounds to child i of branch p (n children). A low bound may only rise and a high
+ * bound only fall (one comparison each), so the leaf's check against the last pair checks it
+ * against every pair on the path. Call with the bounds cleared (loO = hiO = 0) at the root.
+ */
+function narrow(r: PageReader, p: Buffer, pgno: number, n: number, i: number): void {
+  if (i > 0) {
+    const so = SLOTS + 2 * i;
+    const o = p[so] | (p[so + 1] << 8);
+    if (loO !== 0 && cmpSeps(r, p, pgno, o, loP, loPg, loO) < 0) throw outOfPlace(pgno, o, 'separator below the low bound', loPg);
+    loP = p;
+    loPg = pgno;
+    loO = o;
+  }
+  if (i + 1 < n) {
+    const so = SLOTS + 2 * i + 2;
+    const o = p[so] | (p[so + 1] << 8);
+    if (hiO !== 0 && cmpSeps(r, p, pgno, o, hiP, hiPg, hiO) > 0) throw outOfPlace(pgno, o, 'separator above the high bound', hiPg);
+    hiP = p;
+    hiPg = pgno;
+    hiO = o;
+  }
+}
+
+/** Checks the leaf a descent from root landed on against the descent's bounds (see loP). */
+function checkLanding(r: PageReader, p: Buffer, pgno: number, root: number): void {
+  const n = p[22] | (p[23] << 8);
+  if (n === 0) {
+    if (pgno !== root) throw corrupt(pgno, H_COUNT, 'empty leaf under a branch');
+    return;
+  }
+  if (loO !== 0 && cmpLeafSep(r, p, pgno, p[SLOTS] | (p[SLOTS + 1] << 8), loP, loPg, loO) < 0) {
+    throw outOfPlace(pgno, SLOTS, 'first key below the separator', loPg);
+  }
+  if (hiO !== 0) {
+    const so = SLOTS + 2 * (n - 1);
+    if (cmpLeafSep(r, p, pgno, p[so] | (p[so + 1] << 8), hiP, hiPg, hiO) >= 0) throw outOfPlace(pgno, so, 'last key not below the separator', hiPg);
+  }
+}
+
+/**
+ * The point-read form of checkLanding, after the leaf search gave s (an index, or ~insertion
+ * index). A key found is the key asked for, which lies within the bounds: nothing more is read.
+ * A key not found: the entries just below and just above it (the last the search compared, so
+ * no other part of the page is read) must lie within the bounds. A leaf from elsewhere whose keys
+ * are all outside them (another tree's, a sibling reached twice) is caught by either entry.
+ */
+function checkAround(r: PageReader, p: Buffer, pgno: number, root: number, s: number): void {
+  if (s >= 0) return;
+  pathBounds(r);
+  const n = p[22] | (p[23] << 8);
+  if (n === 0) {
+    if (pgno !== root) throw corrupt(pgno, H_COUNT, 'empty leaf under a branch');
+    return;
+  }
+  const below = ~s - 1;
+  const above = ~s;
+  if (loO !== 0) {
+    const so = SLOTS + 2 * (below > 0 ? below : 0);
+    if (cmpLeafSep(r, p, pgno, p[so] | (p[so + 1] << 8), loP, loPg, loO) < 0) throw outOfPlace(pgno, so, 'a key below the separator', loPg);
+  }
+  if (hiO !== 0) {
+    const so = SLOTS + 2 * (above < n ? above : n - 1);
+    if (cmpLeafSep(r, p, pgno, p[so] | (p[so + 1] << 8), hiP, hiPg, hiO) >= 0) throw outOfPlace(pgno, so, 'a key not below the separator', hiPg);
+  }
+}
+
+// The branch pages of the last `descend` (page, number, child taken), from the root down: the
+// bounds are computed and checked from them only when the leaf is (pathBounds), so a point read
+// that finds its key pays two stores per level and no comparison.
+const pathP: Buffer[] = [];
+const pathG: number[] = [];
+const pathI: number[] = [];
+let pathD = 0;
+
+/** Sets and checks the bounds (loP …) along the path recorded by the last descend. */
+function pathBounds(r: PageReader): void {
+  loO = hiO = 0;
+  for (let d = 0; d < pathD; d++) {
+    const p = pathP[d]!;
+    narrow(r, p, pathG[d]!, p[22] | (p[23] << 8), pathI[d]!);
+  }
+}
+
+/**
+ * Descends from root to the leaf whose range holds ikey; stores it in pos (i untouched) and the
+ * path in pathP/pathG/pathI. The caller checks the leaf against the bounds: pathBounds, then
+ * checkLanding, or checkAround after its search.
+ */
 function descend(r: PageReader, root: number, ikey: Buffer, pos: Pos): void {
   let pgno = root;
   let skip = 0;
@@ -464,29 +596,46 @@ function descend(r: PageReader, root: number, ikey: Buffer, pos: Pos): void {
     const p = r.page(pgno);
     checkNode(p, pgno);
     if (p[H_TYPE] === LEAF) {
+      pathD = d;
       pos.p = p;
       pos.pgno = pgno;
       skipOut = skip;
       return;
     }
-    pgno = childAt(p, pgno, searchBranch(r, p, pgno, ikey, skip));
+    const i = searchBranch(r, p, pgno, ikey, skip);
     skip = skipOut;
+    pathP[d] = p;
+    pathG[d] = pgno;
+    pathI[d] = i;
+    pgno = childAt(p, pgno, i);
   }
   throw corrupt(pgno, 0, `tree deeper than ${MAX_DEPTH} levels`);
+}
+
+/** descend, then the full check of the leaf (seeks: the first entry may be anywhere in it). */
+function descendChecked(r: PageReader, root: number, ikey: Buffer, pos: Pos): void {
+  descend(r, root, ikey, pos);
+  const s = skipOut;
+  pathBounds(r);
+  checkLanding(r, pos.p, pos.pgno, root);
+  skipOut = s;
 }
 
 /** Descends to the leftmost or rightmost leaf. */
 function descendEdge(r: PageReader, root: number, right: boolean, pos: Pos): void {
   let pgno = root;
+  loO = hiO = 0;
   for (let d = 0; d <= MAX_DEPTH; d++) {
     const p = r.page(pgno);
     const n = checkNode(p, pgno);
     if (p[H_TYPE] === LEAF) {
+      checkLanding(r, p, pgno, root);
       pos.p = p;
       pos.pgno = pgno;
       pos.i = right ? n - 1 : 0;
       return;
     }
+    narrow(r, p, pgno, n, right ? n - 1 : 0);
     pgno = childAt(p, pgno, right ? n - 1 : 0);
   }
   throw corrupt(pgno, 0, `tree deeper than ${MAX_DEPTH} levels`);
@@ -531,7 +680,7 @@ function prevLeaf(r: PageReader, pos: Pos): boolean {
 
 /** Positions at the first entry >= ikey (> ikey unless incl); false when there is none. */
 function seekGE(r: PageReader, root: number, ikey: Buffer, incl: boolean, pos: Pos): boolean {
-  descend(r, root, ikey, pos);
+  descendChecked(r, root, ikey, pos);
   const s = searchLeaf(r, pos.p, pos.pgno, ikey, skipOut);
   const i = s >= 0 ? (incl ? s : s + 1) : ~s;
   const n = count(pos.p);
@@ -545,7 +694,7 @@ function seekGE(r: PageReader, root: number, ikey: Buffer, incl: boolean, pos: P
 
 /** Positions at the last entry <= ikey (< ikey unless incl); false when there is none. */
 function seekLE(r: PageReader, root: number, ikey: Buffer, incl: boolean, pos: Pos): boolean {
-  descend(r, root, ikey, pos);
+  descendChecked(r, root, ikey, pos);
   const s = searchLeaf(r, pos.p, pos.pgno, ikey, skipOut);
   const i = s >= 0 ? (incl ? s : s - 1) : ~s - 1;
   if (i >= 0) {
@@ -672,6 +821,7 @@ export class BTree {
     if (this.dup === 'none') {
       descend(r, this.root, key, pos);
       const s = searchLeaf(r, pos.p, pos.pgno, key, skipOut);
+      checkAround(r, pos.p, pos.pgno, this.root, s);
       if (s < 0) return undefined;
       return leafValue(r, pos.p, pos.pgno, slot(pos.p, s), true);
     }
@@ -684,6 +834,13 @@ export class BTree {
     if (this.dup === 'unsorted') return leafValue(r, p, pos.pgno, off, true);
     const ik = leafKey(r, p, pos.pgno, off, false);
     return copyOf(ik, lo.length, ik.length);
+  }
+
+  /** The page number of the leaf whose range holds key (where a corrupt entry is reported). */
+  leafFor(r: PageReader, key: Buffer): number {
+    const pos: Pos = { p: EMPTY, pgno: 0, i: 0 };
+    descendChecked(r, this.root, key, pos);
+    return pos.pgno;
   }
 
   /** All values of key in order (one at most for 'none' trees), copies. */
@@ -1004,11 +1161,13 @@ export class BTree {
     let pgno = this.root;
     let skip = 0;
     let append = this.appending;
+    loO = hiO = 0;
     for (let d = 0; d <= MAX_DEPTH; d++) {
       const p = r.page(pgno);
       const n = checkNode(p, pgno);
       this.pg[d] = pgno;
       if (p[H_TYPE] === LEAF) {
+        checkLanding(r, p, pgno, this.root); // never a write into a page of the wrong tree (F13)
         let s: number;
         if (append && n > 0 && cmpLeaf(r, ikey, p, pgno, slot(p, n - 1), SLOTS + 2 * n, skip) > 0) s = ~n;
         else s = searchLeaf(r, p, pgno, ikey, skip);
@@ -1027,6 +1186,7 @@ export class BTree {
         skip = skipOut;
       }
       this.ix[d] = i;
+      narrow(r, p, pgno, n, i);
       pgno = childAt(p, pgno, i);
     }
     throw corrupt(pgno, 0, `tree deeper than ${MAX_DEPTH} levels`);

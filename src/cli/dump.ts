@@ -9,7 +9,7 @@
 
 import { Environment } from '../env/environment.js';
 import { formatFooter, formatHeader, formatRecnoRecord, formatRecord, type DumpFormat } from '../dump/format.js';
-import { CairnError } from '../util/errors.js';
+import { CairnError, CorruptionError } from '../util/errors.js';
 import { CliError, runTool, usageError, type CliIo, type ToolSpec } from './common.js';
 import { headerFor, isRecnoType, recnoOfKey } from '../tools/dbmeta.js';
 import { pageLines } from '../tools/datafile.js';
@@ -49,6 +49,14 @@ export const spec: ToolSpec = {
 async function dumpOne(env: Environment, file: string, name: string, format: DumpFormat, keys: boolean, withDatabaseLine: boolean, sink: Sink): Promise<void> {
   const db = await env.openDatabase(file, name === '' ? {} : { name });
   const where = name === '' ? file : `${file} (database "${name}")`;
+  // The records come from the leaves' sibling links, which a damaged branch (a child in another
+  // tree, or twice) does not disturb: the tree's structure is checked first, so a damaged tree
+  // is reported (CORRUPT, with the page), never dumped as if sound (issue 21, F13).
+  const bad = db.verify()[0];
+  if (bad !== undefined) {
+    const m = /^page (\d+): /.exec(bad);
+    throw new CorruptionError(db.file.path, m === null ? 0 : Number(m[1]) * db.file.pageSize, `${m === null ? bad : bad.slice(m[0].length)} (${where}); run db_verify`);
+  }
   const header = headerFor(db.descriptor, db.file.pageSize, { format, keys, database: withDatabaseLine && name !== '' ? name : undefined }, where);
   sink.write(formatHeader(header));
   if (isRecnoType(header.type)) {

@@ -160,7 +160,7 @@ test('db_verify: a sound file verifies; a fault in each kind of page is reported
     const r = await runProcess('verify', ['-h', home, 'data.db', 'junk.db', 'nosuch.db']);
     assert.equal(r.code, 1);
     assert.equal(r.stdout, 'Verification of data.db failed.\nVerification of junk.db failed.\nVerification of nosuch.db failed.\n');
-    assert.match(r.stderr, /^db_verify: data\.db: the meta page counts \d+ pages but the file holds \d+ \(truncated\?\)$/m);
+    assert.match(r.stderr, /^db_verify: data\.db: page 0: page count \d+ exceeds the file \(\d+ pages\): truncated, or a damaged meta page$/m);
     assert.match(r.stderr, /^db_verify: junk\.db: page 0: not a cairn data file/m);
     assert.match(r.stderr, /^db_verify: nosuch\.db: No such file or directory$/m);
 

@@ -8,7 +8,8 @@ import { BTree, type Cursor, type DupMode } from '../btree/btree.js';
 import type { PageReader } from '../btree/store.js';
 import { type DataFile, type Pager, PeekReader, SnapshotReader, inFile, locateCorruption } from '../page/pager.js';
 import type { Transaction } from '../txn/txn.js';
-import { CairnError, invalid } from '../util/errors.js';
+import { CairnError, CorruptionError, invalid } from '../util/errors.js';
+import { MetaOffset } from '../page/meta.js';
 
 /** A key or value as given: bytes (a Buffer or any Uint8Array) or a string, stored as UTF-8. */
 export type Bytes = Uint8Array | string;
@@ -37,6 +38,18 @@ export function decodeDescriptor(buf: Buffer, where: string): Descriptor {
   } catch {
     throw new CairnError('CORRUPT', `${where}: catalog entry is not a valid database descriptor`);
   }
+}
+
+/**
+ * Why a descriptor's root cannot be the root of a database tree in a file whose catalog is
+ * rooted at catalogRoot, or undefined: not a page number, the meta page, or the catalog's own
+ * root (issue 21, F13: its entries read as user data, user writes going into the catalog).
+ */
+export function badDescriptorRoot(d: Descriptor, catalogRoot: number): string | undefined {
+  const root = d.root;
+  if (!Number.isInteger(root) || root <= 0 || root > 0xffff_ffff) return `root page number ${root} is not a page number`;
+  if (root === catalogRoot) return `root page ${root} is the catalog's root`;
+  return undefined;
 }
 
 export const MAX_KEY_SIZE = 64 * 1024;
@@ -199,6 +212,14 @@ export class Database {
     this.name = name;
     this.descriptor = desc;
     this.duplicates = desc.dup;
+    const catalogRoot = host.pager.read(file, 0, Infinity).readUInt32LE(MetaOffset.catalogRoot);
+    const bad = badDescriptorRoot(desc, catalogRoot);
+    if (bad !== undefined) {
+      // Located at the catalog leaf that holds the entry.
+      const r = new SnapshotReader(host.pager, file, Infinity);
+      const leaf = inFile(file, () => new BTree(catalogRoot, 'none').leafFor(r, Buffer.from(name ?? '', 'utf8')));
+      throw new CorruptionError(file.path, leaf * file.pageSize, `the catalog entry of database ${this.label}: ${bad}; run db_verify`);
+    }
     this.tree = new BTree(desc.root, desc.dup);
     this.peeker = new PeekReader(host.pager, file);
   }

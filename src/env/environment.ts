@@ -29,7 +29,7 @@ import { type ParsedDbConfig, parseDbConfig } from './config.js';
 import { type Control, readControl, writeControl, CONTROL_FILE } from './control.js';
 import { checkHistory, checkHistoryChain, lastLogHeader, newHistory } from './history.js';
 import { knownHistory } from '../log/file.js';
-import { Database, type Descriptor, decodeDescriptor, encodeDescriptor } from './database.js';
+import { Database, type Descriptor, badDescriptorRoot, decodeDescriptor, encodeDescriptor } from './database.js';
 import { type OwnerLock, acquireOwnerLock } from './lock.js';
 import { type Channel, startChannel } from './channel.js';
 import { type RecoveryResult, checkAllPages, openDataFile, recover } from './recovery.js';
@@ -1112,6 +1112,8 @@ export class Environment {
       const cat = this.catalog(file, w);
       const found = cat.get(w, key);
       if (found === undefined) throw new CairnError('NOT_FOUND', `database ${name} does not exist in ${fileName}`);
+      const bad = badDescriptorRoot(decodeDescriptor(found, fileName), cat.root); // never drop the catalog (issue 21)
+      if (bad !== undefined) throw new CorruptionError(file.path, cat.leafFor(w, key) * file.pageSize, `the catalog entry of database ${fileName}:${name}: ${bad}; run db_verify`);
       new BTree(decodeDescriptor(found, fileName).root, 'none').drop(w);
       cat.del(w, key);
     });

@@ -18,7 +18,7 @@ import { CorruptionError } from '../util/errors.js';
 import { type Lsn, formatLsn, readLsn } from '../util/lsn.js';
 import { zlib } from '../util/node.js';
 import { NO_PAGE, PAGE_HEADER_SIZE, PageOffset, type PageType } from './format.js';
-import { MetaOffset } from './meta.js';
+import { DATA_MAGIC, MetaOffset } from './meta.js';
 import { PageLsnMap } from './lsnmap.js';
 import { planted } from '../util/plant.js'; // PLANT: the planted-bug yardstick (src/util/plant.ts)
 
@@ -388,10 +388,42 @@ export class Pager {
     const buf = this.readFromDisk(file, pgno, into);
     const why = checkPage(buf, pgno, file.uid) ?? this.checkLsn(file, pgno, buf);
     if (why !== undefined) throw new CorruptionError(file.path, pgno * file.pageSize, why);
+    if (pgno === 0) this.checkMetaCounts(file, buf);
     const p = this.cachePage(file, pgno, buf, 0);
     if (frame) p.frame = buf;
     if (this.cached * file.pageSize > this.opts.cacheSize) this.evict(file.pageSize);
     return p;
+  }
+
+  /**
+   * The page numbers of a meta page read from disk, before anything loops over, sizes or
+   * allocates by them (issue 21, F11): a checkpoint writes the meta page after every page below
+   * its page count, so a count beyond the file, a free list head or catalog root outside the
+   * count, is damage (or a crafted file), reported once, with the field's offset.
+   */
+  private checkMetaCounts(file: DataFile, buf: Buffer): void {
+    if (!DATA_MAGIC.equals(buf.subarray(MetaOffset.magic, MetaOffset.magic + 8))) return; // not a meta page at all: readMeta says so
+    const count = buf.readUInt32LE(MetaOffset.pageCount);
+    const onDisk = this.pagesOnDisk(file);
+    const bad = (field: number, what: string): never => {
+      throw new CorruptionError(file.path, field, `${what}; run db_verify, then restore the file from a backup or db_recover -c`);
+    };
+    if (count > onDisk) bad(MetaOffset.pageCount, `page count ${count} exceeds the file (${onDisk} pages)`);
+    if (count < 2) bad(MetaOffset.pageCount, `page count ${count} is too small (a data file has a meta page and a catalog root)`);
+    const free = buf.readUInt32LE(MetaOffset.freeHead);
+    if (free >= count) bad(MetaOffset.freeHead, `free list head ${free} is not a page of the file (page count ${count})`);
+    const cat = buf.readUInt32LE(MetaOffset.catalogRoot);
+    if (cat === 0 || cat >= count) bad(MetaOffset.catalogRoot, `catalog root ${cat} is not a page of the file (page count ${count})`);
+  }
+
+  /**
+   * Whether page pgno, at or past the latest committed page count, holds anything: it is cached
+   * (installed), or on disk and not all zeros. Never so in a sound file (allocate relies on it).
+   */
+  holdsData(file: DataFile, pgno: number): boolean {
+    if (file.pages.has(pgno)) return true;
+    if (pgno >= this.pagesOnDisk(file)) return false;
+    return !isZeroPage(this.readFromDisk(file, pgno));
   }
 
   /**
@@ -766,11 +798,26 @@ export class FilePages implements PageWriter {
   allocate(type: PageType): { pgno: number; buf: Buffer } {
     const meta = this.writable(0);
     let pgno = meta.readUInt32LE(MetaOffset.freeHead);
+    const count = meta.readUInt32LE(MetaOffset.pageCount);
+    const path = this.file.path;
+    // A damaged free list or page count must fail the write here, before its commit, never hand
+    // out a live page (issue 21, F12: a tree overwritten by an overflow chain, and logged).
     if (pgno !== NO_PAGE) {
-      const next = this.page(pgno).readUInt32LE(PageOffset.next);
-      meta.writeUInt32LE(next, MetaOffset.freeHead);
+      if (pgno >= count) throw new CorruptionError(path, MetaOffset.freeHead, `free list head ${pgno} is not a page of the file (page count ${count}); run db_verify`);
+      const fp = this.page(pgno);
+      if (fp[PageOffset.type] !== 0) {
+        throw new CorruptionError(path, pgno * this.pageSize + PageOffset.type, `page ${pgno} is on the free list but is not a free page (type ${fp[PageOffset.type]}); run db_verify`);
+      }
+      meta.writeUInt32LE(fp.readUInt32LE(PageOffset.next), MetaOffset.freeHead);
     } else {
-      pgno = meta.readUInt32LE(MetaOffset.pageCount);
+      pgno = count;
+      if (pgno >= 0xffff_ffff) throw new CorruptionError(path, MetaOffset.pageCount, `page count ${count} is at the largest page number; run db_verify`);
+      // Past the latest committed count (below it: a concurrent commit allocated it, and this
+      // transaction, whose meta page is then stale, is replayed at commit); not in a file this
+      // transaction creates.
+      if (!this.created.has(0) && pgno >= this.pager.read(this.file, 0, Infinity).readUInt32LE(MetaOffset.pageCount) && this.pager.holdsData(this.file, pgno)) {
+        throw new CorruptionError(path, pgno * this.pageSize, `page ${pgno}, past the page count ${count} of the meta page, holds data (the page count is damaged); run db_verify`);
+      }
       meta.writeUInt32LE(pgno + 1, MetaOffset.pageCount);
       this.created.add(pgno);
     }

@@ -16,7 +16,7 @@
 import * as fs from 'node:fs';
 import { BTree, type DupMode } from '../btree/btree.js';
 import type { PageReader } from '../btree/store.js';
-import { decodeDescriptor, type Descriptor } from '../env/database.js';
+import { badDescriptorRoot, decodeDescriptor, type Descriptor } from '../env/database.js';
 import { MAX_PAGE_SIZE, MIN_PAGE_SIZE, PAGE_HEADER_SIZE, PageOffset, PageType } from '../page/format.js';
 import { DATA_MAGIC, MetaOffset, readMeta, type MetaInfo } from '../page/meta.js';
 import { checkPage } from '../page/pager.js';
@@ -147,7 +147,10 @@ export class RawDataFile implements PageReader {
     const c = cat.cursor(this);
     for (let e = c.first(); e !== undefined; e = c.next()) {
       const name = e[0].toString('utf8');
-      out.push({ name, desc: decodeDescriptor(e[1], `${this.path} (database "${name}")`) });
+      const desc = decodeDescriptor(e[1], `${this.path} (database "${name}")`);
+      const bad = badDescriptorRoot(desc, this.meta.catalogRoot) ?? (desc.root >= this.meta.pageCount ? `root page ${desc.root} is beyond the page count ${this.meta.pageCount}` : undefined);
+      if (bad !== undefined) throw new CorruptionError(this.path, this.meta.catalogRoot * this.pageSize, `the catalog entry of database "${name}": ${bad}; run db_verify`);
+      out.push({ name, desc });
     }
     return out;
   }
@@ -218,22 +221,23 @@ function verifyOpen(
   problems: Problem[],
 ): VerifyResult {
   const { meta, pageSize } = file;
-  const count = meta.pageCount;
+  // Loops and arrays go by the pages the file holds, never by a count beyond them (issue 21, F11).
+  const onDisk = file.pagesOnDisk;
+  const count = Math.min(meta.pageCount, onDisk);
   // 1. The meta page.
   if (file.metaProblem !== undefined) add({ pgno: 0, what: `meta page: ${file.metaProblem}` });
   if (options.envId !== undefined && !meta.envId.equals(options.envId)) {
     add({ pgno: 0, what: `the file belongs to another environment (id ${meta.envId.toString('hex')}, this one is ${options.envId.toString('hex')})` });
   }
-  if (count < 2) add({ pgno: 0, what: `page count ${count} is too small (a data file has a meta page and a catalog root)` });
+  if (meta.pageCount < 2) add({ pgno: 0, what: `page count ${meta.pageCount} is too small (a data file has a meta page and a catalog root)` });
   if (meta.catalogRoot === 0 || meta.catalogRoot >= count) add({ pgno: 0, what: `catalog root ${meta.catalogRoot} is not a page of the file (page count ${count})` });
   if (meta.freeHead >= count) add({ pgno: 0, what: `free list head ${meta.freeHead} is not a page of the file (page count ${count})` });
   // 2. Size.
   if (file.size % pageSize !== 0) add({ what: `file size ${file.size} is not a multiple of the page size ${pageSize} (a torn extension?)` });
-  const onDisk = file.pagesOnDisk;
-  if (onDisk < count) add({ what: `the meta page counts ${count} pages but the file holds ${onDisk} (truncated?)` });
-  if (onDisk > count) add({ what: `the file holds ${onDisk} pages but the meta page counts ${count}: pages ${count}..${onDisk - 1} are outside the file's page count` });
+  if (onDisk < meta.pageCount) add({ pgno: 0, what: `page count ${meta.pageCount} exceeds the file (${onDisk} pages): truncated, or a damaged meta page` });
+  if (onDisk > meta.pageCount) add({ what: `the file holds ${onDisk} pages but the meta page counts ${meta.pageCount}: pages ${meta.pageCount}..${onDisk - 1} are outside the file's page count` });
   // 3. Every page.
-  const limit = Math.min(count, onDisk);
+  const limit = count;
   const types = new Uint8Array(Math.max(count, 1));
   const bad = new Uint8Array(Math.max(count, 1));
   types[0] = PageType.Meta;
@@ -250,7 +254,6 @@ function verifyOpen(
     if (t === PageType.Meta) add({ pgno, what: 'a second meta page' });
     else if (t > PageType.Overflow) add({ pgno, what: `unknown page type ${t}` });
   }
-  for (let pgno = limit; pgno < count; pgno++) bad[pgno] = 1;
   // 4. Trees. Record which tree reaches each page.
   const owner = new Map<number, string>();
   let current = '';
@@ -268,6 +271,10 @@ function verifyOpen(
     current = name;
     if (root === 0 || root >= count) {
       add({ pgno: 0, what: `${name}: root page ${root} is not a page of the file` });
+      return false;
+    }
+    if (name !== 'catalog' && root === meta.catalogRoot) {
+      add({ pgno: root, what: `${name}: its root page ${root} is the catalog's root` });
       return false;
     }
     const found = new BTree(root, dup).verify(file);
@@ -459,6 +466,7 @@ export function statDataFile(p: string, options: { name?: string; fast?: boolean
   const file = RawDataFile.open(p);
   try {
     if (file.metaProblem !== undefined) throw new CorruptionError(p, 0, `meta page: ${file.metaProblem}; run db_verify`);
+    if (file.meta.pageCount > file.pagesOnDisk) throw new CorruptionError(p, MetaOffset.pageCount, `page count ${file.meta.pageCount} exceeds the file (${file.pagesOnDisk} pages); run db_verify`);
     let entries = file.catalog();
     const totalDatabases = entries.length;
     if (options.name !== undefined) {
@@ -498,7 +506,9 @@ export function* pageLines(p: string, withFree: boolean): Generator<string> {
   try {
     const m = file.meta;
     yield `data file ${p}: page size ${file.pageSize}, ${m.pageCount} pages, catalog root ${m.catalogRoot}, free list head ${m.freeHead}, file id ${file.uid}, environment ${m.envId.toString('hex')}\n`;
-    const n = Math.max(m.pageCount, file.pagesOnDisk);
+    // The pages the file holds: a page count beyond them is reported once, never looped over (issue 21, F11).
+    const n = file.pagesOnDisk;
+    if (m.pageCount > n) yield `page count ${m.pageCount} exceeds the file (${n} pages): BAD\n`;
     for (let pgno = 0; pgno < n; pgno++) {
       const buf = file.rawPage(pgno);
       const t = buf[PageOffset.type]!;
