@@ -27,6 +27,7 @@ import { CairnError, CorruptionError } from '../util/errors.js';
 import { type Lsn, formatLsn, lsnFile, readLsn, writeLsn } from '../util/lsn.js';
 import { logFileName } from '../log/file.js';
 import { INTERNAL_TXN } from '../txn/txn.js';
+import { RETENTION_HINT } from './retention.js';
 
 export interface RecoveryContext {
   vfs: Vfs;
@@ -214,7 +215,7 @@ export function recover(ctx: RecoveryContext, opts: RecoveryOptions): RecoveryRe
       const first = reader.files[0]!;
       const need = lsnFile(file.needsLog);
       const missing = first - need === 1 ? logFileName(need) : first - need === 2 ? `${logFileName(need)} and ${logFileName(need + 1)}` : `${logFileName(need)} … ${logFileName(first - 1)}`;
-      throw new CairnError('NOT_FOUND', `data file ${p} needs the log from ${formatLsn(file.needsLog)}, but the first log file is ${logFileName(first)}: copy ${missing} from the primary or its archive, then run db_recover -c`);
+      throw new CairnError('NOT_FOUND', `data file ${p} needs the log from ${formatLsn(file.needsLog)}, but the first log file is ${logFileName(first)}: copy ${missing} from the primary or its archive, then run db_recover -c (${RETENTION_HINT})`);
     }
   }
   const known = (uid: number): DataFile | undefined => pager.files.get(uid) ?? adopt(uid);
