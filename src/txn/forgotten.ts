@@ -84,7 +84,13 @@ export class ActiveTxns<T extends { readonly readOnly: boolean; readonly seq: nu
     return this.strong.size + this.weak.size;
   }
 
-  *[Symbol.iterator](): Generator<T> {
+  [Symbol.iterator](): Iterator<T> {
+    // The common case (no env.begin() transaction open) without a generator: the commit path
+    // iterates this at every commit and flush.
+    return this.weak.size === 0 ? this.strong.values() : this.all();
+  }
+
+  private *all(): Generator<T> {
     yield* this.strong;
     for (const r of this.weak.values()) {
       const t = r.deref();
