@@ -43,7 +43,7 @@ function fresh(options: ConstructorParameters<typeof SimVfs>[0] = {}): SimVfs {
 }
 
 async function openEnv(vfs: Vfs, extra: Partial<Parameters<typeof Environment.open>[1]> = {}, home = HOME): Promise<Environment> {
-  return Environment.open(home, { create: true, vfs, logFileSize: 32 * 1024, checkpoint: false, pageSize: PAGE, ...extra });
+  return Environment.open(home, { create: true, autoRemoveLogs: false, vfs, logFileSize: 32 * 1024, checkpoint: false, pageSize: PAGE, ...extra });
 }
 
 async function fill(env: Environment, file: string, from: number, n: number, valueSize = 200): Promise<void> {

@@ -21,7 +21,7 @@ const manifestOf = (dir: string) => JSON.parse(fs.readFileSync(path.join(dir, '_
 
 /** An environment with `count` entries, checkpointed after the first `checkpointAt`: the log from the redo point spans several files. */
 async function filled(home: string, count: number, checkpointAt: number): Promise<Environment> {
-  const env = await Environment.open(home, { create: true, logFileSize: 32768, checkpoint: false });
+  const env = await Environment.open(home, { create: true, autoRemoveLogs: false, logFileSize: 32768, checkpoint: false });
   const db = await env.openDatabase('orders.db', { create: true });
   for (let b = 1; b <= count; b += 100) {
     if (b > checkpointAt && b - 100 <= checkpointAt) await env.checkpoint();
@@ -117,7 +117,7 @@ test('errors from the thread arrive typed; a backup that fails after pinning lea
 test('the zero tail of a preallocated log file is not written: the copy holds it as a hole and reads back as the source', async () => {
   const dir = tmpdir('bthreadsparse');
   const home = path.join(dir, 'env');
-  const env = await Environment.open(home, { create: true, checkpoint: false }); // 10 MiB log files
+  const env = await Environment.open(home, { create: true, autoRemoveLogs: false, checkpoint: false }); // 10 MiB log files
   try {
     const db = await env.openDatabase('orders.db', { create: true });
     await env.transaction((t) => {

@@ -29,11 +29,21 @@ function move(files: string[], into: string): void {
   }
 }
 
+/**
+ * The one setting the procedure needs (docs/BACKUP.md): the primary keeps every log file until
+ * step 2 moves it, instead of its checkpoints removing those recovery no longer needs (the default).
+ */
+function keepLogs(home: string): void {
+  fs.mkdirSync(home, { recursive: true });
+  fs.writeFileSync(path.join(home, 'DB_CONFIG'), 'log_set_config DB_LOG_AUTO_REMOVE off\n');
+}
+
 test('the five-step procedure with db_archive and db_recover -c while a writer commits; kill -9; nothing acknowledged is lost', async () => {
   const dir = tmpdir('failover');
   const primary = path.join(dir, 'primary');
   const failover = path.join(dir, 'failover');
   fs.mkdirSync(failover);
+  keepLogs(primary);
   const writer = new Writer(primary, { logFileSize: 32768, checkpointKb: 16, delayMs: 2 });
   try {
     await writer.ready;
@@ -79,6 +89,7 @@ test('db_hotbackup -b, then -u rounds while the writer commits; kill -9; a final
   const dir = tmpdir('hotfail');
   const primary = path.join(dir, 'primary');
   const backup = path.join(dir, 'backup');
+  keepLogs(primary);
   const writer = new Writer(primary, { logFileSize: 32768, checkpointKb: 16, delayMs: 2 });
   try {
     await writer.ready;
@@ -118,6 +129,7 @@ test('db_hotbackup -b, then -u rounds while the writer commits; kill -9; a final
 test('fuzzy copies: data files read 1,000 and 10,000 bytes at a time while the writer runs still recover to an exact prefix (I4)', async () => {
   const dir = tmpdir('fuzzy');
   const primary = path.join(dir, 'primary');
+  keepLogs(primary);
   const writer = new Writer(primary, { logFileSize: 32768, checkpointKb: 16, delayMs: 2 });
   try {
     await writer.ready;

@@ -53,14 +53,14 @@ test("the old primary's log files copied over a failed-over copy: db_recover -c 
   const copy = path.join(dir, 'copy');
   const backup = path.join(dir, 'backup');
   fs.mkdirSync(primary);
-  const old = await Environment.open(primary, { create: true, logFileSize: LOG_FILE_SIZE, checkpoint: false });
+  const old = await Environment.open(primary, { create: true, autoRemoveLogs: false, logFileSize: LOG_FILE_SIZE, checkpoint: false });
   try {
     await putMany(old, 0, 100, 'before');
     await old.hotBackup(copy);
     // Failover: the copy is recovered and opened read-write; it commits.
     const rec = await runProcess('recover', ['-c', '-h', copy]);
     assert.equal(rec.code, 0, rec.stderr);
-    const fo = await Environment.open(copy, { logFileSize: LOG_FILE_SIZE, checkpoint: false });
+    const fo = await Environment.open(copy, { autoRemoveLogs: false, logFileSize: LOG_FILE_SIZE, checkpoint: false });
     try {
       await putMany(fo, 50, 100, 'new');
       // A hot backup of the new primary holds log files of both histories, forked at a file.
@@ -121,17 +121,17 @@ test('an environment whose log files carry no history (zero: unknown) opens, rec
   const vfs = new SimVfs();
   const home = '/env';
   vfs.mkdir(home, { recursive: true });
-  let env = await Environment.open(home, { vfs, create: true, logFileSize: LOG_FILE_SIZE, checkpoint: false });
+  let env = await Environment.open(home, { autoRemoveLogs: false, vfs, create: true, logFileSize: LOG_FILE_SIZE, checkpoint: false });
   await putMany(env, 0, 200, 'v');
   await env.close();
   eraseHistories(vfs, home);
-  env = await Environment.open(home, { vfs, logFileSize: LOG_FILE_SIZE, checkpoint: false });
+  env = await Environment.open(home, { autoRemoveLogs: false, vfs, logFileSize: LOG_FILE_SIZE, checkpoint: false });
   await putMany(env, 200, 10, 'w');
   await env.close();
   assert.equal(readControl(vfs, home)!.history, undefined, 'no history is invented for a log of unknown history');
   await Environment.recover(home, { vfs, catastrophic: true });
   assert.equal(readControl(vfs, home)!.fork, true);
-  env = await Environment.open(home, { vfs, logFileSize: LOG_FILE_SIZE, checkpoint: false });
+  env = await Environment.open(home, { autoRemoveLogs: false, vfs, logFileSize: LOG_FILE_SIZE, checkpoint: false });
   await putMany(env, 210, 10, 'x');
   await env.close();
   const c = readControl(vfs, home)!;
@@ -147,7 +147,7 @@ test('the log reader and recovery refuse mixed histories: a file of an unrelated
   const vfs = new SimVfs();
   const home = '/env';
   vfs.mkdir(home, { recursive: true });
-  const env = await Environment.open(home, { vfs, create: true, logFileSize: LOG_FILE_SIZE, checkpoint: false });
+  const env = await Environment.open(home, { autoRemoveLogs: false, vfs, create: true, logFileSize: LOG_FILE_SIZE, checkpoint: false });
   await putMany(env, 0, 300, 'v');
   await env.close();
   const files = listLogFiles(vfs, home);
@@ -190,14 +190,14 @@ test('a crash at every sync of the failover open (the fork to a new history), ea
   const base = new SimVfs();
   const home = '/env';
   base.mkdir(home, { recursive: true });
-  const env0 = await Environment.open(home, { vfs: base, create: true, logFileSize: LOG_FILE_SIZE, checkpoint: false });
+  const env0 = await Environment.open(home, { autoRemoveLogs: false, vfs: base, create: true, logFileSize: LOG_FILE_SIZE, checkpoint: false });
   await putMany(env0, 0, 40, 'v');
   await env0.close();
   await Environment.recover(home, { vfs: base, catastrophic: true });
   assert.equal(readControl(base, home)!.fork, true);
   // The failover open and one commit, counting syncs.
   const run = async (vfs: SimVfs): Promise<void> => {
-    const env = await Environment.open(home, { vfs, logFileSize: LOG_FILE_SIZE, checkpoint: false });
+    const env = await Environment.open(home, { autoRemoveLogs: false, vfs, logFileSize: LOG_FILE_SIZE, checkpoint: false });
     await putMany(env, 100, 1, 'after');
     await env.close();
   };
@@ -224,7 +224,7 @@ test('a crash at every sync of the failover open (the fork to a new history), ea
         });
         assert.ok(crashed !== undefined, `${where}: no crash`);
         try {
-          const env = await Environment.open(home, { vfs: crashed, logFileSize: LOG_FILE_SIZE, checkpoint: false });
+          const env = await Environment.open(home, { autoRemoveLogs: false, vfs: crashed, logFileSize: LOG_FILE_SIZE, checkpoint: false });
           await env.close();
         } catch (e) {
           throw new Error(`${where}: reopening failed: ${(e as Error).message}`, { cause: e });

@@ -22,7 +22,7 @@ test('env.hotBackup while this process commits; then { update: true } moves the 
   const dir = tmpdir('api');
   const home = path.join(dir, 'env');
   const bk = path.join(dir, 'bk');
-  const env = await Environment.open(home, { create: true, logFileSize: 32768, checkpoint: false });
+  const env = await Environment.open(home, { create: true, autoRemoveLogs: false, logFileSize: 32768, checkpoint: false });
   try {
     await writeSome(env, 1, 300);
     await env.checkpoint();
@@ -82,7 +82,7 @@ test('env.hotBackup while this process commits; then { update: true } moves the 
 test('env.archive lists and removes like db_archive; a pin holds log files (I5)', async () => {
   const dir = tmpdir('arch');
   const home = path.join(dir, 'env');
-  const env = await Environment.open(home, { create: true, logFileSize: 32768, checkpoint: false });
+  const env = await Environment.open(home, { create: true, autoRemoveLogs: false, logFileSize: 32768, checkpoint: false });
   try {
     await writeSome(env, 1, 400);
     await env.checkpoint();
@@ -140,7 +140,7 @@ function tearing(file: string, pageSize: number, pgno: number, bad: number): Vfs
 test('a page caught mid-write is read again; a page that keeps failing is an error naming file and offset', async () => {
   const dir = tmpdir('torn');
   const home = path.join(dir, 'env');
-  const env = await Environment.open(home, { create: true, logFileSize: 32768, checkpoint: false });
+  const env = await Environment.open(home, { create: true, autoRemoveLogs: false, logFileSize: 32768, checkpoint: false });
   try {
     await writeSome(env, 1, 200);
     await env.checkpoint();

@@ -103,7 +103,7 @@ async function record(seed: number): Promise<Recording> {
     await change();
     out.ackedAt[i] = rec.ops.length;
   };
-  env = await Environment.open(HOME, { create: true, vfs: rec, logFileSize: 32 * 1024, pageSize: 1024, checkpoint: { kbytes: 24 + randInt(r, 40) } });
+  env = await Environment.open(HOME, { create: true, autoRemoveLogs: false, vfs: rec, logFileSize: 32 * 1024, pageSize: 1024, checkpoint: { kbytes: 24 + randInt(r, 40) } });
   out.envId = env.envId;
   const e = env;
   let a!: Awaited<ReturnType<Environment['openDatabase']>>;
@@ -529,7 +529,7 @@ async function recordLong(logFileSize: number, logBytes: number): Promise<Record
     out.removable.push(env === undefined ? undefined : env.removableLogs());
   };
   rec.mkdir(HOME, { recursive: true });
-  env = await Environment.open(HOME, { create: true, vfs: rec, logFileSize, pageSize: 1024, checkpoint: false });
+  env = await Environment.open(HOME, { create: true, autoRemoveLogs: false, vfs: rec, logFileSize, pageSize: 1024, checkpoint: false });
   out.envId = env.envId;
   const model: State = new Map();
   const commit = async (change: () => Promise<unknown>) => {

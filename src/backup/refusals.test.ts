@@ -10,6 +10,7 @@ import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Environment } from '../env/environment.js';
+import { RETENTION_HINT } from '../env/retention.js';
 import { Writer, logsIn, ok, run, snapshot, tmpdir } from './testkit.js';
 import { logFileName } from '../log/file.js';
 import { formatLsn, lsnFile } from '../util/lsn.js';
@@ -43,7 +44,7 @@ test('I7: refusals of catastrophic recovery, each with its message, exit 1 and t
   const dir = tmpdir('i7');
   const src = path.join(dir, 'src');
   try {
-    const env = await Environment.open(src, { create: true, logFileSize: 32768, checkpoint: false });
+    const env = await Environment.open(src, { create: true, autoRemoveLogs: false, logFileSize: 32768, checkpoint: false });
     await fill(env, 1, 150);
     await env.checkpoint();
     const early = logsIn(src);
@@ -101,7 +102,7 @@ test('I7: a manual copy without the first log files its data file needs is refus
   const src = path.join(dir, 'src');
   const d = path.join(dir, 'copy');
   try {
-    const env = await Environment.open(src, { create: true, logFileSize: 32768, checkpoint: false });
+    const env = await Environment.open(src, { create: true, autoRemoveLogs: false, logFileSize: 32768, checkpoint: false });
     await fill(env, 1, 150);
     await env.checkpoint();
     const need = env.redoPoint; // what the checkpoint recorded in orders.db's meta page (needsLog)
@@ -112,7 +113,7 @@ test('I7: a manual copy without the first log files its data file needs is refus
     const from = all.findIndex((n) => n === logFileName(needFile));
     assert.ok(from >= 0 && all.length >= from + 4, `logs ${all.join(' ')}, needed from ${formatLsn(need)}`);
     copyFiles(all.slice(from + 2), src, d); // step 3, but without the two log files the data file needs first
-    const msg = (first: number, missing: string) => `db_recover: data file ${path.join(d, 'orders.db')} needs the log from ${formatLsn(need)}, but the first log file is ${logFileName(first)}: copy ${missing} from the primary or its archive, then run db_recover -c\n`;
+    const msg = (first: number, missing: string) => `db_recover: data file ${path.join(d, 'orders.db')} needs the log from ${formatLsn(need)}, but the first log file is ${logFileName(first)}: copy ${missing} from the primary or its archive, then run db_recover -c (${RETENTION_HINT})\n`;
     assert.equal(await refused(d, /needs the log from/), msg(needFile + 2, `${logFileName(needFile)} and ${logFileName(needFile + 1)}`));
     copyFiles([all[from + 1]!], src, d);
     assert.equal(await refused(d, /needs the log from/), msg(needFile + 1, logFileName(needFile)));

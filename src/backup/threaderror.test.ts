@@ -18,7 +18,7 @@ const k = (i: number) => `key${String(i).padStart(6, '0')}`;
 async function twoCopies(dir: string): Promise<{ a: string; b: string }> {
   const src = path.join(dir, 'src');
   fs.mkdirSync(src);
-  const env = await Environment.open(src, { create: true, logFileSize: 64 * 1024, checkpoint: false });
+  const env = await Environment.open(src, { create: true, autoRemoveLogs: false, logFileSize: 64 * 1024, checkpoint: false });
   const db = await env.openDatabase('a.db', { create: true });
   for (let b = 0; b < 3000; b += 300) {
     await env.transaction((t) => {

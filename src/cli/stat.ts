@@ -13,6 +13,7 @@ import { formatRecoverTime } from '../log/records.js';
 import { logFileName } from '../log/file.js';
 import { statDataFile, type DatabaseStat, type FileStat } from '../tools/datafile.js';
 import { environmentReport, type EnvReport } from '../tools/envstat.js';
+import type { KeptFor } from '../env/retention.js';
 import { layoutOf, looksLikeEnvironment, requireHomeDir, requireQuiescent, resolveDataFile, resolveHome } from '../tools/home.js';
 import { CliError } from './common.js';
 import * as fs from 'node:fs';
@@ -103,6 +104,13 @@ function envLines(r: EnvReport): Line[] {
   return rows;
 }
 
+const KEPT_FOR: Record<KeptFor, string> = {
+  recovery: 'Log file kept for recovery (at or after the redo point)',
+  pin: 'Log file kept for a pin (a running backup or channel client)',
+  retention: 'Log file kept for retention (not needed; DB_LOG_AUTO_REMOVE off keeps it for db_archive)',
+  removable: 'Log file not needed (the next checkpoint removes it)',
+};
+
 function logLines(r: EnvReport): Line[] {
   const l = r.log;
   const rows: Line[] = [
@@ -121,6 +129,8 @@ function logLines(r: EnvReport): Line[] {
   ];
   if (l.bytesWritten !== undefined) rows.push([formatSize(l.bytesWritten), 'Log bytes written since the owner opened the environment']);
   if (l.pins !== undefined) rows.push([l.pins.length, 'Log pins held by running backups']);
+  rows.push([l.retention, 'Log retention (recovery: checkpoints remove unneeded files; all: DB_LOG_AUTO_REMOVE off)']);
+  for (const k of l.kept) rows.push([k.name, KEPT_FOR[k.keptFor]]);
   return rows;
 }
 

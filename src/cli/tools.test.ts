@@ -24,7 +24,7 @@ async function makeEnv(home: string, count: number, opts: { config?: string } = 
     fs.writeFileSync(path.join(home, 'DB_CONFIG'), opts.config);
     for (const m of opts.config.matchAll(/^(?:add_data_dir|set_lg_dir)\s+(\S+)/gm)) fs.mkdirSync(path.join(home, m[1]!), { recursive: true });
   }
-  const env = await Environment.open(home, { create: true, logFileSize: 32768, checkpoint: false });
+  const env = await Environment.open(home, { autoRemoveLogs: false, create: true, logFileSize: 32768, checkpoint: false });
   const db = await env.openDatabase('orders.db', { create: true });
   for (let n = 1; n <= count; n++) {
     await env.transaction((t) => db.put(`n:${String(n).padStart(9, '0')}`, Buffer.alloc(200, 0x63), t), { durability: 'nosync' });
@@ -151,7 +151,7 @@ test('db_recover: -v and -f output; -t keeps the later log and says where; works
   try {
     // Data files as of an early checkpoint, then two batches of commits in different seconds.
     fs.mkdirSync(home);
-    const env = await Environment.open(home, { create: true, logFileSize: 32768, checkpoint: false });
+    const env = await Environment.open(home, { autoRemoveLogs: false, create: true, logFileSize: 32768, checkpoint: false });
     const db = await env.openDatabase('orders.db', { create: true });
     await env.checkpoint();
     const pit = path.join(dir, 'pit');

@@ -49,6 +49,25 @@ export interface ParsedDbConfig extends EnvConfig {
 
 const UINT32_MAX = 4294967295;
 
+/** Where each value of a parsed DB_CONFIG was set: the file and, per field (and per directory), the line. */
+export interface ConfigSource {
+  file: string;
+  lines: Partial<Record<keyof EnvConfig, number>>;
+  /** Line of each directory named by set_data_dir / add_data_dir / set_create_dir / set_lg_dir. */
+  dirLines: Map<string, number>;
+}
+
+// Kept beside the parsed object, not in it: ParsedDbConfig stays the plain EnvConfig it always was.
+const sources = new WeakMap<ParsedDbConfig, ConfigSource>();
+
+/** The file and line that set `field` (or, with `dir`, named that directory), as "FILE line N", for messages about a value DB_CONFIG set. */
+export function configLine(cfg: ParsedDbConfig, field: keyof EnvConfig, dir?: string): string {
+  const src = sources.get(cfg);
+  if (src === undefined) return 'DB_CONFIG';
+  const no = dir !== undefined ? src.dirLines.get(dir) : src.lines[field];
+  return no === undefined ? src.file : `${src.file} line ${no}`;
+}
+
 /** Directives BDB 5.3 accepts that cairn ignores: name → [min, max] arguments. */
 const IGNORED: Record<string, [number, number]> = {
   db_tmp_dir: [1, 1],
@@ -114,6 +133,19 @@ const HONOURED: Record<string, [number, number, string]> = {
   log_set_config: [1, 2, 'log_set_config FLAG [on|off], e.g. "log_set_config DB_LOG_AUTO_REMOVE"'],
 };
 
+/** The EnvConfig field each honoured directive sets (the line recorded for messages: configLine). */
+const FIELD: Record<string, keyof EnvConfig> = {
+  set_data_dir: 'dataDirs',
+  db_data_dir: 'dataDirs',
+  add_data_dir: 'dataDirs',
+  set_create_dir: 'createDir',
+  set_lg_dir: 'logDir',
+  db_log_dir: 'logDir',
+  set_lg_max: 'logFileSize',
+  set_lg_bsize: 'logBufferSize',
+  set_cachesize: 'cacheSize',
+};
+
 /** set_flags flags BDB 5.3 knows and cairn ignores (lower case). */
 const IGNORED_FLAGS = new Set([
   'db_auto_commit', 'db_cdb_alldb', 'db_direct_db', 'db_dsync_db', 'db_multiversion',
@@ -137,11 +169,13 @@ interface Line {
 class Parser {
   readonly cfg: ParsedDbConfig = { dataDirs: [], ignored: [], warnings: [] };
   readonly #file: string;
+  readonly source: ConfigSource;
   #createDirLine = 0;
   #lgMaxLine = 0;
 
   constructor(file: string) {
     this.#file = file;
+    this.source = { file, lines: {}, dirLines: new Map() };
   }
 
   fail(line: Line | number, what: string): CairnError {
@@ -174,11 +208,15 @@ class Parser {
       this.cfg.warnings.push(`line ${line.no}: ${line.name} ${dir} is absolute; a backup or ` +
         'failover copy of this environment will still use that directory');
     }
+    if (!this.source.dirLines.has(dir)) this.source.dirLines.set(dir, line.no);
     return dir;
   }
 
   directive(line: Line): void {
     const cfg = this.cfg;
+    const lines = this.source.lines;
+    const key = FIELD[line.name];
+    if (key !== undefined) lines[key] = line.no;
     switch (line.name) {
       case 'set_data_dir':
       case 'db_data_dir':
@@ -230,6 +268,7 @@ class Parser {
     const flag = line.args[0]!.toLowerCase();
     const on = this.onOff(line);
     if (flag === 'db_txn_nosync' || flag === 'db_txn_write_nosync') {
+      this.source.lines.durability = line.no;
       const mode: Durability = flag === 'db_txn_nosync' ? 'nosync' : 'write-nosync';
       // As BDB: turning one on clears the other; turning the current one off means sync.
       if (on) this.cfg.durability = mode;
@@ -240,6 +279,7 @@ class Parser {
     }
     if (flag === 'db_log_autoremove') {
       this.cfg.autoRemoveLogs = on;
+      this.source.lines.autoRemoveLogs = line.no;
       return;
     }
     if (IGNORED_FLAGS.has(flag)) {
@@ -255,6 +295,7 @@ class Parser {
     const on = this.onOff(line);
     if (flag === 'db_log_auto_remove') {
       this.cfg.autoRemoveLogs = on;
+      this.source.lines.autoRemoveLogs = line.no;
       return;
     }
     if (IGNORED_LOG_FLAGS.has(flag)) {
@@ -309,7 +350,9 @@ export function parseDbConfig(text: string, fileName = 'DB_CONFIG'): ParsedDbCon
   const parser = new Parser(fileName);
   const lines = text.split('\n');
   for (let i = 0; i < lines.length; i++) parser.line(i + 1, lines[i]!);
-  return parser.finish();
+  const cfg = parser.finish();
+  sources.set(cfg, parser.source);
+  return cfg;
 }
 
 /**

@@ -65,7 +65,7 @@ async function buildOnce(): Promise<History> {
   const b = model.get('b.db/')!;
 
   // Phase 1: the first clean close.
-  let env = await Environment.open(HOME, { create: true, ...opts });
+  let env = await Environment.open(HOME, { autoRemoveLogs: false, create: true, ...opts });
   let da = await env.openDatabase('a.db', { create: true });
   let db = await env.openDatabase('b.db', { create: true });
   for (let i = 0; i < 150; i++) {
@@ -87,7 +87,7 @@ async function buildOnce(): Promise<History> {
   const closed1 = vfs.snapshotFiles();
 
   // Phase 2: the second clean close (the pages of phase 1 are stale older copies now).
-  env = await Environment.open(HOME, opts);
+  env = await Environment.open(HOME, { autoRemoveLogs: false, ...opts });
   da = await env.openDatabase('a.db');
   db = await env.openDatabase('b.db');
   for (let i = 1; i < 150; i += 3) {
@@ -113,7 +113,7 @@ async function buildOnce(): Promise<History> {
 
   // Phase 3: commits after a checkpoint over several log files, then a large last transaction,
   // and a power loss after its acknowledgement (the environment is never closed).
-  env = await Environment.open(HOME, opts);
+  env = await Environment.open(HOME, { autoRemoveLogs: false, ...opts });
   da = await env.openDatabase('a.db');
   db = await env.openDatabase('b.db');
   const crashedModels: Contents[] = [copyContents(model)];
@@ -160,7 +160,7 @@ async function buildOnce(): Promise<History> {
  */
 export async function readAll(vfs: SimVfs, catastrophic: boolean): Promise<Contents> {
   if (catastrophic) await Environment.recover(HOME, { vfs, catastrophic: true });
-  const env = await Environment.open(HOME, { vfs, checkpoint: false });
+  const env = await Environment.open(HOME, { autoRemoveLogs: false, vfs, checkpoint: false });
   try {
     const out: Contents = new Map();
     for (const file of FILES) {

@@ -10,6 +10,7 @@ import { type DataFile, type Pager, PeekReader, SnapshotReader, inFile, locateCo
 import type { Transaction } from '../txn/txn.js';
 import { CairnError, CorruptionError, invalid } from '../util/errors.js';
 import { MetaOffset } from '../page/meta.js';
+import { type Hold, letGo, newHold, watch } from '../txn/forgotten.js';
 
 /** A key or value as given: bytes (a Buffer or any Uint8Array) or a string, stored as UTF-8. */
 export type Bytes = Uint8Array | string;
@@ -378,8 +379,17 @@ export class Database {
    * Pairs in key order (memcmp; duplicates in their order) within the bounds. Without a
    * transaction the iterator reads one snapshot, taken at its first step, until it finishes or
    * is left with break/return: changes committed meanwhile, even across awaits, are not seen.
+   * An iterator dropped unfinished releases its snapshot once garbage collected. Each step
+   * checks the environment (CLOSED after env.close()) and the snapshot (SNAPSHOT_TOO_OLD).
    */
-  *range(options: RangeOptions = {}, txn?: Transaction): Generator<[Buffer, Buffer], void, undefined> {
+  range(options: RangeOptions = {}, txn?: Transaction): Generator<[Buffer, Buffer], void, undefined> {
+    const hold = newHold(this.host.pager);
+    const it = this.rangeOf(options, txn, hold);
+    if (txn === undefined) watch(it, hold);
+    return it;
+  }
+
+  private *rangeOf(options: RangeOptions, txn: Transaction | undefined, hold: Hold): Generator<[Buffer, Buffer], void, undefined> {
     this.check(txn);
     let { gt, gte, lt, lte } = options;
     const limit = options.limit ?? Infinity;
@@ -402,7 +412,7 @@ export class Database {
     }
     if (limit === 0) return;
     const pager = this.host.pager;
-    const seq = txn === undefined ? pager.openSnapshot() : -1;
+    const seq = txn === undefined ? (hold.seq = pager.openSnapshot()) : -1;
     try {
       const reader = txn === undefined ? new SnapshotReader(pager, this.file, seq) : txn.reader(this.file);
       const cursor = this.tree.cursor(reader);
@@ -417,8 +427,10 @@ export class Database {
           }
           yield e;
           if (++n >= limit) return;
-          // Before the cursor reads again: the transaction may have ended while the caller ran.
-          if (txn !== undefined) this.check(txn);
+          // Before the cursor reads again: the environment may have closed, the transaction
+          // ended, or the snapshot been invalidated while the caller ran.
+          this.check(txn);
+          if (seq >= 0) pager.checkSnapshot(seq);
         }
       } else {
         let e = hi === undefined ? cursor.last() : cursor.seekLast(hi);
@@ -430,13 +442,14 @@ export class Database {
           }
           yield e;
           if (++n >= limit) return;
-          if (txn !== undefined) this.check(txn);
+          this.check(txn);
+          if (seq >= 0) pager.checkSnapshot(seq);
         }
       }
     } catch (e) {
       throw locateCorruption(e, this.file);
     } finally {
-      if (seq >= 0) pager.releaseSnapshot(seq);
+      if (seq >= 0 && letGo(hold)) pager.releaseSnapshot(seq);
     }
   }
 
@@ -448,10 +461,17 @@ export class Database {
     this.check(txn);
     const pager = this.host.pager;
     const seq = txn === undefined ? pager.openSnapshot() : -1;
+    const hold = newHold(pager, seq);
     const reader = txn === undefined ? new SnapshotReader(pager, this.file, seq) : txn.reader(this.file);
-    return new DbCursor(this.tree.cursor(reader), () => {
-      if (seq >= 0) pager.releaseSnapshot(seq);
-    }, () => this.check(txn), this.file);
+    const cursor = new DbCursor(this.tree.cursor(reader), () => {
+      if (seq >= 0 && letGo(hold)) pager.releaseSnapshot(seq);
+    }, () => {
+      this.check(txn);
+      if (seq >= 0) pager.checkSnapshot(seq);
+    }, this.file);
+    // A cursor dropped without close() releases its snapshot once garbage collected.
+    if (seq >= 0) watch(cursor, hold);
+    return cursor;
   }
 
   /** Keys only, same options as range(). */

@@ -23,9 +23,10 @@ import { MetaOffset, initMeta, readMeta } from '../page/meta.js';
 import { DataFile, type FilePages, Pager, SnapshotReader, diffInto, inFile, initPageHeader } from '../page/pager.js';
 import { PageLsnMap, pageMapPath, readPageMap, writePageMap } from '../page/lsnmap.js';
 import { DURABILITIES, type Durability, INTERNAL_TXN, Transaction } from '../txn/txn.js';
+import { ActiveTxns } from '../txn/forgotten.js';
 import { CairnError, CorruptionError, IoError, RunRecoveryError, invalid } from '../util/errors.js';
 import { type Lsn, formatLsn, lsnFile, lsnOffset, parseLsn, readLsn, writeLsn } from '../util/lsn.js';
-import { type ParsedDbConfig, parseDbConfig } from './config.js';
+import { type ParsedDbConfig, configLine, parseDbConfig } from './config.js';
 import { type Control, readControl, writeControl, CONTROL_FILE } from './control.js';
 import { checkHistory, checkHistoryChain, lastLogHeader, newHistory } from './history.js';
 import { knownHistory } from '../log/file.js';
@@ -34,6 +35,7 @@ import { type OwnerLock, acquireOwnerLock } from './lock.js';
 import { type Channel, startChannel } from './channel.js';
 import { type RecoveryResult, checkAllPages, openDataFile, recover } from './recovery.js';
 import { LOAD_TEMP_PREFIX, fileNameProblem, loadTempPid } from './names.js';
+import { type KeptLog, checkLogNumbering, keptLogs } from './retention.js';
 import { planted } from '../util/plant.js'; // PLANT: the planted-bug yardstick (src/util/plant.ts)
 
 /** Options of `Environment.open`; a DB_CONFIG file in the home overrides them. */
@@ -50,8 +52,23 @@ export interface EnvironmentOptions {
   logFileSize?: number | undefined;
   /** Log buffer size (default 1 MiB; set_lg_bsize). */
   logBufferSize?: number | undefined;
-  /** Remove log files once normal recovery no longer needs them (DB_LOG_AUTO_REMOVE). */
+  /**
+   * Remove log files at each checkpoint once normal recovery no longer needs them and nothing
+   * pinned them (default true). Failover copies made by hand and incremental backups need them
+   * all: set false, or put `log_set_config DB_LOG_AUTO_REMOVE off` in DB_CONFIG (which wins).
+   */
   autoRemoveLogs?: boolean | undefined;
+  /**
+   * A snapshot (transaction, iterator, cursor) keeping more than this many times cacheSize of
+   * older page versions is listed in stat().txn.oldSnapshots (default 1).
+   */
+  snapshotWarn?: number | undefined;
+  /**
+   * Past this many times cacheSize of older page versions kept for snapshots, the oldest snapshot
+   * is invalidated: its next step throws SNAPSHOT_TOO_OLD (default 8, and at least 64 MiB when
+   * not given; Infinity: never).
+   */
+  snapshotLimit?: number | undefined;
   /** Run this recovery before opening: 'normal' is automatic when needed; 'catastrophic' replays every log file. */
   recover?: 'normal' | 'catastrophic' | undefined;
   /** Automatic checkpoints: after this many KiB of log or minutes (default 65536 KiB, 5 min); false: only on demand. */
@@ -126,10 +143,25 @@ export interface EnvironmentStat {
   home: string;
   /** The environment id in hex. */
   envId: string;
-  /** The log: where it ends and what has been written and synced since open. */
-  log: { dir: string; file: number; offset: number; end: string; durable: string; fileSize: number; records: number; bytes: number; writes: number; syncs: number; newFiles: number };
-  /** Transactions since open, and the snapshots open now. */
-  txn: { nextId: number; begun: number; commits: number; aborts: number; active: number; snapshots: number; lastCommit?: Date };
+  /** The log: where it ends, what has been written and synced since open, and why each file is kept. */
+  log: {
+    dir: string; file: number; offset: number; end: string; durable: string; fileSize: number; records: number; bytes: number; writes: number; syncs: number; newFiles: number;
+    /** 'recovery': checkpoints remove what recovery no longer needs (default); 'all': kept until db_archive moves them. */
+    retention: 'recovery' | 'all';
+    /** Every log file on disk, oldest first, with why it is kept (src/env/retention.ts). */
+    kept: KeptLog[];
+  };
+  /** Transactions since open, and the snapshots open now with what they keep. */
+  txn: {
+    nextId: number; begun: number; commits: number; aborts: number; active: number; snapshots: number; lastCommit?: Date;
+    /** Bytes of older page versions kept for open snapshots (beyond the cache). */
+    snapshotBytes: number;
+    /** Snapshots keeping more than snapshotWarn × cacheSize: sequence, holders, bytes kept, commits since. */
+    oldSnapshots: Array<{ seq: number; holders: number; pinnedBytes: number; commitsBehind: number }>;
+    /** Snapshot holders invalidated by snapshotLimit (SNAPSHOT_TOO_OLD), and released because they were garbage collected unreleased. */
+    tooOld: number;
+    reclaimed: number;
+  };
   /** The page cache: its budget, content and traffic since open. */
   cache: { size: number; pageSize: number; pages: number; dirty: number; hits: number; misses: number; evictions: number; pagesWritten: number; writeBacks: number; pagesWrittenBack: number };
   /** Checkpoints since open, the last one and the redo point. */
@@ -292,7 +324,11 @@ export class Environment {
   private logAtLastCkpt: number;
   private ckptCount = 0;
   private nextTxn: number;
-  private active = new Set<Transaction>();
+  private active = new ActiveTxns<Transaction>();
+  /** env.transaction() callbacks running synchronously right now (a nested call is refused). */
+  private inCallback = 0;
+  /** stat().txn.oldSnapshots lists snapshots keeping more than this many bytes of older page versions. */
+  private snapshotWarnBytes = Infinity;
   private inflight = new Set<Promise<unknown>>();
   private panicError: Error | undefined;
   private closed = false;
@@ -369,11 +405,12 @@ export class Environment {
     } else if (!st.isDirectory) throw invalid(`environment home ${home} is not a directory`);
     const cfg = loadConfig(vfs, home);
     const dirs = layout(home, cfg);
-    for (const d of dirs.dataDirs) {
-      if (!vfs.stat(d)?.isDirectory) throw new CairnError('NOT_FOUND', `data directory ${d} named in DB_CONFIG does not exist; create it or fix DB_CONFIG`);
+    for (const d of cfg?.dataDirs ?? []) {
+      const p = path.resolve(home, d);
+      if (!vfs.stat(p)?.isDirectory) throw new CairnError('NOT_FOUND', `data directory ${p} named in ${configLine(cfg!, 'dataDirs', d)} does not exist; create it or fix DB_CONFIG`);
     }
     if (!vfs.stat(dirs.logDir)?.isDirectory) {
-      if (!options.create) throw new CairnError('NOT_FOUND', `log directory ${dirs.logDir} named in DB_CONFIG does not exist; create it or fix DB_CONFIG`);
+      if (!options.create) throw new CairnError('NOT_FOUND', `log directory ${dirs.logDir} named in ${cfg ? configLine(cfg, 'logDir', cfg.logDir) : 'DB_CONFIG'} does not exist; create it or fix DB_CONFIG`);
       vfs.mkdir(dirs.logDir, { recursive: true });
     }
     const logFileSize = cfg?.logFileSize ?? options.logFileSize ?? DEFAULT_LOG_FILE_SIZE;
@@ -383,16 +420,25 @@ export class Environment {
       throw invalid(`pageSize must be a power of two from ${MIN_PAGE_SIZE} to ${MAX_PAGE_SIZE}, got ${pageSize}`);
     }
     if (!(logFileSize >= MIN_LOG_FILE_SIZE && logFileSize >= 4 * pageSize + LOG_HEADER_SIZE && logFileSize < 2 ** 32)) {
-      throw invalid(`log file size must be at least ${MIN_LOG_FILE_SIZE} bytes and 4 pages, got ${logFileSize}`);
+      const what = `log file size must be at least ${MIN_LOG_FILE_SIZE} bytes and 4 pages, got ${logFileSize}`;
+      // A value DB_CONFIG set is reported with its file and line (it wins over the option).
+      if (cfg?.logFileSize !== undefined) throw new CairnError('CONFIG', `${configLine(cfg, 'logFileSize')}: set_lg_max: ${what}; fix that line`);
+      throw invalid(what);
     }
     const cacheSize = cfg?.cacheSize ?? options.cacheSize ?? 64 * 1024 * 1024;
+    for (const k of ['snapshotWarn', 'snapshotLimit'] as const) {
+      const v = options[k];
+      if (v !== undefined && !(typeof v === 'number' && v > 0)) throw invalid(`${k} must be a number > 0 (a multiple of cacheSize), got ${String(v)}`);
+    }
     const durability = cfg?.durability ?? options.durability ?? 'sync';
     const ckpt = options.checkpoint === false ? { kbytes: 0, minutes: 0 } : { kbytes: options.checkpoint?.kbytes ?? 65536, minutes: options.checkpoint?.minutes ?? 5 };
 
     const lock = acquireOwnerLock(vfs, home, { pid: process.pid });
     let log: LogWriter | undefined;
     try {
-      const pager = new Pager(vfs, { cacheSize });
+      // Default: 8 × the cache, and never under 64 MiB (a small cache must not cut short every snapshot).
+      const historyLimit = options.snapshotLimit !== undefined ? options.snapshotLimit * cacheSize : Math.max(8 * cacheSize, 64 * 1024 * 1024);
+      const pager = new Pager(vfs, { cacheSize, historyLimit });
       let control = readControl(vfs, home);
       const logOpts = { envId: Buffer.alloc(16), fileSize: logFileSize, bufferSize: logBufferSize };
       if (control === undefined) {
@@ -417,7 +463,12 @@ export class Environment {
           if (!options.create) throw new CairnError('NOT_FOUND', `${home} is not a cairn environment (no ${CONTROL_FILE}); pass { create: true } to make one`);
           const envId = randomBytes(16);
           const history = newHistory();
-          log = LogWriter.create(vfs, dirs.logDir, { ...logOpts, envId, history });
+          try {
+            log = LogWriter.create(vfs, dirs.logDir, { ...logOpts, envId, history });
+          } catch (e) {
+            if (!(e instanceof IoError && cfg?.logDir !== undefined)) throw e;
+            throw new CairnError('IO', `cannot create the first log file in ${dirs.logDir}, the log directory named in ${configLine(cfg, 'logDir', cfg.logDir)} (${e.message}); fix that line or the directory`, { cause: e });
+          }
           writePageMap(vfs, home, pager.lsns, envId, log.end);
           control = { version: 1, envId: envId.toString('hex'), state: 'open', redo: log.end, checkpoint: 0, end: log.end, nextTxn: 1, logFileSize, pageMap: log.end, history: history.toString('hex') };
         }
@@ -478,10 +529,11 @@ export class Environment {
         log,
         lock,
         control,
-        autoRemove: cfg?.autoRemoveLogs ?? options.autoRemoveLogs ?? false,
+        autoRemove: cfg?.autoRemoveLogs ?? options.autoRemoveLogs ?? true,
         ckptKbytes: ckpt.kbytes,
         ckptMinutes: ckpt.minutes,
       });
+      env.snapshotWarnBytes = (options.snapshotWarn ?? 1) * cacheSize;
       env.wire();
       await env.removeLoadTemps();
       // The channel is a real socket in the home: only for environments on the real file system.
@@ -583,6 +635,9 @@ export class Environment {
 
   /** @internal */
   checkTxn(txn: Transaction): void {
+    if (txn instanceof Transaction && txn.state === 'active' && !this.active.has(txn)) {
+      throw invalid(`the transaction belongs to another environment, not ${this.home}; use a transaction begun on the environment the database was opened in`);
+    }
     if (!(txn instanceof Transaction) || !this.active.has(txn)) {
       throw new CairnError('TXN_STATE', txn instanceof Transaction ? `the transaction is ${txn.state}` : 'not a transaction of this environment');
     }
@@ -603,16 +658,22 @@ export class Environment {
 
   /**
    * Begins a transaction on the latest committed state: a write transaction (commit or abort
-   * it) or, with `readOnly`, a snapshot for reads (end it with `abort()`).
+   * it) or, with `readOnly`, a snapshot for reads (end it with `abort()`). One that is forgotten
+   * (unreachable, never ended) is aborted once the garbage collector finds it, releasing its
+   * snapshot (src/txn/forgotten.ts).
    */
   begin(options: { readOnly?: boolean | undefined; durability?: Durability | undefined } = {}): Transaction {
+    return this.startTxn(options, true);
+  }
+
+  private startTxn(options: { readOnly?: boolean | undefined; durability?: Durability | undefined }, weakly: boolean): Transaction {
     this.checkUsable();
     if (options.durability !== undefined && !DURABILITIES.includes(options.durability)) throw invalid(`durability must be one of ${DURABILITIES.join(', ')}`);
     if (this.readOnly && !options.readOnly) {
       throw new CairnError('READ_ONLY', `environment ${this.home} was opened read-only; begin({ readOnly: true }) to read`);
     }
     const txn = new Transaction(this.pager, this, options);
-    this.active.add(txn);
+    this.active.add(txn, weakly);
     this.counters.begun++;
     return txn;
   }
@@ -625,6 +686,10 @@ export class Environment {
    * keep fn free of side effects other than the transaction's. A synchronous fn never conflicts.
    */
   async transaction<T>(fn: (txn: Transaction) => T | Promise<T>, options: { durability?: Durability | undefined; readOnly?: boolean | undefined; retries?: number | undefined } = {}): Promise<T> {
+    if (this.inCallback > 0) {
+      // An inner transaction would commit on its own and the outer one then overwrite it.
+      throw invalid('env.transaction() was called inside another env.transaction() callback; use the outer callback\'s transaction (pass it to get/put/del) instead of nesting');
+    }
     const retries = options.retries ?? 100;
     for (let attempt = 0; ; attempt++) {
       // After a conflict, attempts run one at a time, so that contenders make progress.
@@ -651,10 +716,16 @@ export class Environment {
   }
 
   private async attempt<T>(fn: (txn: Transaction) => T | Promise<T>, options: { durability?: Durability; readOnly?: boolean }): Promise<T> {
-    const txn = this.begin(options);
+    const txn = this.startTxn(options, false);
     let result: T;
     try {
-      const r = fn(txn);
+      let r: T | Promise<T>;
+      this.inCallback++;
+      try {
+        r = fn(txn);
+      } finally {
+        this.inCallback--;
+      }
       // A synchronous callback commits in the same turn: nothing can interleave (no conflict).
       result = r instanceof Promise ? await r : r;
     } catch (e) {
@@ -672,7 +743,7 @@ export class Environment {
 
   /** @internal */
   autoCommit<T>(fn: (txn: Transaction) => T): Promise<T> {
-    const txn = this.begin();
+    const txn = this.startTxn({}, false);
     let result: T;
     try {
       result = fn(txn);
@@ -1028,7 +1099,12 @@ export class Environment {
       const found = inFile(file!, () => this.catalog(file!, r).get(r, key));
       if (found !== undefined) {
         if (options.create && options.exclusive) throw new CairnError('EXISTS', `database ${fileName}${name ? `:${name}` : ''} exists`);
-        return this.track(Promise.resolve(this.handle(file, name, decodeDescriptor(found, fileName))));
+        const desc = decodeDescriptor(found, fileName);
+        // Duplicates are set at creation: an explicit option that differs is refused, not ignored.
+        if (options.duplicates !== undefined && dup !== desc.dup) {
+          throw invalid(`database ${fileName}${name ? `:${name}` : ''} exists with duplicates ${desc.dup === 'none' ? 'off' : `'${desc.dup}'`}, which the option duplicates: ${JSON.stringify(options.duplicates)} does not match; omit the option, or create a new database for duplicates`);
+        }
+        return this.track(Promise.resolve(this.handle(file, name, desc)));
       }
       if (!options.create) throw new CairnError('NOT_FOUND', `database ${name ?? '(unnamed)'} does not exist in ${fileName}; pass { create: true } to make it`);
     } else if (!options.create) {
@@ -1475,6 +1551,8 @@ export class Environment {
         writes: l.writes,
         syncs: l.syncs,
         newFiles: l.files,
+        retention: this.autoRemove ? 'recovery' : 'all',
+        kept: keptLogs(listLogFiles(this.vfs, this.dirs.logDir), lsnFile(this.control.redo), this.pins.keys(), this.autoRemove),
       },
       txn: {
         nextId: this.nextTxn,
@@ -1482,6 +1560,9 @@ export class Environment {
         active: this.active.size,
         snapshots: this.pager.openSnapshots,
         lastCommit: this.lastCommit === undefined ? undefined : new Date(this.lastCommit),
+        snapshotBytes: this.pager.historyBytes,
+        oldSnapshots: this.pager.historyBytes <= this.snapshotWarnBytes ? [] : this.pager.snapshotReport().filter((r) => r.pinnedBytes > this.snapshotWarnBytes).map((r) => ({ ...r, commitsBehind: this.pager.seq - r.seq })),
+        ...this.pager.snapshotStats,
       },
       cache: { size: this.pager.cacheSize, pageSize: this.pageSize, pages: this.pager.cachedPages, dirty: this.pager.dirtyPages, ...p },
       checkpoint: { count: this.ckptCount, last: formatLsn(this.lastCkpt), redo: formatLsn(this.control.redo), lastTime: this.ckptCount > 0 ? new Date(this.lastCkptTime) : undefined, running: this.ckptRunning !== undefined },
@@ -1563,6 +1644,7 @@ function runRecovery(
 ): { control: Control; result: RecoveryResult; keptLogDir?: string } {
   const files = listLogFiles(vfs, dirs.logDir);
   if (files.length === 0) throw new CairnError('NOT_FOUND', `no log files in ${dirs.logDir}: nothing to recover from`);
+  if (kind === 'catastrophic') checkLogNumbering(vfs, dirs.logDir);
   let envId: Buffer;
   if (control !== undefined) envId = Buffer.from(control.envId, 'hex');
   else {

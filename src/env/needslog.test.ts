@@ -6,6 +6,7 @@
 // db_recover -c: src/backup/refusals.test.ts; fuzzy copies interleaved with a writer:
 // src/backup/interleave.test.ts).
 
+import { RETENTION_HINT } from './retention.js';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { SimVfs } from '../io/sim.js';
@@ -41,7 +42,7 @@ function envIdOf(vfs: SimVfs): Buffer {
 
 test('a checkpoint records its redo point in every data file, open or not, in a transaction that is not a user commit', async () => {
   const vfs = fresh();
-  let env = await Environment.open(HOME, { create: true, vfs, logFileSize: 32 * 1024, checkpoint: false });
+  let env = await Environment.open(HOME, { autoRemoveLogs: false, create: true, vfs, logFileSize: 32 * 1024, checkpoint: false });
   for (const name of ['a.db', 'b.db']) await (await env.openDatabase(name, { create: true })).put('x', name);
   await env.close();
   const envId = envIdOf(vfs);
@@ -49,7 +50,7 @@ test('a checkpoint records its redo point in every data file, open or not, in a 
   assert.ok(bAtClose > 0, 'the closing checkpoint recorded b.db');
 
   // b.db is not opened in this session; the log moves on several files.
-  env = await Environment.open(HOME, { vfs, logFileSize: 32 * 1024, checkpoint: false });
+  env = await Environment.open(HOME, { autoRemoveLogs: false, vfs, logFileSize: 32 * 1024, checkpoint: false });
   const a = await env.openDatabase('a.db');
   for (let i = 0; i < 400; i++) await a.put(k(i), 'v'.repeat(200));
   const commitsBefore = env.stat().txn.commits;
@@ -86,7 +87,7 @@ test('a user transaction spanning a checkpoint commits without CONFLICT, its met
     const where = `seed ${seed} (replay: CAIRN_SEED=${seed})`;
     const r = rng(seed);
     const vfs = fresh();
-    const env = await Environment.open(HOME, { create: true, vfs, logFileSize: 32 * 1024, checkpoint: false });
+    const env = await Environment.open(HOME, { autoRemoveLogs: false, create: true, vfs, logFileSize: 32 * 1024, checkpoint: false });
     const db = await env.openDatabase('a.db', { create: true });
     const model = new Map<string, string>();
     for (let i = 0; i < 50 + randInt(r, 100); i++) {
@@ -106,7 +107,7 @@ test('a user transaction spanning a checkpoint commits without CONFLICT, its met
     const redo = env.redoPoint;
     await env.close();
     const vfs2 = SimVfs.fromFiles(vfs.snapshotFiles());
-    const env2 = await Environment.open(HOME, { vfs: vfs2 });
+    const env2 = await Environment.open(HOME, { autoRemoveLogs: false, vfs: vfs2 });
     const got = [...(await env2.openDatabase('a.db')).range()].map(([key]) => key.toString());
     await env2.close();
     assert.deepEqual(got, [...model.keys()].sort(), `${where}: the data after the checkpoint and the commit`);
@@ -116,7 +117,7 @@ test('a user transaction spanning a checkpoint commits without CONFLICT, its met
 
 test('catastrophic recovery refuses a copy without the log files its data file needs, and recovers it with them', async () => {
   const vfs = fresh();
-  const env = await Environment.open(HOME, { create: true, vfs, logFileSize: 32 * 1024, checkpoint: false });
+  const env = await Environment.open(HOME, { autoRemoveLogs: false, create: true, vfs, logFileSize: 32 * 1024, checkpoint: false });
   const db = await env.openDatabase('a.db', { create: true });
   for (let i = 0; i < 100; i++) await db.put(k(i), 'a'.repeat(150));
   await env.checkpoint();
@@ -140,14 +141,14 @@ test('catastrophic recovery refuses a copy without the log files its data file n
       assert.ok(e instanceof CairnError, String(e));
       const missing =
         first - from === 1 ? logFileName(logs[from]!) : first - from === 2 ? `${logFileName(logs[from]!)} and ${logFileName(logs[from + 1]!)}` : `${logFileName(logs[from]!)} … ${logFileName(logs[first - 1]!)}`;
-      assert.equal(e.message, `data file ${COPY}/a.db needs the log from ${formatLsn(need)}, but the first log file is ${logFileName(logs[first]!)}: copy ${missing} from the primary or its archive, then run db_recover -c`);
+      assert.equal(e.message, `data file ${COPY}/a.db needs the log from ${formatLsn(need)}, but the first log file is ${logFileName(logs[first]!)}: copy ${missing} from the primary or its archive, then run db_recover -c (${RETENTION_HINT})`);
       return true;
     });
-    await assert.rejects(Environment.open(COPY, { vfs: c }), /db_recover -c/, 'the copy stays marked');
+    await assert.rejects(Environment.open(COPY, { autoRemoveLogs: false, vfs: c }), /db_recover -c/, 'the copy stays marked');
   }
   const c = copy(from);
   await Environment.recover(COPY, { vfs: c, catastrophic: true });
-  const e2 = await Environment.open(COPY, { vfs: c });
+  const e2 = await Environment.open(COPY, { autoRemoveLogs: false, vfs: c });
   assert.equal([...(await e2.openDatabase('a.db')).range()].length, 900, 'every commit, with the log from needsLog on');
   await e2.close();
 });
@@ -165,7 +166,7 @@ async function copyFromRedoRecovers(vfs: SimVfs, count: number, where: string): 
   c.writeFile(`${COPY}/a.db`, vfs.readFile(`${HOME}/a.db`));
   for (const n of listLogFiles(vfs, HOME).filter((n) => n >= redoFile)) c.writeFile(`${COPY}/${logFileName(n)}`, vfs.readFile(`${HOME}/${logFileName(n)}`));
   await Environment.recover(COPY, { vfs: c, catastrophic: true });
-  const env = await Environment.open(COPY, { vfs: c });
+  const env = await Environment.open(COPY, { autoRemoveLogs: false, vfs: c });
   try {
     assert.equal([...(await env.openDatabase('a.db')).range()].length, count, `${where}: the copy from the redo point holds every commit`);
   } finally {
@@ -179,7 +180,7 @@ test('the redo point never asks for less log than the data files need: after a c
   let crossed = 0;
   for (let n = 60; n < 100; n++) {
     const vfs = fresh();
-    const env = await Environment.open(HOME, { create: true, vfs, logFileSize: 32 * 1024, checkpoint: false });
+    const env = await Environment.open(HOME, { autoRemoveLogs: false, create: true, vfs, logFileSize: 32 * 1024, checkpoint: false });
     const db = await env.openDatabase('a.db', { create: true });
     for (let i = 0; i < n; i++) await db.put(k(i), 'c'.repeat(400));
     const before = lsnFile(env.logEnd);
@@ -194,7 +195,7 @@ test('the redo point never asks for less log than the data files need: after a c
 
   // Recovery of a crash image: the last checkpoint's redo point is several log files back.
   const vfs = fresh();
-  const env = await Environment.open(HOME, { create: true, vfs, logFileSize: 32 * 1024, checkpoint: false });
+  const env = await Environment.open(HOME, { autoRemoveLogs: false, create: true, vfs, logFileSize: 32 * 1024, checkpoint: false });
   const db = await env.openDatabase('a.db', { create: true });
   for (let i = 0; i < 50; i++) await db.put(k(i), 'r'.repeat(400));
   await env.checkpoint();

@@ -26,7 +26,7 @@ async function fresh(logFileSize = 64 * 1024): Promise<{ vfs: SimVfs; env: Envir
   const vfs = new SimVfs();
   vfs.mkdir(HOME, { recursive: true });
   vfs.syncDir('/');
-  const env = await Environment.open(HOME, { create: true, vfs, logFileSize, checkpoint: false, pageSize: 1024 });
+  const env = await Environment.open(HOME, { autoRemoveLogs: false, create: true, vfs, logFileSize, checkpoint: false, pageSize: 1024 });
   const db = await env.openDatabase('a.db', { create: true });
   return { vfs, env, db };
 }
@@ -64,7 +64,7 @@ for (const seed of testSeeds(3)) {
     await Promise.all([env.checkpoint(), writes(env, db, model, r, 20 + randInt(r, 20), 'b'), writes(env, db, model, r, 20, 'c')]);
     const image = vfs.crash({ seed, mode: 'drop' }); // only what was fsynced
     await env.close();
-    const env2 = await Environment.open(HOME, { vfs: image, checkpoint: false });
+    const env2 = await Environment.open(HOME, { autoRemoveLogs: false, vfs: image, checkpoint: false });
     assert.deepEqual(contents(await env2.openDatabase('a.db')), model, `seed ${seed}: acknowledged commits lost (replay: CAIRN_SEED=${seed})`);
     await env2.close();
   });
@@ -81,7 +81,7 @@ for (const seed of testSeeds(3)) {
     await writes(env, db, model, r, 5 + randInt(r, 30), 'c');
     const image = vfs.crash({ seed, mode: 'drop' });
     await env.close();
-    const env2 = await Environment.open(HOME, { vfs: image, checkpoint: false });
+    const env2 = await Environment.open(HOME, { autoRemoveLogs: false, vfs: image, checkpoint: false });
     assert.deepEqual(contents(await env2.openDatabase('a.db')), model, `seed ${seed} (replay: CAIRN_SEED=${seed})`);
     await env2.close();
   });
@@ -119,7 +119,7 @@ for (const seed of testSeeds(3)) {
       done = true;
       await writer;
     }
-    const b = await Environment.open('/backup', { vfs: env.vfs, checkpoint: false });
+    const b = await Environment.open('/backup', { autoRemoveLogs: false, vfs: env.vfs, checkpoint: false });
     const got = JSON.stringify([...contents(await b.openDatabase('a.db'))]);
     assert.ok(states.includes(got), `seed ${seed}: the backup equals no committed state (${states.length - 1} commits during the backup; replay: CAIRN_SEED=${seed})`);
     await b.close();

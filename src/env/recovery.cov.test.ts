@@ -34,7 +34,7 @@ function fresh(): SimVfs {
 }
 
 function open(vfs: SimVfs, extra: Partial<Parameters<typeof Environment.open>[1]> = {}): Promise<Environment> {
-  return Environment.open(HOME, { create: true, vfs, logFileSize: 32 * 1024, checkpoint: false, pageSize: PAGE, ...extra });
+  return Environment.open(HOME, { autoRemoveLogs: false, create: true, vfs, logFileSize: 32 * 1024, checkpoint: false, pageSize: PAGE, ...extra });
 }
 
 const key = (i: number) => `k${String(i).padStart(5, '0')}`;
@@ -48,7 +48,7 @@ async function put(env: Environment, file: string, from: number, n: number, tag:
 }
 
 async function contents(vfs: SimVfs, file: string): Promise<Map<string, string>> {
-  const env = await Environment.open(HOME, { vfs, checkpoint: false });
+  const env = await Environment.open(HOME, { autoRemoveLogs: false, vfs, checkpoint: false });
   try {
     const db = await env.openDatabase(file);
     return new Map([...db.range()].map(([k, v]) => [k.toString(), v.toString().replace(/\.+$/, '')]));
@@ -271,7 +271,7 @@ test('checkpoints: read-only is a no-op, concurrent ones queue, automatic log re
   await put(env, 'a.db', 0, 50, 'a');
   await env.close();
 
-  const ro = await Environment.open(HOME, { vfs, readOnly: true });
+  const ro = await Environment.open(HOME, { autoRemoveLogs: false, vfs, readOnly: true });
   const before = readControl(vfs, HOME);
   await ro.checkpoint();
   assert.deepEqual(readControl(vfs, HOME), before, 'a read-only checkpoint writes nothing');

@@ -86,6 +86,7 @@ function mayCreateOver(vfs: Vfs, p: string): boolean {
     h.close();
   }
 }
+import { RETENTION_HINT } from './retention.js';
 
 export interface RecoveryContext {
   vfs: Vfs;
@@ -273,7 +274,7 @@ export function recover(ctx: RecoveryContext, opts: RecoveryOptions): RecoveryRe
       const first = reader.files[0]!;
       const need = lsnFile(file.needsLog);
       const missing = first - need === 1 ? logFileName(need) : first - need === 2 ? `${logFileName(need)} and ${logFileName(need + 1)}` : `${logFileName(need)} … ${logFileName(first - 1)}`;
-      throw new CairnError('NOT_FOUND', `data file ${p} needs the log from ${formatLsn(file.needsLog)}, but the first log file is ${logFileName(first)}: copy ${missing} from the primary or its archive, then run db_recover -c`);
+      throw new CairnError('NOT_FOUND', `data file ${p} needs the log from ${formatLsn(file.needsLog)}, but the first log file is ${logFileName(first)}: copy ${missing} from the primary or its archive, then run db_recover -c (${RETENTION_HINT})`);
     }
   }
   const known = (uid: number): DataFile | undefined => pager.files.get(uid) ?? adopt(uid);

@@ -26,7 +26,7 @@ function fresh(): SimVfs {
 }
 
 async function contents(vfs: SimVfs): Promise<Map<string, string>> {
-  const env = await Environment.open(HOME, { vfs });
+  const env = await Environment.open(HOME, { autoRemoveLogs: false, vfs });
   try {
     const db = await env.openDatabase('a.db');
     return new Map([...db.range()].map(([a, b]) => [a.toString(), b.toString('hex')]));
@@ -46,7 +46,7 @@ for (const seed of testSeeds(process.env.CAIRN_NIGHTLY === '1' ? 30 : 2)) {
     const r = rng(seed);
     const vfs = fresh();
     // 32 KiB log files: one transaction of ~150 KiB of page images spans five or more of them.
-    const env = await Environment.open(HOME, { create: true, vfs, logFileSize: 32 * 1024, checkpoint: false });
+    const env = await Environment.open(HOME, { autoRemoveLogs: false, create: true, vfs, logFileSize: 32 * 1024, checkpoint: false });
     const db = await env.openDatabase('a.db', { create: true });
     const model = new Map<string, string>();
     const put = (i: number, t: Transaction) => {
@@ -81,7 +81,7 @@ for (const seed of testSeeds(process.env.CAIRN_NIGHTLY === '1' ? 30 : 2)) {
   test(`pages read in blocks: random order over many blocks, deltas onto pages found on disk, seed ${seed}`, async () => {
     const r = rng(seed);
     const vfs = fresh();
-    const env = await Environment.open(HOME, { create: true, vfs, logFileSize: 256 * 1024, checkpoint: false });
+    const env = await Environment.open(HOME, { autoRemoveLogs: false, create: true, vfs, logFileSize: 256 * 1024, checkpoint: false });
     const db = await env.openDatabase('a.db', { create: true });
     const model = new Map<string, string>();
     const N = 8000; // ~3 MB of values, ~1,000 leaves: more than the 32 blocks of 16 pages kept
@@ -128,7 +128,7 @@ for (const seed of testSeeds(process.env.CAIRN_NIGHTLY === '1' ? 30 : 2)) {
 
 test('a damaged page that no log record touches is still reported by catastrophic recovery', async () => {
   const vfs = fresh();
-  const env = await Environment.open(HOME, { create: true, vfs, logFileSize: 64 * 1024, checkpoint: false });
+  const env = await Environment.open(HOME, { autoRemoveLogs: false, create: true, vfs, logFileSize: 64 * 1024, checkpoint: false });
   const db = await env.openDatabase('a.db', { create: true });
   for (let b = 0; b < 3000; b += 500) {
     await env.transaction((t) => {

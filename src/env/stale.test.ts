@@ -26,7 +26,7 @@ async function build(): Promise<{ old: Map<string, Buffer>; now: Map<string, Buf
   const vfs = new SimVfs();
   vfs.mkdir(HOME, { recursive: true });
   const model = new Map<string, string>();
-  let env = await Environment.open(HOME, { create: true, vfs, pageSize: PAGE, logFileSize: 64 * 1024, checkpoint: false });
+  let env = await Environment.open(HOME, { autoRemoveLogs: false, create: true, vfs, pageSize: PAGE, logFileSize: 64 * 1024, checkpoint: false });
   let db = await env.openDatabase('a.db', { create: true });
   for (let i = 0; i < 1200; i++) {
     const v = i % 150 === 7 ? `big${i}`.repeat(600) : `v1-${i}`;
@@ -35,7 +35,7 @@ async function build(): Promise<{ old: Map<string, Buffer>; now: Map<string, Buf
   }
   await env.close();
   const old = vfs.snapshotFiles();
-  env = await Environment.open(HOME, { vfs, checkpoint: false });
+  env = await Environment.open(HOME, { autoRemoveLogs: false, vfs, checkpoint: false });
   db = await env.openDatabase('a.db');
   for (let i = 0; i < 1200; i += 2) {
     const v = i % 150 === 7 ? `BIG${i}`.repeat(700) : `v2-${i}`;
@@ -51,7 +51,7 @@ async function build(): Promise<{ old: Map<string, Buffer>; now: Map<string, Buf
 }
 
 async function readAll(vfs: SimVfs): Promise<{ data: Map<string, string>; problems: string[] }> {
-  const env = await Environment.open(HOME, { vfs, checkpoint: false });
+  const env = await Environment.open(HOME, { autoRemoveLogs: false, vfs, checkpoint: false });
   try {
     const db = await env.openDatabase('a.db');
     const data = new Map([...db.range()].map(([k, v]) => [k.toString(), v.toString()]));
@@ -126,7 +126,7 @@ test('the page LSN map missing, damaged or put back from an older copy: refused,
   ];
   for (const [what, files, message] of cases) {
     const vfs = SimVfs.fromFiles(files);
-    await assert.rejects(Environment.open(HOME, { vfs }), (e: unknown) => {
+    await assert.rejects(Environment.open(HOME, { autoRemoveLogs: false, vfs }), (e: unknown) => {
       assert.ok(e instanceof CairnError, `${what}: ${String(e)}`);
       assert.match(e.message, message, what);
       assert.match(e.message, /db_recover -c/, what);

@@ -14,7 +14,7 @@ import * as path from 'node:path';
 import type { FileHandle, Vfs } from '../io/vfs.js';
 import type { PageReader, PageWriter } from '../btree/store.js';
 import { assert } from '../util/assert.js';
-import { CorruptionError } from '../util/errors.js';
+import { CairnError, CorruptionError } from '../util/errors.js';
 import { type Lsn, formatLsn, readLsn } from '../util/lsn.js';
 import { zlib } from '../util/node.js';
 import { NO_PAGE, PAGE_HEADER_SIZE, PageOffset, type PageType } from './format.js';
@@ -156,6 +156,8 @@ export function inFile<T>(file: DataFile, fn: () => T): T {
 
 export interface PagerOptions {
   cacheSize: number;
+  /** Past this many bytes of older page versions kept for snapshots, the oldest snapshots are invalidated (default: never). */
+  historyLimit?: number;
 }
 
 export class Pager {
@@ -168,6 +170,13 @@ export class Pager {
   epoch = 0;
   private snapshots = new Map<number, number>();
   private withHistory = new Set<CachedPage>();
+  /** Bytes of the older page versions kept for open snapshots (CachedPage.history). */
+  historyBytes = 0;
+  /** Snapshots invalidated for keeping too much history (F15): sequence → holders yet to release it. */
+  private tooOld = new Map<number, number>();
+  private limitQueued = false;
+  /** tooOld: snapshot holders invalidated; reclaimed: holders released because they were garbage collected (src/txn/forgotten.ts). */
+  readonly snapshotStats = { tooOld: 0, reclaimed: 0 };
   private cached = 0;
   private dirtyCount = 0;
   /** install() scans for pages to evict only from this many cached pages on (see trim). */
@@ -204,6 +213,7 @@ export class Pager {
   dropFile(file: DataFile): void {
     for (const p of file.pages.values()) {
       if (p.dirty) this.dirtyCount--;
+      if (p.history !== null) for (const v of p.history) this.historyBytes -= v.buf.length;
       this.withHistory.delete(p);
     }
     this.cached -= file.pages.size;
@@ -226,6 +236,13 @@ export class Pager {
 
   releaseSnapshot(seq: number): void {
     const n = this.snapshots.get(seq);
+    if (n === undefined && this.tooOld.has(seq)) {
+      // Invalidated (enforceLimit): its history went then.
+      const k = this.tooOld.get(seq)!;
+      if (k > 1) this.tooOld.set(seq, k - 1);
+      else this.tooOld.delete(seq);
+      return;
+    }
     assert(n !== undefined, `snapshot ${seq} released twice`);
     if (n > 1) this.snapshots.set(seq, n - 1);
     else {
@@ -238,6 +255,66 @@ export class Pager {
     let n = 0;
     for (const c of this.snapshots.values()) n += c;
     return n;
+  }
+
+  /** Throws SNAPSHOT_TOO_OLD when the snapshot at `seq` was invalidated (its holder's next step). */
+  checkSnapshot(seq: number): void {
+    if (this.tooOld.size > 0 && this.tooOld.has(seq)) {
+      throw new CairnError(
+        'SNAPSHOT_TOO_OLD',
+        `this snapshot (a transaction, iterator or cursor) was invalidated: while it stayed open, the page versions it kept passed the snapshotLimit of ${this.opts.historyLimit} bytes; end iterators and transactions sooner, or raise snapshotLimit`,
+      );
+    }
+  }
+
+  /**
+   * F15: while the older page versions kept for snapshots exceed the limit, the oldest snapshot is
+   * invalidated (its holders get SNAPSHOT_TOO_OLD on their next step: checkSnapshot) and the
+   * versions only it needed go. Its holders never read a page again, so its buffers may be recycled.
+   */
+  private enforceLimit(): void {
+    const limit = this.opts.historyLimit ?? Infinity;
+    while (this.historyBytes > limit && this.snapshots.size > 0) {
+      const min = this.minSnapshot();
+      if (min >= this.seq) break;
+      const n = this.snapshots.get(min)!;
+      this.snapshots.delete(min);
+      this.tooOld.set(min, (this.tooOld.get(min) ?? 0) + n);
+      this.snapshotStats.tooOld += n;
+      this.pruneHistory();
+    }
+  }
+
+  /**
+   * Open snapshots, oldest first: sequence, holders, and the bytes of older page versions each
+   * needs (a version kept for several snapshots counts for each).
+   */
+  snapshotReport(): Array<{ seq: number; holders: number; pinnedBytes: number }> {
+    const seqs = [...this.snapshots.keys()].sort((a, b) => a - b);
+    const bytes = seqs.map(() => 0);
+    for (const p of this.withHistory) {
+      const h = p.history!;
+      for (let i = 0; i < h.length; i++) {
+        // Version i is read by snapshots from its seq up to (not including) the next version's.
+        const from = h[i]!.seq;
+        const to = h[i + 1]?.seq ?? p.seq;
+        let lo = 0;
+        let hi = seqs.length;
+        while (lo < hi) {
+          const mid = (lo + hi) >> 1;
+          if (seqs[mid]! < from) lo = mid + 1;
+          else hi = mid;
+        }
+        for (let j = lo; j < seqs.length && seqs[j]! < to; j++) bytes[j]! += h[i]!.buf.length;
+      }
+    }
+    return seqs.map((seq, i) => ({ seq, holders: this.snapshots.get(seq)!, pinnedBytes: bytes[i]! }));
+  }
+
+  private maxSnapshot(): number {
+    let max = -Infinity;
+    for (const s of this.snapshots.keys()) if (s > max) max = s;
+    return max;
   }
 
   private minSnapshot(): number {
@@ -256,7 +333,10 @@ export class Pager {
       if (drop > 0) {
         // No open snapshot reads them (each reads a newer version), and every reader that kept
         // one held a snapshot it has released: spares, unless a held page list writes them.
-        for (let i = 0; i < drop; i++) if (!this.held.has(h[i]!.buf)) this.recycle(h[i]!.buf, p.buf.length);
+        for (let i = 0; i < drop; i++) {
+          this.historyBytes -= h[i]!.buf.length;
+          if (!this.held.has(h[i]!.buf)) this.recycle(h[i]!.buf, p.buf.length);
+        }
         h.splice(0, drop);
       }
       if (h.length === 0) {
@@ -270,6 +350,7 @@ export class Pager {
 
   /** The version of a page visible at sequence `seq` (Infinity: latest committed). */
   read(file: DataFile, pgno: number, seq: number): Buffer {
+    if (this.tooOld.size > 0) this.checkSnapshot(seq);
     let p = file.pages.get(pgno);
     if (p === undefined) {
       p = this.load(file, pgno, false);
@@ -558,9 +639,22 @@ export class Pager {
     if (p === undefined) p = this.cachePage(file, pgno, buf, seq);
     else {
       const old = p.buf;
-      if (this.snapshots.size > 0 && this.minSnapshot() < seq) {
+      // The replaced version is kept only if an open snapshot reads it: one at or after the
+      // sequence that installed it (all are before `seq`). Not every version since the oldest
+      // snapshot: a snapshot held while commits go on then keeps at most one older version per
+      // page, not one per commit (F15).
+      if (this.snapshots.size > 0 && this.maxSnapshot() >= p.seq) {
         (p.history ??= []).push({ buf: old, seq: p.seq });
         this.withHistory.add(p);
+        this.historyBytes += old.length;
+        if (this.historyBytes > (this.opts.historyLimit ?? Infinity) && !this.limitQueued) {
+          // After the commit's installs (a microtask, as trim): never half way through them.
+          this.limitQueued = true;
+          queueMicrotask(() => {
+            this.limitQueued = false;
+            this.enforceLimit();
+          });
+        }
       }
       p.buf = buf;
       p.seq = seq;

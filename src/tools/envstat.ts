@@ -15,6 +15,7 @@ import { type Lsn, formatLsn, lsnFile, lsnOffset, makeLsn, parseLsn } from '../u
 import { CliError } from '../cli/common.js';
 import { RawDataFile } from './datafile.js';
 import { controlOf, layoutOf } from './home.js';
+import { type KeptLog, keptLogs } from '../env/retention.js';
 
 export interface LsnInfo {
   file: number;
@@ -47,6 +48,10 @@ export interface EnvReport {
     end: LsnInfo;
     redo: LsnInfo;
     removable: number[];
+    /** Every log file with why it is kept (src/env/retention.ts); live owners' own autoRemoveLogs option is not known here: DB_CONFIG's line or the default. */
+    kept: KeptLog[];
+    /** 'recovery': checkpoints remove what recovery no longer needs (default); 'all': DB_CONFIG keeps every log file. */
+    retention: 'recovery' | 'all';
     bytesOnDisk: number;
     /** Live only: bytes logged since the owner opened the environment. */
     bytesWritten?: number;
@@ -195,7 +200,7 @@ export async function environmentReport(home: string): Promise<EnvReport> {
       cacheSize: cfg?.cacheSize ?? DEFAULT_CACHE,
       logFileSize: status?.logFileSize ?? control.logFileSize ?? cfg?.logFileSize ?? DEFAULT_LOG_FILE_SIZE,
       durability: cfg?.durability ?? 'sync',
-      autoRemoveLogs: cfg?.autoRemoveLogs ?? false,
+      autoRemoveLogs: cfg?.autoRemoveLogs ?? true,
     },
     log: {
       dir: logDir,
@@ -204,6 +209,8 @@ export async function environmentReport(home: string): Promise<EnvReport> {
       end: lsnInfo(end),
       redo: lsnInfo(redo === 0 && files.length > 0 ? makeLsn(files[0]!, 64) : redo),
       removable,
+      kept: keptLogs(files, redo === 0 && files.length > 0 ? files[0]! : lsnFile(redo), (status?.pins ?? []).map((p) => p.from), cfg?.autoRemoveLogs ?? true),
+      retention: cfg?.autoRemoveLogs ?? true ? 'recovery' : 'all',
       bytesOnDisk,
       ...(status !== undefined ? { bytesWritten: status.logBytes, pins: status.pins } : {}),
     },

@@ -17,6 +17,7 @@ import { FilePages, type DataFile, type Pager, SnapshotReader } from '../page/pa
 import type { PageReader } from '../btree/store.js';
 import type { Dirty } from '../btree/ranges.js';
 import { CairnError } from '../util/errors.js';
+import { type Hold, letGo, newHold } from './forgotten.js';
 
 /**
  * The id of a checkpoint's internal transaction, which sets needsLog in every data file's meta
@@ -61,8 +62,16 @@ export class Transaction {
   readonly readOnly: boolean;
   /** Durability chosen at begin (undefined: the environment's). */
   readonly durability: Durability | undefined;
+  /** @internal The snapshot this transaction reads at, released once (also when the transaction is forgotten: forgotten.ts). */
+  readonly hold: Hold;
   /** @internal Snapshot sequence this transaction reads at. */
-  seq: number;
+  get seq(): number {
+    return this.hold.seq;
+  }
+  /** @internal */
+  set seq(seq: number) {
+    this.hold.seq = seq;
+  }
   /** @internal Read `active` instead. */
   state: 'active' | 'committing' | 'committed' | 'aborted' = 'active';
   /** @internal Private pages per data file. */
@@ -84,7 +93,7 @@ export class Transaction {
     this.host = host;
     this.readOnly = options.readOnly ?? false;
     this.durability = options.durability;
-    this.seq = pager.openSnapshot();
+    this.hold = newHold(pager, pager.openSnapshot());
   }
 
   /** True until the transaction commits or aborts (a committing one is no longer active). */
@@ -95,6 +104,7 @@ export class Transaction {
   /** @internal Throws TXN_STATE unless active. */
   checkActive(): void {
     if (this.state !== 'active') throw new CairnError('TXN_STATE', `the transaction is already ${this.state}; begin a new one`);
+    this.pager.checkSnapshot(this.seq);
   }
 
   /** @internal Data files this transaction read from (for conflict checks at commit). */
@@ -202,7 +212,11 @@ export class Transaction {
     }
   }
 
-  /** Discards the changes (nothing was logged or written) and releases the snapshot. */
+  /**
+   * Discards the changes (nothing was logged or written) and releases the snapshot. On a
+   * transaction that already ended — committed or aborted — it does nothing (documented: a
+   * `finally { txn.abort() }` after a successful commit changes nothing).
+   */
   abort(): void {
     if (this.state !== 'active') return;
     this.state = 'aborted';
@@ -218,7 +232,7 @@ export class Transaction {
   release(): void {
     if (this.released) return;
     this.released = true;
-    this.pager.releaseSnapshot(this.seq);
+    if (letGo(this.hold)) this.pager.releaseSnapshot(this.seq);
     if (this.state === 'aborted') for (const fp of this.files.values()) fp.discard();
     this.files.clear();
     this.readers.clear();

@@ -14,7 +14,8 @@ export type ErrorCode =
   | 'TXN_STATE' // the transaction already committed or aborted
   | 'CONFLICT' // the transaction's reads were overwritten by a concurrent commit
   | 'READ_ONLY' // a write was attempted through a read-only handle
-  | 'TOO_LARGE'; // a key or value exceeds the documented limits
+  | 'TOO_LARGE' // a key or value exceeds the documented limits
+  | 'SNAPSHOT_TOO_OLD'; // the snapshot kept more older page versions than snapshotLimit allows: it was invalidated
 
 /** Every error cairn throws for a condition (not a bug): `code` says which. */
 export class CairnError extends Error {
