@@ -33,7 +33,7 @@ import { nodeVfs } from '../io/node.js';
 import { listLogFiles } from '../log/reader.js';
 
 export type { CliIo } from './main.js';
-import { OutputClosed, outputClosed } from './main.js';
+import { OutputClosed, outputClosed, programName } from './main.js';
 
 /** The package version, read once from package.json. */
 export const VERSION: string = (() => {
@@ -263,7 +263,7 @@ export async function runTool(
   try {
     opts = parseArgs(spec, argv);
   } catch (e) {
-    printError(io, spec.name, describeError(e));
+    printError(io, programName(spec.name), describeError(e));
     io.err(usageText(spec));
     return usageExit;
   }
@@ -275,7 +275,7 @@ export async function runTool(
     io.out(versionText(spec));
     return 0;
   }
-  const ctx: ToolContext = { io, spec, warn: (m) => printError(io, spec.name, m) };
+  const ctx: ToolContext = { io, spec, warn: (m) => printError(io, programName(spec.name), m) };
   try {
     const status = (await body(opts, ctx)) ?? 0;
     // A write that failed reports EPIPE on a later tick: let it arrive before choosing the status.
@@ -284,7 +284,7 @@ export async function runTool(
   } catch (e) {
     if (e instanceof OutputClosed) return 141;
     try {
-      printError(io, spec.name, describeError(e));
+      printError(io, programName(spec.name), describeError(e));
     } catch (e2) {
       if (e2 instanceof OutputClosed) return 141;
       throw e2;

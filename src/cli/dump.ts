@@ -30,6 +30,8 @@ export const spec: ToolSpec = {
     R: SALVAGE,
   },
   help: [
+    "Writes the databases of a data file as Berkeley DB's portable dump text (for db_load, or to read).",
+    '',
     '  -d a|h|r     debug listing of the pages of db_file instead of a dump (a: all, h: headers, r: without free pages)',
     '  -f output    write the dump to this file (created under a temporary name, renamed when complete)',
     '  -h home      the environment directory (default $DB_HOME, else the current directory)',

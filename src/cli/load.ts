@@ -21,6 +21,8 @@ export const spec: ToolSpec = {
     r: 'not needed in cairn: page LSNs and file ids are checked against the environment, and a data file cannot be moved between environments (dump it and load the dump instead)',
   },
   help: [
+    "Loads Berkeley DB dump text (from db_dump or Berkeley DB's own) into a data file, all or nothing.",
+    '',
     '  -c name=value  set a header keyword after the dump\'s header (bt_minkey chksum db_lorder db_pagesize',
     '                 duplicates dupsort extentsize h_ffactor h_nelem re_len re_pad recnum renumber,',
     '                 database=NAME to load into a named database, keys=0|1); repeatable',

@@ -58,8 +58,16 @@ function usage(): string {
   return `usage: cairn <command> [options]   (or db_<command> [options])\n       cairn -V | --version\ncommands: ${COMMANDS.join(', ')}\nrun "cairn <command> --help" for a command's options\n`;
 }
 
-export async function run(command: string | undefined, args: string[], io: CliIo = defaultIo): Promise<number> {
+let umbrella = false;
+
+/** How the running tool names itself in messages: `cairn stat` when started as `cairn stat`, else `db_stat`. */
+export function programName(tool: string): string {
+  return umbrella ? `cairn ${tool.replace(/^db_/, '')}` : tool;
+}
+
+export async function run(command: string | undefined, args: string[], io: CliIo = defaultIo, options: { umbrella?: boolean } = {}): Promise<number> {
   if (io === defaultIo) watchPipes();
+  umbrella = options.umbrella === true;
   if (command === undefined || command === '--help' || command === '-h' || command === 'help') {
     io.out(usage());
     return command === undefined ? 1 : 0;

@@ -23,6 +23,8 @@ export const spec: ToolSpec = {
   options: 'b:D:e:h:NrRV',
   unsupported: { P: 'cairn environments are not encrypted' },
   help: [
+    "Prints the records of an environment's log, one line each, for inspection.",
+    '',
     '  -b LSN    start at this record (file/offset or [file][offset]; inclusive)',
     '  -e LSN    stop after this record (inclusive)',
     '  -r        newest record first',

@@ -38,6 +38,8 @@ export const spec: ToolSpec = {
     M: 'use -m for the cache statistics',
   },
   help: [
+    "Prints statistics of an environment (-e, -l, -t, -m) or of a data file's databases (-d).",
+    '',
     '  -d file      statistics of a data file\'s databases: levels, pages, keys, data items, fill',
     '  -f           with -d: fast, skip the counts that need a walk of every record (printed as 0)',
     '  -s database  with -d: only this database',

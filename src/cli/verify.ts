@@ -18,6 +18,8 @@ export const spec: ToolSpec = {
   options: 'h:NoqV',
   unsupported: { P: 'cairn environments are not encrypted' },
   help: [
+    'Checks the structure of data files (pages, checksums, key order, free lists) and reports what is wrong.',
+    '',
     '  -h home   the environment directory (default $DB_HOME, else the current directory)',
     '  -q        quiet: no "Verification of ... succeeded/failed" lines (problems are still printed)',
     '  -o        accepted: cairn has no user-defined orders, so order checks always apply',
