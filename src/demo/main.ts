@@ -63,8 +63,9 @@ async function main(): Promise<number> {
   fs.rmSync(base, { recursive: true, force: true });
   fs.mkdirSync(primary, { recursive: true });
   fs.mkdirSync(failover, { recursive: true });
-  // Small log files so that the demo shows logs becoming inactive and moving.
-  fs.writeFileSync(path.join(primary, 'DB_CONFIG'), 'set_lg_max 262144\n');
+  // Small log files so that the demo shows logs becoming inactive and moving; every log kept
+  // until db_archive moves it, as the five-step procedure needs (README "Log retention").
+  fs.writeFileSync(path.join(primary, 'DB_CONFIG'), 'set_lg_max 262144\nlog_set_config DB_LOG_AUTO_REMOVE off\n');
   say(`cairn hot failover demo: primary ${primary}, failover ${failover}`);
 
   let acked = 0;
