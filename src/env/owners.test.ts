@@ -239,6 +239,9 @@ test('two environments whose DB_CONFIG name one log directory: the second is ref
     // e1 closed: creating e2 still finds e1's logs there, and says so (without db_recover -c advice).
     await assert.rejects(Environment.open(path.join(base, 'e2'), { create: true }), (e) => e instanceof CairnError && e.code === 'CONFIG' && foreign(e));
     await assert.rejects(Environment.open(path.join(base, 'e3'), { create: true }), (e) => e instanceof CairnError && /holds another environment's logs/.test(e.message));
+    // The tools say so too, instead of advising db_recover -c.
+    const { requireEnvironment } = await import('../cli/common.js');
+    assert.throws(() => requireEnvironment(path.join(base, 'e2')), (e: Error) => /log directory .*shared.* holds another environment's logs/.test(e.message) && !/db_recover/.test(e.message));
     assert.equal(await keys(path.join(base, 'e1')), 1, 'e1 is untouched');
   } finally {
     fs.rmSync(base, { recursive: true, force: true });
