@@ -28,7 +28,7 @@ import * as path from 'node:path';
 import type { CliIo } from './main.js';
 import { CairnError } from '../util/errors.js';
 import { CONTROL_FILE } from '../env/control.js';
-import { readOwner } from '../env/lock.js';
+import { foreignLogs, readOwner } from '../env/lock.js';
 import { nodeVfs } from '../io/node.js';
 import { listLogFiles } from '../log/reader.js';
 
@@ -329,13 +329,19 @@ export function requireEnvironment(home: string, opts: { allowLogsOnly?: boolean
   const hasControl = fs.existsSync(path.join(home, CONTROL_FILE));
   const hasConfig = fs.existsSync(path.join(home, 'DB_CONFIG'));
   let hasLogs = listLogFiles(nodeVfs, home).length > 0;
+  let logDir = home;
   if (!hasLogs && hasConfig) {
     // set_lg_dir: look there too (the layout is resolved properly by the engine).
     const m = /^\s*set_lg_dir\s+(\S+)/m.exec(fs.readFileSync(path.join(home, 'DB_CONFIG'), 'utf8'));
-    if (m) hasLogs = listLogFiles(nodeVfs, path.resolve(home, m[1]!)).length > 0;
+    if (m) hasLogs = listLogFiles(nodeVfs, (logDir = path.resolve(home, m[1]!))).length > 0;
   }
   if (!hasControl && !(opts.allowLogsOnly && hasLogs)) {
-    const why = hasLogs ? `it has log files but no ${CONTROL_FILE} (a copy never recovered): run db_recover -c -h ${home} first` : `no ${CONTROL_FILE} and no log files`;
+    // F18: logs of another environment are no copy to recover (that would make a clone of it).
+    const why = !hasLogs
+      ? `no ${CONTROL_FILE} and no log files`
+      : foreignLogs(nodeVfs, { home, logDir })
+        ? `it has no ${CONTROL_FILE}, and its log directory ${logDir} (set_lg_dir in DB_CONFIG) holds another environment's logs; give it its own log directory`
+        : `it has log files but no ${CONTROL_FILE} (a copy never recovered): run db_recover -c -h ${home} first`;
     throw usageError(`${home} is not a cairn environment (${why})`);
   }
   return { home, hasControl, hasLogs, hasConfig };

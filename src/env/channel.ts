@@ -3,9 +3,11 @@
 // separate processes, ask for a checkpoint, pin the log files a backup is copying (I5), list or
 // remove inactive logs, and read status.
 //
-// Where: `<home>/__cairn.sock`, mode 0600 (only the owner's user can connect). When that path is
-// too long for a socket address (about 107 bytes on Linux), the socket lives in a private
-// directory under os.tmpdir() (`cairn-<uid>/`, mode 0700) with a name hashed from the home, and
+// Where: `<home>/__cairn.sock`, mode 0600 (only the owner's user can connect), bound inside a
+// private 0700 directory and renamed into place, so that it is never reachable with other
+// permissions (socket.ts listenPrivate; F7). When that path is too long for a socket address
+// (about 100 bytes with the binding directory), the socket lives in a private directory under
+// os.tmpdir() (`cairn-<uid>/`, mode 0700) with a name hashed from the home, and
 // `<home>/__cairn.sock.path` records where. The owner holds the environment's lock, so any socket
 // file found at start is a stale one left by a killed owner and is removed.
 //
@@ -17,39 +19,45 @@
 //   checkpoint                   runs a checkpoint; replies with the new redo point
 //   archive {remove?}            removable log files (and removes them with remove: true)
 //   pin {from?}                  flushes the log, then keeps log files from `from` (default: the
-//                                oldest present) from being removed until unpin or until this
-//                                connection closes; replies with a pin id, the redo point, the
-//                                end of the log and the removable list as it was before pinning
+//                                oldest present; at most the current log file) from being removed
+//                                until unpin or until this connection closes; replies with a pin
+//                                id, the redo point, the end of the log and the removable list as
+//                                it was before pinning
 //   unpin {pin}                  releases a pin of this connection
-// Limits: a request line over 64 KiB gets an error reply and the connection is closed; malformed
-// JSON, a non-object or an unknown op get an error reply; at most 64 connections and 16 queued
-// requests per connection; a client that stops reading its replies is disconnected. Nothing here
+// Limits (F16): a request line over 64 KiB gets an error reply and the connection is closed;
+// malformed JSON, a non-object or an unknown op get an error reply; at most 64 connections (the
+// 65th gets the error line `the owner has reached its connection limit of 64` and is closed), 16
+// queued requests per connection, 16 pins per connection and 256 in all (a pin beyond them is
+// refused with code TOO_LARGE); a connection idle for 60 s (channelIdleMs) with no pin and no
+// request being served, or with half a request line, gets an error line and is closed (a
+// connection holding pins may stay silent: a backup copies while it holds its pin); a client
+// that stops reading its replies is disconnected. Nothing here
 // blocks the owner: the server and its sockets are unref'd (they never keep the process alive),
 // and requests do no I/O beyond what their op needs.
 //
 // Socket files are not part of the I/O seam (the Vfs has no sockets), so this file uses node:fs
 // for them, and only for them.
 
-import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import type { ArchiveOptions, EnvironmentStat } from './environment.js';
 import { nodeVfs } from '../io/node.js';
 import { listLogFiles } from '../log/reader.js';
 import { CairnError } from '../util/errors.js';
-import { type Lsn, formatLsn } from '../util/lsn.js';
+import { type Lsn, formatLsn, lsnFile } from '../util/lsn.js';
 import { readOwner } from './lock.js';
+import { listenPrivate, socketPlace, unlinkQuietly } from './socket.js';
 
 export const SOCKET_FILE = '__cairn.sock';
 export const SOCKET_PATH_FILE = '__cairn.sock.path';
 export const MAX_REQUEST_BYTES = 64 * 1024;
-const MAX_CONNECTIONS = 64;
+export const MAX_CONNECTIONS = 64;
 const MAX_QUEUED = 16;
+export const MAX_PINS_PER_CONNECTION = 16;
+export const MAX_PINS = 256;
+export const DEFAULT_IDLE_MS = 60_000;
 const MAX_UNREAD_REPLY_BYTES = 1024 * 1024;
-/** Longest socket path we bind to (sun_path is 108 bytes on Linux, 104 on macOS, with the NUL). */
-const MAX_SOCKET_PATH = 100;
 
 /** What the channel needs from the environment (Environment satisfies it). */
 export interface ChannelHost {
@@ -115,38 +123,10 @@ export interface ArchiveReply {
 
 // ---- where the socket is -----------------------------------------------------------------------
 
-function privateTmpDir(): string {
-  const uid = typeof process.getuid === 'function' ? process.getuid() : 0;
-  return path.join(os.tmpdir(), `cairn-${uid}`);
-}
-
 /** The socket path for a home: in the home if it fits, else under a private tmp directory. */
 export function socketPathFor(home: string): { path: string; inHome: boolean } {
-  const inHome = path.join(home, SOCKET_FILE);
-  if (Buffer.byteLength(inHome) <= MAX_SOCKET_PATH) return { path: inHome, inHome: true };
-  const hash = createHash('sha256').update(path.resolve(home)).digest('hex').slice(0, 24);
-  return { path: path.join(privateTmpDir(), `${hash}.sock`), inHome: false };
-}
-
-/** Makes the private tmp directory (0700, ours, not a symlink). */
-function ensurePrivateDir(dir: string): void {
-  try {
-    fs.mkdirSync(dir, { mode: 0o700 });
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
-  }
-  const st = fs.lstatSync(dir);
-  const uid = typeof process.getuid === 'function' ? process.getuid() : st.uid;
-  if (!st.isDirectory() || st.uid !== uid) throw new CairnError('IO', `${dir} is not a private directory of this user; remove it so that cairn can make its own`);
-  if ((st.mode & 0o077) !== 0) fs.chmodSync(dir, 0o700);
-}
-
-function unlinkQuietly(p: string): void {
-  try {
-    fs.unlinkSync(p);
-  } catch {
-    // not there: nothing stale to remove
-  }
+  const place = socketPlace(home, SOCKET_FILE, path.resolve(home));
+  return { path: place.path, inHome: place.inDir };
 }
 
 // ---- the server --------------------------------------------------------------------------------
@@ -157,6 +137,8 @@ interface Conn {
   queue: Promise<void>;
   queued: number;
   closed: boolean;
+  /** Bytes of a request line received so far without its newline. */
+  partial: number;
 }
 
 class ChannelServer implements Channel {
@@ -166,23 +148,22 @@ class ChannelServer implements Channel {
   private readonly conns = new Set<Conn>();
   private readonly pathFile: string | undefined;
   private nextPin = 1;
+  private pinCount = 0;
   private closed = false;
   private listening: Promise<void>;
+  private readonly idleMs: number;
 
-  constructor(host: ChannelHost) {
+  constructor(host: ChannelHost, options: { idleMs?: number } = {}) {
     this.host = host;
+    this.idleMs = options.idleMs ?? DEFAULT_IDLE_MS;
     const where = socketPathFor(host.home);
     this.socketPath = where.path;
     // We hold the owner lock: whatever socket is there was left by a dead owner.
     unlinkQuietly(path.join(host.home, SOCKET_FILE));
     unlinkQuietly(path.join(host.home, SOCKET_PATH_FILE));
-    if (!where.inHome) {
-      ensurePrivateDir(path.dirname(where.path));
-      unlinkQuietly(where.path);
-      this.pathFile = path.join(host.home, SOCKET_PATH_FILE);
-    }
+    if (!where.inHome) this.pathFile = path.join(host.home, SOCKET_PATH_FILE);
+    // No maxConnections: past the limit, accept() answers with an error line (F16).
     this.server = net.createServer({ allowHalfOpen: false }, (s) => this.accept(s));
-    this.server.maxConnections = MAX_CONNECTIONS;
     this.server.unref();
     this.listening = new Promise<void>((resolve) => {
       this.server.once('error', (e) => {
@@ -191,19 +172,24 @@ class ChannelServer implements Channel {
         process.emitWarning(`cairn: coordination channel for ${host.home} not available: ${(e as Error).message}`);
         resolve();
       });
-      this.server.listen(this.socketPath, () => {
-        try {
-          fs.chmodSync(this.socketPath, 0o600);
-          if (this.pathFile !== undefined) {
-            const tmp = `${this.pathFile}.tmp`;
-            fs.writeFileSync(tmp, `${this.socketPath}\n`, { mode: 0o600 });
-            fs.renameSync(tmp, this.pathFile);
-          }
-        } catch (e) {
-          process.emitWarning(`cairn: coordination channel for ${host.home}: ${(e as Error).message}`);
-        }
+      // Bound with its final permissions: never reachable before it is 0600 (F7).
+      try {
+        if (!listenPrivate(this.server, this.socketPath)) return; // the 'error' event follows
+      } catch (e) {
+        process.emitWarning(`cairn: coordination channel for ${host.home} not available: ${(e as Error).message}`);
         resolve();
-      });
+        return;
+      }
+      try {
+        if (this.pathFile !== undefined) {
+          const tmp = `${this.pathFile}.tmp`;
+          fs.writeFileSync(tmp, `${this.socketPath}\n`, { mode: 0o600 });
+          fs.renameSync(tmp, this.pathFile);
+        }
+      } catch (e) {
+        process.emitWarning(`cairn: coordination channel for ${host.home}: ${(e as Error).message}`);
+      }
+      resolve();
     });
   }
 
@@ -218,8 +204,22 @@ class ChannelServer implements Channel {
       socket.destroy();
       return;
     }
-    const conn: Conn = { socket, pins: new Map(), queue: Promise.resolve(), queued: 0, closed: false };
+    const conn: Conn = { socket, pins: new Map(), queue: Promise.resolve(), queued: 0, closed: false, partial: 0 };
+    if (this.conns.size >= MAX_CONNECTIONS) {
+      // Say why, rather than a bare close that reads as "the owner exited" (F16).
+      socket.on('error', () => {});
+      this.reply(conn, { id: null, ok: false, code: 'LOCKED', error: `the owner has reached its connection limit of ${MAX_CONNECTIONS}; close idle connections to it (they time out after ${this.idleMs / 1000} s) and run the command again` });
+      this.hangUp(conn);
+      return;
+    }
     this.conns.add(conn);
+    socket.setTimeout(this.idleMs, () => {
+      // Idle: a connection that holds pins may wait silently (a backup copying); one that holds
+      // nothing, or sent half a line, is closed. A request being served is not idleness.
+      if (conn.queued > 0 || (conn.pins.size > 0 && conn.partial === 0)) return;
+      this.reply(conn, { id: null, ok: false, code: 'CLOSED', error: `connection idle for ${this.idleMs / 1000} s; closed by the owner` });
+      this.hangUp(conn);
+    });
     let pending: Buffer[] = [];
     let pendingLen = 0;
     socket.on('data', (chunk: Buffer) => {
@@ -243,6 +243,7 @@ class ChannelServer implements Channel {
         pending.push(Buffer.from(rest));
         pendingLen += rest.length;
       }
+      conn.partial = pendingLen;
     });
     socket.on('error', () => {
       // a client that vanished: its pins are released on close
@@ -266,6 +267,7 @@ class ChannelServer implements Channel {
   private drop(conn: Conn): void {
     conn.closed = true;
     for (const p of conn.pins.values()) p.release();
+    this.pinCount -= conn.pins.size;
     conn.pins.clear();
     this.conns.delete(conn);
   }
@@ -338,10 +340,14 @@ class ChannelServer implements Channel {
         return { ...reply };
       }
       case 'pin': {
-        if (r.from !== undefined && !(Number.isInteger(r.from) && (r.from as number) >= 1)) throw new CairnError('INVALID_ARGUMENT', 'pin: "from" must be a log file number (an integer ≥ 1)');
+        if (r.from !== undefined && !(Number.isInteger(r.from) && (r.from as number) >= 1 && (r.from as number) <= 0xffffffff)) throw new CairnError('INVALID_ARGUMENT', 'pin: "from" must be a log file number (an integer from 1 to 4294967295)');
+        this.checkPinRoom(conn);
         await host.flushLog();
         const logFiles = listLogFiles(nodeVfs, host.dirs.logDir);
         const removable = host.removableLogs();
+        const last = Math.max(logFiles[logFiles.length - 1] ?? 1, lsnFile(host.logEnd));
+        if (r.from !== undefined && (r.from as number) > last) throw new CairnError('INVALID_ARGUMENT', `pin: "from" ${String(r.from)} is past the current log file ${last}`);
+        this.checkPinRoom(conn); // again: the flush let other requests run
         const from = (r.from as number | undefined) ?? logFiles[0] ?? 1;
         const release = host.pinLogs(from);
         const id = this.nextPin++;
@@ -350,6 +356,7 @@ class ChannelServer implements Channel {
           throw new CairnError('CLOSED', 'the connection closed');
         }
         conn.pins.set(id, { from, release });
+        this.pinCount++;
         const reply: PinReply = { pin: id, from, redo: host.redoPoint, end: host.logEnd, removable, logFiles };
         return { ...reply };
       }
@@ -358,11 +365,18 @@ class ChannelServer implements Channel {
         if (p === undefined) throw new CairnError('NOT_FOUND', `unpin: no pin ${JSON.stringify(r.pin)} on this connection`);
         p.release();
         conn.pins.delete(r.pin as number);
+        this.pinCount--;
         return {};
       }
       default:
         throw new CairnError('INVALID_ARGUMENT', `unknown op ${JSON.stringify(r.op)}; the channel serves status, checkpoint, archive, pin, unpin`);
     }
+  }
+
+  /** Pins are capped per connection and in all (F16): each one keeps log files and costs a flush. */
+  private checkPinRoom(conn: Conn): void {
+    if (conn.pins.size >= MAX_PINS_PER_CONNECTION) throw new CairnError('TOO_LARGE', `pin: this connection already holds ${MAX_PINS_PER_CONNECTION} pins, the limit; unpin one first`);
+    if (this.pinCount >= MAX_PINS) throw new CairnError('TOO_LARGE', `pin: the owner already holds ${MAX_PINS} pins, the limit; wait for other backups to finish`);
   }
 
   private status(): ChannelStatus {
@@ -399,6 +413,7 @@ class ChannelServer implements Channel {
     await this.listening;
     for (const c of this.conns) {
       for (const p of c.pins.values()) p.release();
+      this.pinCount -= c.pins.size;
       c.pins.clear();
       c.closed = true;
       c.socket.destroy();
@@ -411,9 +426,9 @@ class ChannelServer implements Channel {
 }
 
 /** Starts serving the channel for an open environment (called by Environment.open). */
-export function startChannel(host: ChannelHost): Channel {
+export function startChannel(host: ChannelHost, options: { idleMs?: number } = {}): Channel {
   try {
-    return new ChannelServer(host);
+    return new ChannelServer(host, options);
   } catch (e) {
     // The environment works without its channel; utilities then say the owner's channel does not answer.
     process.emitWarning(`cairn: coordination channel for ${host.home} not available: ${(e as Error).message}`);
@@ -451,7 +466,20 @@ export class ChannelClient {
         const line = this.buffered.slice(0, nl);
         this.buffered = this.buffered.slice(nl + 1);
         const w = this.waiting.shift();
-        if (w === undefined) continue;
+        if (w === undefined) {
+          // A line nobody asked for: the owner says why it closes this connection (its
+          // connection limit, idleness). Keep it for the request that meets the closed socket.
+          try {
+            const msg = JSON.parse(line) as Record<string, unknown>;
+            if (msg.ok === false && typeof msg.error === 'string') {
+              const code = typeof msg.code === 'string' && msg.code !== 'INTERNAL' ? (msg.code as CairnError['code']) : 'IO';
+              this.closedError ??= new CairnError(code, `the owner of the environment (pid ${pid}) closed the coordination channel: ${msg.error}`);
+            }
+          } catch {
+            // not JSON: ignore
+          }
+          continue;
+        }
         try {
           w.resolve(JSON.parse(line) as Record<string, unknown>);
         } catch (e) {

@@ -5,7 +5,7 @@ import { randomBytes, randomInt } from 'node:crypto';
 import * as path from 'node:path';
 import { BTree, type DupMode } from '../btree/btree.js';
 import { diffRanges, rangesOf } from '../btree/ranges.js';
-import { nodeVfs } from '../io/node.js';
+import { DEFAULT_FILE_MODE, dirModeFor, nodeVfs } from '../io/node.js';
 import type { Vfs } from '../io/vfs.js';
 import {
   DEFAULT_LOG_BUFFER_SIZE,
@@ -31,7 +31,7 @@ import { type Control, readControl, writeControl, CONTROL_FILE } from './control
 import { checkHistory, checkHistoryChain, lastLogHeader, newHistory } from './history.js';
 import { knownHistory } from '../log/file.js';
 import { Database, type Descriptor, badDescriptorRoot, decodeDescriptor, encodeDescriptor } from './database.js';
-import { type OwnerLock, acquireOwnerLock } from './lock.js';
+import { type OwnerLock, foreignLogs, lockEnvironment } from './lock.js';
 import { type Channel, startChannel } from './channel.js';
 import { type RecoveryResult, checkAllPages, openDataFile, recover } from './recovery.js';
 import { LOAD_TEMP_PREFIX, fileNameProblem, loadTempPid } from './names.js';
@@ -79,6 +79,14 @@ export interface EnvironmentOptions {
    * copies and backups without touching their files.
    */
   readOnly?: boolean | undefined;
+  /**
+   * Permissions of the files and directories this environment creates (Berkeley DB's mode,
+   * reduced by the umask): default 0o600, directories with the matching x bits (0o700). E.g.
+   * 0o640 or 0o660 to share with the group.
+   */
+  mode?: number | undefined;
+  /** Close a coordination-channel connection idle this long, in ms (default 60 000). */
+  channelIdleMs?: number | undefined;
   /** The file system (tests pass a SimVfs). */
   vfs?: Vfs | undefined;
   /** Progress messages from recovery. */
@@ -398,10 +406,13 @@ export class Environment {
       throw invalid(`durability must be one of ${DURABILITIES.join(', ')}, got ${String(options.durability)}`);
     }
     if (options.readOnly && (options.create || options.recover)) throw invalid('readOnly cannot be combined with create or recover');
+    if (options.mode !== undefined && !(Number.isInteger(options.mode) && (options.mode & ~0o777) === 0 && (options.mode & 0o600) === 0o600)) {
+      throw invalid(`mode must be a permission mode from 0o600 to 0o777 that lets the owner read and write (e.g. 0o640), got ${String(options.mode)}`);
+    }
     const st = vfs.stat(home);
     if (st === undefined) {
       if (!options.create) throw new CairnError('NOT_FOUND', `environment home ${home} does not exist; pass { create: true } to make one`);
-      vfs.mkdir(home, { recursive: true });
+      vfs.mkdir(home, { recursive: true, mode: dirModeFor(options.mode ?? DEFAULT_FILE_MODE) });
     } else if (!st.isDirectory) throw invalid(`environment home ${home} is not a directory`);
     const cfg = loadConfig(vfs, home);
     const dirs = layout(home, cfg);
@@ -411,7 +422,7 @@ export class Environment {
     }
     if (!vfs.stat(dirs.logDir)?.isDirectory) {
       if (!options.create) throw new CairnError('NOT_FOUND', `log directory ${dirs.logDir} named in ${cfg ? configLine(cfg, 'logDir', cfg.logDir) : 'DB_CONFIG'} does not exist; create it or fix DB_CONFIG`);
-      vfs.mkdir(dirs.logDir, { recursive: true });
+      vfs.mkdir(dirs.logDir, { recursive: true, mode: dirModeFor(options.mode ?? DEFAULT_FILE_MODE) });
     }
     const logFileSize = cfg?.logFileSize ?? options.logFileSize ?? DEFAULT_LOG_FILE_SIZE;
     const logBufferSize = cfg?.logBufferSize ?? options.logBufferSize ?? DEFAULT_LOG_BUFFER_SIZE;
@@ -433,7 +444,7 @@ export class Environment {
     const durability = cfg?.durability ?? options.durability ?? 'sync';
     const ckpt = options.checkpoint === false ? { kbytes: 0, minutes: 0 } : { kbytes: options.checkpoint?.kbytes ?? 65536, minutes: options.checkpoint?.minutes ?? 5 };
 
-    const lock = acquireOwnerLock(vfs, home, { pid: process.pid });
+    const lock = lockEnvironment(vfs, dirs, { readOnly: options.readOnly, mode: options.mode });
     let log: LogWriter | undefined;
     try {
       // Default: 8 × the cache, and never under 64 MiB (a small cache must not cut short every snapshot).
@@ -456,6 +467,7 @@ export class Environment {
         }
         if (logs.length > 0) {
           if (options.recover !== 'catastrophic') {
+            if (foreignLogs(vfs, dirs)) throw new CairnError('CONFIG', `${home} has no ${CONTROL_FILE}, and its log directory ${dirs.logDir} (set_lg_dir in DB_CONFIG) holds another environment's logs; give this environment its own log directory`);
             throw new RunRecoveryError(`${home} has log files but no ${CONTROL_FILE} (a copy or backup that was never recovered); run db_recover -c -h ${home} (catastrophic recovery) first`);
           }
           control = runRecovery(vfs, dirs, pager, undefined, 'catastrophic', {}, options.progress).control;
@@ -538,7 +550,7 @@ export class Environment {
       await env.removeLoadTemps();
       // The channel is a real socket in the home: only for environments on the real file system.
       if (vfs === nodeVfs) {
-        env.channel = startChannel(env);
+        env.channel = startChannel(env, { idleMs: options.channelIdleMs });
         // Bound and made private (0600) before anyone can use the environment.
         await env.channel.ready();
       }
@@ -576,7 +588,7 @@ export class Environment {
     home = path.resolve(home);
     if (!vfs.stat(home)?.isDirectory) throw new CairnError('NOT_FOUND', `environment home ${home} does not exist`);
     const dirs = layout(home, loadConfig(vfs, home));
-    const lock = acquireOwnerLock(vfs, home, { pid: process.pid });
+    const lock = lockEnvironment(vfs, dirs);
     try {
       let control: Control | undefined;
       try {

@@ -7,6 +7,7 @@
 // This directory is the only place in src/ that imports node:fs.
 
 import * as fs from 'node:fs';
+import * as nodePath from 'node:path';
 import { Worker } from 'node:worker_threads';
 import type { Background, BackgroundStep, FileHandle, OpenOptions, Preparation, Stat, Vfs } from './vfs.js';
 import { IoError } from '../util/errors.js';
@@ -207,6 +208,44 @@ class NodeFileHandle implements FileHandle {
   }
 }
 
+// Modes of what cairn creates (issue 16 item 8, F8): by default nothing is readable by others —
+// files 0600, directories 0700. An environment opened with `mode` (Berkeley DB's mode, e.g.
+// 0o640) registers its directories here; files created in them, or below them, get that mode
+// and directories its matching x bits. The process's umask still applies (as in Berkeley DB):
+// it can narrow a mode, never widen one.
+export const DEFAULT_FILE_MODE = 0o600;
+const createModes = new Map<string, number>();
+
+/** The directory mode matching a file mode: x wherever r is (0o640 → 0o750). */
+export function dirModeFor(fileMode: number): number {
+  return (fileMode | ((fileMode & 0o444) >> 2)) & 0o777;
+}
+
+/** The mode for a file made at `p`: the nearest registered ancestor's, else 0600. */
+export function fileModeFor(p: string): number {
+  if (createModes.size === 0) return DEFAULT_FILE_MODE;
+  let dir = nodePath.dirname(nodePath.resolve(p));
+  for (;;) {
+    const m = createModes.get(dir);
+    if (m !== undefined) return m;
+    const up = nodePath.dirname(dir);
+    if (up === dir) return DEFAULT_FILE_MODE;
+    dir = up;
+  }
+}
+
+/**
+ * Files made under `dirs` (an environment's home, log and data directories) get `mode` until the
+ * returned function is called (the environment closes). Used by Environment.open's `mode`.
+ */
+export function registerCreateMode(dirs: string[], mode: number): () => void {
+  const keys = [...new Set(dirs.map((d) => nodePath.resolve(d)))].filter((d) => !createModes.has(d));
+  for (const d of keys) createModes.set(d, mode & 0o777);
+  return () => {
+    for (const d of keys) createModes.delete(d);
+  };
+}
+
 export class NodeVfs implements Vfs {
   open(path: string, options: OpenOptions = {}): FileHandle {
     const c = fs.constants;
@@ -215,7 +254,7 @@ export class NodeVfs implements Vfs {
     if (options.create && options.exclusive) flags |= c.O_EXCL;
     if (options.noFollow) flags |= c.O_NOFOLLOW;
     try {
-      return new NodeFileHandle(path, fs.openSync(path, flags, 0o666));
+      return new NodeFileHandle(path, fs.openSync(path, flags, fileModeFor(path)));
     } catch (err) {
       throw wrap('open', path, err);
     }
@@ -245,7 +284,7 @@ export class NodeVfs implements Vfs {
     });
     // The file exists when this returns (so whoever removes it after, e.g. a closing owner, removes it for good).
     try {
-      fs.closeSync(fs.openSync(path, 'w'));
+      fs.closeSync(fs.openSync(path, 'w', fileModeFor(path)));
     } catch (err) {
       throw wrap('open', path, err);
     }
@@ -311,7 +350,7 @@ export class NodeVfs implements Vfs {
 
   mkdir(dir: string, options: { recursive?: boolean; mode?: number } = {}): void {
     try {
-      fs.mkdirSync(dir, { recursive: options.recursive ?? false, mode: options.mode ?? 0o777 });
+      fs.mkdirSync(dir, { recursive: options.recursive ?? false, mode: options.mode ?? dirModeFor(fileModeFor(dir)) });
     } catch (err) {
       throw wrap('mkdir', dir, err);
     }
@@ -381,7 +420,7 @@ export class NodeVfs implements Vfs {
 
   writeFile(path: string, data: Uint8Array, options: { mode?: number } = {}): void {
     try {
-      fs.writeFileSync(path, data, { mode: options.mode ?? 0o666 });
+      fs.writeFileSync(path, data, { mode: options.mode ?? fileModeFor(path) });
     } catch (err) {
       throw wrap('write', path, err);
     }
@@ -415,6 +454,20 @@ export function readProcessState(pid: number): string | undefined {
     // "pid (comm) S ...": comm may contain spaces and parentheses; the state follows the last ')'.
     const state = stat.slice(stat.lastIndexOf(')') + 1).trim()[0];
     return state === undefined || state === '' ? undefined : state;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The identity of a file or directory, `<st_dev>:<st_ino>`, or undefined when it does not exist:
+ * the same directory reached through a symlink, a bind mount or another spelling of its path has
+ * the same identity (I9: one owner per environment, however its home is named).
+ */
+export function fileIdentity(p: string): string | undefined {
+  try {
+    const st = fs.statSync(p, { bigint: true, throwIfNoEntry: false });
+    return st === undefined ? undefined : `${st.dev}:${st.ino}`;
   } catch {
     return undefined;
   }
