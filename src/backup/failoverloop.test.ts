@@ -262,9 +262,9 @@ test(`the F4 loop: ${LOOP_ROUNDS} rounds of full backup, -u rounds at random mom
       await writer.ready;
       // Each environment's schedule, drawn before anything runs (the draws do not depend on timing).
       const plans = homes.map(() => ({
-        first: pick(5, 100),
+        first: pick(5, 60),
         fullCheckpoint: random() < 0.3,
-        rounds: Array.from({ length: pick(2, 4) }, () => ({ wait: pick(5, 150), checkpoint: random() < 0.4 })),
+        rounds: Array.from({ length: pick(2, 3) }, () => ({ wait: pick(5, 100), checkpoint: random() < 0.4 })),
         copyRest: random() < 0.5,
       }));
       const tail = pick(0, 100);

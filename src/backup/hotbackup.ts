@@ -438,8 +438,12 @@ function regularFiles(vfs: Vfs, dir: string): string[] {
 
 /** What a directory is (Vfs.identity: device and inode), or its resolved path on a Vfs without identities. */
 function identityOf(vfs: Vfs, p: string): string | undefined {
-  if (vfs.identity !== undefined) return vfs.identity(p);
-  return vfs.stat(p) === undefined ? undefined : path.resolve(p);
+  try {
+    if (vfs.identity !== undefined) return vfs.identity(p);
+    return vfs.stat(p) === undefined ? undefined : path.resolve(p);
+  } catch {
+    return undefined; // cannot be looked at (EACCES): not a directory this backup can touch either
+  }
 }
 
 /**
@@ -669,10 +673,15 @@ export async function runHotBackup(source: BackupSource, dir: string, opts: Back
     for (const d of new Set([tdirs.logDir, ...tdirs.dataMap.values()])) mkdirp(vfs, d);
 
     if (!update) {
-      // Clean the earlier backup of this environment out of the target.
+      // Clean the earlier backup of this environment out of the target, its manifest last: a
+      // run stopped half way leaves a directory that is still recognised as a backup to replace.
       for (const d of new Set([target, tdirs.logDir, ...tdirs.dataMap.values()])) {
-        for (const n of regularFiles(vfs, d)) if (n !== BACKUP_LOCK_FILE) vfs.unlink(path.join(d, n));
+        for (const n of regularFiles(vfs, d)) if (n !== BACKUP_LOCK_FILE && !(d === target && n === MANIFEST_FILE)) vfs.unlink(path.join(d, n));
         vfs.syncDir(d);
+      }
+      if (vfs.stat(path.join(target, MANIFEST_FILE)) !== undefined) {
+        vfs.unlink(path.join(target, MANIFEST_FILE));
+        vfs.syncDir(target);
       }
       writeManifest(vfs, target, { ...base, state: 'copying', files });
 

@@ -1,6 +1,8 @@
 // Test fixture: one writer process that owns several environments and commits numbered
-// transactions in each at once, with 'sync' durability and frequent checkpoints, printing
-// "ack I N" once transaction N of environment I has committed (durable: I2). The failover loop
+// transactions in each at once, with frequent checkpoints, printing "ack I N" once transaction N
+// of environment I has committed. Durability 'write-nosync': each commit is written to the
+// operating system before it is acknowledged, which a SIGKILL cannot undo (the loop tests kill
+// -9, not power loss; fsync per commit would only slow it down). The failover loop
 // (failoverloop.test.ts) backs each environment up while it runs, kills the process with SIGKILL
 // and checks every recovered copy: one process start serves many rounds of the loop.
 //

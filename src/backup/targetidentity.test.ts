@@ -16,6 +16,9 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Environment } from '../env/environment.js';
 import { run as runCommand } from '../cli/main.js';
+import { SimVfs } from '../io/sim.js';
+import { environmentSource, runHotBackup } from './hotbackup.js';
+import { readManifest } from './manifest.js';
 import { Writer, committed, ok, run, snapshot, tmpdir } from './testkit.js';
 
 const key = (n: number) => `n:${String(n).padStart(9, '0')}`;
@@ -194,4 +197,22 @@ test('F2: a full db_hotbackup into a copy that was failed over to is refused lik
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test('a full backup stopped while it cleans out the earlier one (a failed unlink) leaves a directory the next full backup still replaces: the manifest goes last', async () => {
+  const vfs = new SimVfs();
+  vfs.mkdir('/env', { recursive: true });
+  const env = await Environment.open('/env', { vfs, create: true, logFileSize: 32768, checkpoint: false });
+  const db = await env.openDatabase('orders.db', { create: true });
+  for (let n = 1; n <= 30; n++) await db.put(key(n), `${n} x`);
+  await env.hotBackup('/bk');
+  vfs.inject({ op: 'unlink', pathIncludes: '__cairn.control', errno: 'EIO' });
+  await assert.rejects(runHotBackup(environmentSource(env), '/bk', { vfs }), /EIO/);
+  vfs.clearFaults();
+  assert.ok(readManifest(vfs, '/bk') !== undefined, 'the manifest is still there');
+  await runHotBackup(environmentSource(env), '/bk', { vfs });
+  await env.close();
+  const back = await Environment.open('/bk', { vfs, readOnly: true });
+  assert.equal((await back.openDatabase('orders.db')).count(), 30);
+  await back.close();
 });
