@@ -89,9 +89,10 @@ test("the old primary's log files copied over a failed-over copy: db_recover -c 
     /log file log\.\d{10} belongs to history [0-9a-f]{16}, but this environment continues history [0-9a-f]{16} since its failover at \[\d+\]\[\d+\]: the old primary's logs were copied over it; put back this environment's own log files \(or take a new full backup\)\n$/,
   );
   assert.equal(refused.stderr.trimEnd().split('\n').length, 1, `one line: ${refused.stderr}`);
-  // I7: the refusal leaves the copy marked; a normal open is refused until a recovery succeeds.
-  assert.equal(readControl((await import('../io/node.js')).nodeVfs, copy)?.state, 'recovering');
-  await assert.rejects(Environment.open(copy), /a catastrophic recovery of .* did not finish/);
+  // I7: the refusal changes nothing (no 'recovering' marker: issue 16), and a normal open
+  // refuses the foreign log files by its own history check.
+  assert.equal(readControl((await import('../io/node.js')).nodeVfs, copy)?.state, 'closed');
+  await assert.rejects(Environment.open(copy), /belongs to history [0-9a-f]{16}, but this environment continues history/);
 
   for (const n of logsOf(copy)) if (!own.has(n)) fs.unlinkSync(path.join(copy, n));
   for (const [n, bytes] of own) fs.writeFileSync(path.join(copy, n), bytes);
@@ -165,7 +166,7 @@ test('the log reader and recovery refuse mixed histories: a file of an unrelated
     (e: unknown) => e instanceof CorruptionError && e.file === file && e.offset === 40 && /belongs to history abababababababab, which neither continues history [0-9a-f]{16} of log\.\d{10} nor forked from it/.test(e.message),
   );
   await assert.rejects(Environment.recover(home, { vfs, catastrophic: true }), /neither continues history/);
-  assert.equal(readControl(vfs, home)!.state, 'recovering', 'the refused recovery leaves the directory marked (I7)');
+  assert.equal(readControl(vfs, home)!.state, 'closed', 'the refused recovery leaves the directory as it was (no marker: issue 16)');
   // A fork from the previous file's history, but that file's records go on past the fork point
   // (an old primary's file over the copy's own): refused at the end of the fork's parent records.
   const first = Buffer.alloc(LOG_HEADER_SIZE);

@@ -48,6 +48,8 @@ export interface DataFileInfo {
   path: string;
   pageSize: number;
   uid: number;
+  /** The meta page's needsLog: catastrophic recovery of a copy needs the log from here (0: none recorded). */
+  needsLog: number;
 }
 
 /**
@@ -83,7 +85,7 @@ export function listDataFiles(vfs: Vfs, dirs: Dirs, envId?: Buffer): { own: Data
         continue;
       }
       if (envId !== undefined && !meta.envId.equals(envId)) foreign.push(p);
-      else own.push({ name, path: p, pageSize: meta.pageSize, uid: meta.fileUid });
+      else own.push({ name, path: p, pageSize: meta.pageSize, uid: meta.fileUid, needsLog: meta.needsLog });
     }
   }
   return { own, foreign, other };

@@ -21,7 +21,7 @@ import { LogReader, listLogFiles } from '../log/reader.js';
 import { LOG_HEADER_SIZE, logFileName } from '../log/file.js';
 import { CairnError, IoError } from '../util/errors.js';
 import { type Lsn, formatLsn, lsnFile, makeLsn, parseLsn } from '../util/lsn.js';
-import { readLayout } from './layout.js';
+import { type Dirs, listDataFiles, readLayout } from './layout.js';
 
 export const MANIFEST_FILE = '__cairn.backup.json';
 export const BACKUP_LOCK_FILE = '__cairn.backup.lock';
@@ -175,15 +175,28 @@ export function afterLastCommit(vfs: Vfs, logDir: string, envId: Buffer, from?: 
 }
 
 /**
+ * What a recovered backup needs for its next catastrophic recovery: the log from just after the
+ * last commit applied (afterLastCommit), or from an earlier file when a data file's meta page
+ * asks for it (needsLog, the redo point of the last checkpoint that wrote it, which can lie in a
+ * file before the last commit's): recovery refuses a data file whose needsLog is older than the
+ * first log file (I7), so no log from there on may be removed (F4).
+ */
+export function requiredAfterRecovery(vfs: Vfs, dirs: Dirs, envId: Buffer, from?: Lsn): Lsn {
+  let required = afterLastCommit(vfs, dirs.logDir, envId, from);
+  for (const f of listDataFiles(vfs, dirs, envId).own) if (f.needsLog > 0 && f.needsLog < required) required = f.needsLog;
+  return required;
+}
+
+/**
  * After a successful catastrophic recovery run outside db_hotbackup (db_recover -c on a backup
  * directory): the data files now hold the log through the recovery's end, so the manifest's
- * `required` moves to just after the last commit applied. Does nothing without a manifest.
+ * `required` moves to just after the last commit applied (or a data file's needsLog). Does nothing without a manifest.
  */
 export function recordRecovery(vfs: Vfs, dir: string, report: { start: string; end: string; transactions: number; lastCommit?: Date; durationMs: number }): void {
   const m = readManifest(vfs, dir);
   if (m === undefined) return;
   const dirs = readLayout(vfs, dir);
-  const required = afterLastCommit(vfs, dirs.logDir, Buffer.from(m.envId, 'hex'));
+  const required = requiredAfterRecovery(vfs, dirs, Buffer.from(m.envId, 'hex'));
   writeManifest(vfs, dir, {
     ...m,
     state: 'recovered',

@@ -23,7 +23,9 @@ of the log files the copy no longer needs. Writes __cairn.backup.json (files, si
 start and end LSN, times) into the backup.
 
   -b dir       the backup directory (relative to the current directory); made if missing.
-               It must be empty, or hold an earlier backup of this environment (replaced).
+               It must be empty, or hold an earlier backup of this environment that
+               nobody opened since (replaced); never the environment's own directories,
+               whatever the path (symlinks and bind mounts are seen through).
   -c           checkpoint the source first (recovery of the copy then starts later). Unlike
                Berkeley DB, cairn does not remove the source's inactive logs with -c.
   -D           recreate DB_CONFIG's data and log directories inside the backup and copy

@@ -599,15 +599,8 @@ export class Environment {
         control = undefined;
       }
       const kind = options.catastrophic || control === undefined ? 'catastrophic' : 'normal';
-      // issue 3 (I7): a backup whose first log file is later than its manifest's recorded start is refused, marked.
-      if (kind === 'catastrophic') {
-        try {
-          (await import('../backup/manifest.js')).checkBackupLogs(vfs, home);
-        } catch (e) {
-          if (control !== undefined) writeControl(vfs, home, { ...control, state: 'recovering', recovery: 'catastrophic' });
-          throw e;
-        }
-      }
+      // issue 3 (I7): a backup whose first log file is later than its manifest's recorded start is refused, unchanged.
+      if (kind === 'catastrophic') (await import('../backup/manifest.js')).checkBackupLogs(vfs, home);
       const t0 = performance.now();
       const pager = new Pager(vfs, { cacheSize: 64 * 1024 * 1024 });
       let untilLsn: Lsn | undefined;
@@ -1670,9 +1663,10 @@ function runRecovery(
     throw new CorruptionError(path.join(dirs.logDir, logFileName(files[0]!)), 16, `log file header gives a log file size of ${logFileSize} bytes, less than ${MIN_LOG_FILE_SIZE}`);
   }
   let base: Control = control ?? { version: 1, envId: envId.toString('hex'), state: 'closed', redo: 0, checkpoint: 0, end: 0, nextTxn: 1, logFileSize };
-  writeControl(vfs, dirs.home, { ...base, state: 'recovering', recovery: kind });
-  // A log of another history (an old primary's, copied over a failed-over copy) is refused with
-  // the directory marked (I7). Without a control file the history is the log's own.
+  const marker: Control = { ...base, state: 'recovering', recovery: kind };
+  // A log of another history (an old primary's, copied over a failed-over copy) is refused,
+  // before the directory is marked (a normal open checks the history too). Without a control
+  // file the history is the log's own.
   if (control !== undefined) base = checkHistory(vfs, dirs.logDir, base);
   else {
     const last = lastLogHeader(vfs, dirs.logDir)?.header.history;
@@ -1719,7 +1713,10 @@ function runRecovery(
     found = undefined;
   }
   if (found !== undefined && found.envId.equals(envId)) pager.lsns = found.map;
-  const result = recover(ctx, { from, untilLsn, checkAllPages: kind === 'catastrophic' });
+  // 'recovering' once the checks that refuse without changing anything have passed (recover()
+  // calls onStart before its first change): a refused recovery leaves the directory as it was.
+  const onStart = () => writeControl(vfs, dirs.home, marker);
+  const result = recover(ctx, { from, untilLsn, checkAllPages: kind === 'catastrophic', onStart });
   writePageMap(vfs, dirs.home, pager.lsns, envId, result.end);
   if (untilLsn !== undefined && result.stoppedAt !== undefined) keptLogDir = keepLaterLog(vfs, dirs, result.stoppedAt);
   // The redo point never promises more than the data files' meta pages say they need (needsLog,

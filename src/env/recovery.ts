@@ -110,6 +110,12 @@ export interface RecoveryOptions {
   checkAllPages?: boolean;
   /** The log reader's piece and window bytes (tests: small ones slide windows inside transactions). */
   pieces?: { pieceBytes: number; windowBytes: number };
+  /**
+   * Called once the checks that refuse before anything changes (data files of another
+   * environment, a needsLog older than the first log file) have passed, before the first change:
+   * the caller marks the directory 'recovering' here, so that a refused recovery leaves it as it was.
+   */
+  onStart?: () => void;
 }
 
 export interface RecoveryResult {
@@ -277,6 +283,7 @@ export function recover(ctx: RecoveryContext, opts: RecoveryOptions): RecoveryRe
       throw new CairnError('NOT_FOUND', `data file ${p} needs the log from ${formatLsn(file.needsLog)}, but the first log file is ${logFileName(first)}: copy ${missing} from the primary or its archive, then run db_recover -c (${RETENTION_HINT})`);
     }
   }
+  opts.onStart?.();
   const known = (uid: number): DataFile | undefined => pager.files.get(uid) ?? adopt(uid);
   const adopt = (uid: number): DataFile | undefined => {
     const f = onDisk.get(uid);

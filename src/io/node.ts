@@ -271,6 +271,16 @@ export class NodeVfs implements Vfs {
     }
   }
 
+  identity(path: string): string | undefined {
+    try {
+      const st = fs.statSync(path, { bigint: true, throwIfNoEntry: false });
+      return st === undefined ? undefined : `${st.dev}:${st.ino}`;
+    } catch (err) {
+      if (errnoOf(err) === 'ENOTDIR') return undefined;
+      throw wrap('stat', path, err);
+    }
+  }
+
   prepare(path: string, size: number): Preparation {
     const flag = new Int32Array(new SharedArrayBuffer(4));
     const id = ++requests;

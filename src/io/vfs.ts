@@ -71,6 +71,12 @@ export interface Vfs {
   open(path: string, options?: OpenOptions): FileHandle;
   /** undefined when the path does not exist. */
   stat(path: string): Stat | undefined;
+  /**
+   * What `path` is, not how it is named: equal for two paths of one file or directory (through
+   * symlinks, bind mounts, `..`), else different (NodeVfs: st_dev and st_ino); undefined when the
+   * path does not exist. Optional: without it, callers compare resolved paths.
+   */
+  identity?(path: string): string | undefined;
   /** Names (not paths) in a directory, sorted. */
   readdir(dir: string): string[];
   mkdir(dir: string, options?: { recursive?: boolean; mode?: number }): void;
