@@ -1694,6 +1694,11 @@ function runRecovery(
   let keptLogDir: string | undefined;
   let untilLsn: Lsn | undefined = opts.untilLsn;
   if (opts.untilTime !== undefined) untilLsn = findStopPoint(vfs, dirs.logDir, envId, opts.untilTime);
+  if (untilLsn !== undefined && base.forkedAt !== undefined && untilLsn < base.forkedAt) {
+    // The log before the fork is the old primary's history: stopping there would leave a log
+    // that this control file's history refuses. Refused before anything changes.
+    throw new CairnError('INVALID_ARGUMENT', `the recovery point ${formatLsn(untilLsn)} is before this environment's failover at ${formatLsn(base.forkedAt)}, in the old primary's history; choose a point after the failover, or recover a backup of the old primary to that point instead`);
+  }
   if (untilLsn !== undefined) {
     // Redo-only recovery cannot take pages back in time: the data files must predate the point.
     checkAllPages(pager, ctx, untilLsn, 'the data files are newer than the recovery point; restore data files from a backup made before it, then recover to the time again');

@@ -52,7 +52,7 @@ import { hostname as osHostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import * as net from 'node:net';
 import type { Vfs } from '../io/vfs.js';
-import { fileIdentity, nodeVfs, readBootId, readProcessState, registerCreateMode } from '../io/node.js';
+import { nodeVfs, readBootId, readProcessState, registerCreateMode } from '../io/node.js';
 import { CairnError, IoError, LockedError, invalid } from '../util/errors.js';
 import { type Probe, listenInPlace, privateTmpDir, probeSocket, socketPlace, tmpSocketPath, unlinkQuietly } from './socket.js';
 
@@ -152,7 +152,7 @@ const held = new WeakMap<Vfs, Set<string>>();
 /** The key of a home in `held`: device and inode on the real file system, else the resolved path. */
 function homeKey(vfs: Vfs, home: string): string {
   const resolved = path.resolve(home);
-  return (vfs === nodeVfs ? fileIdentity(resolved) : undefined) ?? resolved;
+  return vfs.identity?.(resolved) ?? resolved;
 }
 
 function heldBy(vfs: Vfs): Set<string> {

@@ -469,16 +469,3 @@ export function readProcessState(pid: number): string | undefined {
   }
 }
 
-/**
- * The identity of a file or directory, `<st_dev>:<st_ino>`, or undefined when it does not exist:
- * the same directory reached through a symlink, a bind mount or another spelling of its path has
- * the same identity (I9: one owner per environment, however its home is named).
- */
-export function fileIdentity(p: string): string | undefined {
-  try {
-    const st = fs.statSync(p, { bigint: true, throwIfNoEntry: false });
-    return st === undefined ? undefined : `${st.dev}:${st.ino}`;
-  } catch {
-    return undefined;
-  }
-}
