@@ -209,17 +209,17 @@ test('a read-only opener killed with kill -9 does not make the next opener deman
 test('two environments whose DB_CONFIG name one log directory: the second is refused, naming the log directory', async () => {
   const base = tmp('lgdir');
   try {
-    fs.mkdirSync(path.join(base, 'shared'));
+    fs.mkdirSync(path.join(base, 'common-logs'));
     for (const e of ['e1', 'e2']) {
       fs.mkdirSync(path.join(base, e));
-      fs.writeFileSync(path.join(base, e, 'DB_CONFIG'), 'set_lg_dir ../shared\n');
+      fs.writeFileSync(path.join(base, e, 'DB_CONFIG'), 'set_lg_dir ../common-logs\n');
     }
     fs.mkdirSync(path.join(base, 'e3'));
     fs.writeFileSync(path.join(base, 'e3', 'DB_CONFIG'), 'set_lg_dir ../e4b\n');
     await (await Environment.open(path.join(base, 'e4'), { create: true })).close();
     fs.symlinkSync(path.join(base, 'e4'), path.join(base, 'e4b'));
     const foreign = (e: unknown): boolean =>
-      e instanceof CairnError && /log directory .*shared.* holds another environment's logs/.test(e.message) && !/db_recover/.test(e.message);
+      e instanceof CairnError && /log directory .*common-logs.* holds another environment's logs/.test(e.message) && !/db_recover/.test(e.message);
     const e1 = await Environment.open(path.join(base, 'e1'), { create: true });
     try {
       await (await e1.openDatabase('d.db', { create: true })).put('k', 'v');
@@ -241,7 +241,7 @@ test('two environments whose DB_CONFIG name one log directory: the second is ref
     await assert.rejects(Environment.open(path.join(base, 'e3'), { create: true }), (e) => e instanceof CairnError && /holds another environment's logs/.test(e.message));
     // The tools say so too, instead of advising db_recover -c.
     const { requireEnvironment } = await import('../cli/common.js');
-    assert.throws(() => requireEnvironment(path.join(base, 'e2')), (e: Error) => /log directory .*shared.* holds another environment's logs/.test(e.message) && !/db_recover/.test(e.message));
+    assert.throws(() => requireEnvironment(path.join(base, 'e2')), (e: Error) => /log directory .*common-logs.* holds another environment's logs/.test(e.message) && !/db_recover/.test(e.message));
     assert.equal(await keys(path.join(base, 'e1')), 1, 'e1 is untouched');
   } finally {
     fs.rmSync(base, { recursive: true, force: true });
