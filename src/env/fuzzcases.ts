@@ -119,8 +119,14 @@ function writeControlText(json: string): Buffer {
 
 function mutateControl(r: R, data: Buffer): { data: Buffer; what: string } {
   const json = data.toString('utf8').split('\n')[0]!;
-  const c = JSON.parse(json) as Record<string, unknown>;
-  const keys = Object.keys(c);
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(json);
+  } catch {
+    parsed = {}; // an earlier mutation of this case left text that is not JSON
+  }
+  const c = (typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed) ? parsed : {}) as Record<string, unknown>;
+  const keys = Object.keys(c).length > 0 ? Object.keys(c) : ['version'];
   const n = randInt(r, 10);
   if (n === 0) {
     const texts = ['', '{}', '[]', 'null', '1', '"open"', json.slice(0, randInt(r, json.length)), `${json}x`, '{"version":1}'];

@@ -184,6 +184,7 @@ export async function runResumableFuzz(run: ResumableRun): Promise<FuzzStats> {
         stderr: false,
       });
       let current: { index: number; what: string } | undefined;
+      let last: { index: number; what: string } | undefined;
       let step = 'start-up';
       let timer: NodeJS.Timeout | undefined;
       let settled = false;
@@ -192,6 +193,12 @@ export async function runResumableFuzz(run: ResumableRun): Promise<FuzzStats> {
         settled = true;
         clearTimeout(timer);
         void worker.terminate();
+        if (current === undefined && last !== undefined) {
+          // after a case had finished: something it started (a timer, a promise) failed later
+          stats.failures.push(`${last.what} — ${why} (after the case had finished)`);
+          resolve(last.index + 1);
+          return;
+        }
         if (current === undefined) {
           stats.failures.push(`worker start-up: ${why}`);
           resolve(undefined);
@@ -215,6 +222,7 @@ export async function runResumableFuzz(run: ResumableRun): Promise<FuzzStats> {
           step = m.step;
         } else if (m.t === 'result') {
           tally(stats, current?.what ?? '?', m.outcome, m.ms, ' — ');
+          last = current;
           if (m.maxAlloc > stats.maxAlloc) stats.maxAlloc = m.maxAlloc;
           current = undefined;
           step = 'between cases';
@@ -224,7 +232,7 @@ export async function runResumableFuzz(run: ResumableRun): Promise<FuzzStats> {
           resolve(undefined);
         }
       });
-      worker.on('error', (e) => fail(`worker died in ${step}: ${e.message.split('\n')[0]}`));
+      worker.on('error', (e) => fail(`worker died in ${step}: ${e.message.split('\n')[0]}\n${e.stack ?? ''}`));
       worker.on('exit', (code) => fail(`worker exited with code ${code} in ${step}`));
     });
     if (next === undefined) break;
