@@ -235,7 +235,9 @@ function mutateBody(r: R, body: Buffer, lsns: number[]): { body: Buffer; what: s
     return { body: Buffer.from(body.subarray(0, Math.max(1, cut))), what: `body cut to ${Math.max(1, cut)} bytes` };
   }
   if (n === 2) return { body: Buffer.concat([body, randBytes(r, 1 + randInt(r, 16))]), what: 'body extended' };
-  const f = fields[randInt(r, fields.length)]!;
+  // names and times: the fields a crafted record is most likely to abuse, half the time when present
+  const special = fields.filter((x) => x.kind === 'str' || x.kind === 'time');
+  const f = special.length > 0 && randInt(r, 2) === 0 ? pick(r, special) : fields[randInt(r, fields.length)]!;
   const b = Buffer.from(body);
   const room = (k: number) => f.at + k <= b.length;
   switch (f.kind) {
@@ -312,7 +314,12 @@ function mutateLog(r: R, files: Files, logs: string[]): string {
     what = `${p} header ${name}=${v}`;
     fixPrevEnd = false;
   } else if (n <= 6) {
-    const i = randInt(r, img.bodies.length);
+    let i = randInt(r, img.bodies.length);
+    // A third of the time a rare record type: file_create/file_remove/file_rename (names, F5) or a commit (times, F14).
+    if (randInt(r, 3) === 0) {
+      const rare = img.bodies.flatMap((b, k) => (b[0]! >= 3 && b[0]! <= 6 ? [k] : []));
+      if (rare.length > 0) i = pick(r, rare);
+    }
     const lsns: number[] = [];
     let at = LOG_HEADER_SIZE;
     for (const b of img.bodies) {
