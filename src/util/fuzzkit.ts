@@ -128,11 +128,11 @@ export function interesting(r: () => number, bits: 8 | 16 | 32, orig = 0): numbe
 }
 
 /** Counts an outcome into stats. */
-export function tally(stats: FuzzStats, what: string, outcome: CaseOutcome, ms: number): void {
+export function tally(stats: FuzzStats, what: string, outcome: CaseOutcome, ms: number, sep = ': '): void {
   stats.cases++;
   if (outcome.kind === 'ok') stats.ok++;
   else if (outcome.kind === 'typed') stats.typed[outcome.code] = (stats.typed[outcome.code] ?? 0) + 1;
-  else stats.failures.push(`${what}: ${outcome.message}`);
+  else stats.failures.push(`${what}${sep}${outcome.message}`);
   if (ms > stats.maxMs) {
     stats.maxMs = ms;
     stats.slowest = what;
@@ -143,4 +143,104 @@ export function tally(stats: FuzzStats, what: string, outcome: CaseOutcome, ms: 
 
 export function newStats(): FuzzStats {
   return { cases: 0, ok: 0, typed: {}, failures: [], maxMs: 0, slowest: '', maxAlloc: 0, peakRss: 0 };
+}
+
+// ---- resumable runs (issue 21): a hang or a dead worker is one failed case, not the end ------
+
+/** Messages of a resumable worker: each case announced with its index, its steps, its result. */
+export type ResumableMessage =
+  | { t: 'case'; index: number; what: string }
+  | { t: 'step'; step: string }
+  | { t: 'result'; outcome: CaseOutcome; ms: number; maxAlloc: number }
+  | { t: 'done' };
+
+export interface ResumableRun {
+  module: URL;
+  /** Passed to the worker with `from` (the first case index to run) added. */
+  workerData: Record<string, unknown>;
+  caseMs: number;
+  heapMb: number;
+  /** Give up after this many restarts (each after a hang or a dead worker). */
+  maxRestarts?: number;
+}
+
+/**
+ * Runs a fuzz worker that reports case by case (`ResumableMessage`). A case that overruns
+ * `caseMs` (a hang, which terminates the worker) or kills the worker (a heap beyond `heapMb`, a
+ * crash) is counted as a failed case naming the step it was in — "hang in db_verify", "worker
+ * died in open" — and a new worker resumes at the next case. The worker receives
+ * `{ ...workerData, from }` and must run the cases from index `from` on.
+ */
+export async function runResumableFuzz(run: ResumableRun): Promise<FuzzStats> {
+  const stats = newStats();
+  let from = 0;
+  let restarts = 0;
+  for (;;) {
+    const next = await new Promise<number | undefined>((resolve) => {
+      const worker = new Worker(run.module, {
+        workerData: { ...run.workerData, from },
+        resourceLimits: { maxOldGenerationSizeMb: run.heapMb, maxYoungGenerationSizeMb: 64 },
+        stdout: false,
+        stderr: false,
+      });
+      let current: { index: number; what: string } | undefined;
+      let last: { index: number; what: string } | undefined;
+      let step = 'start-up';
+      let timer: NodeJS.Timeout | undefined;
+      let settled = false;
+      const fail = (why: string) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        void worker.terminate();
+        if (current === undefined && last !== undefined) {
+          // after a case had finished: something it started (a timer, a promise) failed later
+          stats.failures.push(`${last.what} — ${why} (after the case had finished)`);
+          resolve(last.index + 1);
+          return;
+        }
+        if (current === undefined) {
+          stats.failures.push(`worker start-up: ${why}`);
+          resolve(undefined);
+          return;
+        }
+        stats.cases++;
+        stats.failures.push(`${current.what} — ${why}`);
+        resolve(current.index + 1);
+      };
+      const arm = (ms: number) => {
+        clearTimeout(timer);
+        timer = setTimeout(() => fail(`hang in ${step}: no result within ${ms} ms (the worker was terminated)`), ms);
+      };
+      arm(Math.max(run.caseMs, 60_000)); // start-up builds the base images
+      worker.on('message', (m: ResumableMessage) => {
+        if (m.t === 'case') {
+          current = { index: m.index, what: m.what };
+          step = 'setup';
+          arm(run.caseMs);
+        } else if (m.t === 'step') {
+          step = m.step;
+        } else if (m.t === 'result') {
+          tally(stats, current?.what ?? '?', m.outcome, m.ms, ' — ');
+          last = current;
+          if (m.maxAlloc > stats.maxAlloc) stats.maxAlloc = m.maxAlloc;
+          current = undefined;
+          step = 'between cases';
+        } else if (m.t === 'done') {
+          settled = true;
+          clearTimeout(timer);
+          resolve(undefined);
+        }
+      });
+      worker.on('error', (e) => fail(`worker died in ${step}: ${e.message.split('\n')[0]}\n${e.stack ?? ''}`));
+      worker.on('exit', (code) => fail(`worker exited with code ${code} in ${step}`));
+    });
+    if (next === undefined) break;
+    from = next;
+    if (++restarts > (run.maxRestarts ?? 50)) {
+      stats.failures.push(`gave up after ${restarts} restarts`);
+      break;
+    }
+  }
+  return stats;
 }
