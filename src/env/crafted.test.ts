@@ -324,6 +324,23 @@ test('F13: a descriptor whose root is the catalog\'s root is a CorruptionError o
   assert.match(s.stderr, /is the catalog's root/);
 });
 
+test('a descriptor whose root is another database\'s root is a CorruptionError on open, never that database\'s data (found by the fuzzer)', async () => {
+  const c = new Craft('desc-root-other');
+  const plain = c.catalog().get('')!.root;
+  c.setDescriptor('dups', { root: plain, dup: 'sorted' });
+  c.write();
+  const before = fs.readFileSync(c.file);
+  const env = await Environment.open(c.home);
+  try {
+    const cat = c.catalogRoot;
+    await corrupt(() => env.openDatabase('d.db', { name: 'dups' }), c.file, { offset: cat * PS, what: new RegExp(`root page ${plain} is also the root of database ""`) });
+    await corrupt(() => env.openDatabase('d.db'), c.file, { offset: cat * PS, what: /is also the root of database "dups"/ });
+  } finally {
+    await env.close();
+  }
+  assert.ok(fs.readFileSync(c.file).equals(before));
+});
+
 test('catalog root 0 and descriptor root 0 are CORRUPT with the file and offset, not INVALID_ARGUMENT', async () => {
   const c = new Craft('catroot-0');
   c.page(0).writeUInt32LE(0, 72);

@@ -214,11 +214,23 @@ export class Database {
     this.descriptor = desc;
     this.duplicates = desc.dup;
     const catalogRoot = host.pager.read(file, 0, Infinity).readUInt32LE(MetaOffset.catalogRoot);
-    const bad = badDescriptorRoot(desc, catalogRoot);
+    const r = new SnapshotReader(host.pager, file, Infinity);
+    const catalog = new BTree(catalogRoot, 'none');
+    const own = Buffer.from(name ?? '', 'utf8');
+    let bad = badDescriptorRoot(desc, catalogRoot);
+    // Two databases never share a root: a descriptor set to another database's root would read
+    // and write that database's tree as its own (issue 21, found by the fuzzer: missing keys).
+    if (bad === undefined) {
+      inFile(file, () => {
+        const c = catalog.cursor(r);
+        for (let e = c.first(); e !== undefined && bad === undefined; e = c.next()) {
+          if (!e[0].equals(own) && decodeDescriptor(e[1], file.path).root === desc.root) bad = `root page ${desc.root} is also the root of database "${e[0].toString('utf8')}"`;
+        }
+      });
+    }
     if (bad !== undefined) {
       // Located at the catalog leaf that holds the entry.
-      const r = new SnapshotReader(host.pager, file, Infinity);
-      const leaf = inFile(file, () => new BTree(catalogRoot, 'none').leafFor(r, Buffer.from(name ?? '', 'utf8')));
+      const leaf = inFile(file, () => catalog.leafFor(r, own));
       throw new CorruptionError(file.path, leaf * file.pageSize, `the catalog entry of database ${this.label}: ${bad}; run db_verify`);
     }
     this.tree = new BTree(desc.root, desc.dup);

@@ -48,42 +48,7 @@ const only = process.env.CAIRN_FUZZ_CASE;
  * failed; anything else fails the test. Empty this list as the fixes land.
  */
 export const KNOWN: ReadonlyArray<{ finding: string; mutation: RegExp; failure: RegExp; why: string; replay: string }> = [
-  {
-    finding: 'F11',
-    mutation: /meta pageCount=/,
-    failure: /^(hang in (db_verify|db_dump -d)|unbounded output from db_dump -d|worker died in (db_verify|db_dump -d)|allocation beyond the bound|untyped RangeError in put\+commit)/,
-    why: 'a meta page count beyond the file is looped over and allocated for (db_verify, db_dump -d; a page written at pageCount × pageSize; a put throws a raw RangeError)',
-    replay: 'CAIRN_SEED=2 CAIRN_FUZZ_CASE=232 (hang in db_verify); CAIRN_SEED=2 CAIRN_FUZZ_CASE=1530 (RangeError on put); CAIRN_SEED=1 CAIRN_FUZZ_CASE=624',
-  },
-  {
-    finding: 'F12',
-    mutation: /meta (pageCount|freeHead)=/,
-    failure: /^(acknowledged|refused) write to .* changed|^missing-key .* \(after the write\)/,
-    why: 'a page taken from a damaged free list, or past a damaged page count, is live: the commit overwrites it',
-    replay: 'none hit by seeds 1-3 yet (red-team craft.mjs meta-freehead-live)',
-  },
-  {
-    finding: 'F13',
-    mutation: /catalog descriptor root=|copied over page|branch cell \d+ child=|\(type 2\) slot \d+=/,
-    failure: /^(missing-key|extra-key|wrong-data|missing-or-extra-key) |^(acknowledged|refused) write to .* changed/,
-    why: 'a descent checks neither separator bounds nor tree identity: a descriptor root set to the catalog or another database, a page of another tree, a duplicated child',
-    replay: 'CAIRN_SEED=1 CAIRN_FUZZ_CASE=43 (descriptor root of another database); CAIRN_SEED=1 CAIRN_FUZZ_CASE=73 (descriptor root = catalog)',
-  },
-  {
-    finding: 'F14',
-    mutation: /\.time=NaN/,
-    failure: /^db_recover -c succeeded but left a control file/,
-    why: 'a NaN commit time is written into the control file as null by recovery',
-    replay: 'none hit by seeds 1-3 yet (logcraft nan)',
-  },
-  {
-    finding: 'F5',
-    mutation: /file_(create|remove|rename)\.(name|newName) content/,
-    failure: /^file outside the home|^directory created in the home/,
-    why: 'recovery opens, writes, removes and renames whatever path a file_* record names',
-    replay: 'none hit by seeds 1-3 yet (logcraft overwrite/delete/rename)',
-  },
-  // Found by this fuzzer, not in the red-team report (issue 21's promise: damage is never returned as data).
+  // Found by this fuzzer, not in the red-team report (issue 21's promise: damage is never returned as data); open.
   {
     finding: 'NEW-A',
     mutation: /\(type 3\) count=/,
@@ -106,11 +71,11 @@ export const KNOWN: ReadonlyArray<{ finding: string; mutation: RegExp; failure: 
     replay: 'CAIRN_SEED=2 CAIRN_FUZZ_CASE=795 (leaf); CAIRN_SEED=2 CAIRN_FUZZ_CASE=1391 (branch)',
   },
   {
-    finding: 'NEW-E',
-    mutation: /\.txn=/,
-    failure: /^db_recover -c succeeded but left a control file/,
-    why: 'like F14, for a transaction id: a commit with txn 4294967295 makes recovery write nextTxn 4294967296, which every open then refuses, advising db_recover -c, which writes it again',
-    replay: 'CAIRN_SEED=1 CAIRN_FUZZ_CASE=260',
+    finding: 'NEW-F',
+    mutation: /catalog descriptor root=/,
+    failure: /^missing-key (get|range) /,
+    why: 'a descriptor root pointing inside another database\'s tree (not at its root, which openDatabase refuses): a get misses keys without an error; pages carry no tree id to tell',
+    replay: 'CAIRN_SEED=3 CAIRN_FUZZ_CASE=223; CAIRN_SEED=2 CAIRN_FUZZ_CASE=105',
   },
   {
     finding: 'NEW-D',
