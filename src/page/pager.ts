@@ -909,8 +909,18 @@ export class FilePages implements PageWriter {
       // Past the latest committed count (below it: a concurrent commit allocated it, and this
       // transaction, whose meta page is then stale, is replayed at commit); not in a file this
       // transaction creates.
-      if (!this.created.has(0) && pgno >= this.pager.read(this.file, 0, Infinity).readUInt32LE(MetaOffset.pageCount) && this.pager.holdsData(this.file, pgno)) {
-        throw new CorruptionError(path, pgno * this.pageSize, `page ${pgno}, past the page count ${count} of the meta page, holds data (the page count is damaged); run db_verify`);
+      if (!this.created.has(0)) {
+        const committed = this.pager.read(this.file, 0, Infinity).readUInt32LE(MetaOffset.pageCount);
+        if (pgno >= committed && this.pager.holdsData(this.file, pgno)) {
+          throw new CorruptionError(path, pgno * this.pageSize, `page ${pgno}, past the page count ${count} of the meta page, holds data (the page count is damaged); run db_verify`);
+        }
+        // Every page below the committed count is on disk or in the cache (a new page stays
+        // cached until written), so a larger count is damage — e.g. a meta page that recovery
+        // redid from a damaged disk copy: never extend the file there (F11).
+        const onDisk = this.pager.pagesOnDisk(this.file);
+        if (committed > onDisk + this.file.pages.size) {
+          throw new CorruptionError(path, MetaOffset.pageCount, `page count ${committed} exceeds the file (${onDisk} pages on disk, ${this.file.pages.size} in the cache); run db_verify`);
+        }
       }
       meta.writeUInt32LE(pgno + 1, MetaOffset.pageCount);
       this.created.add(pgno);
