@@ -6,6 +6,7 @@ import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import * as net from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { Environment } from '../env/environment.js';
 import { SimVfs } from '../io/sim.js';
@@ -397,4 +398,38 @@ export class ScheduledVfs implements Vfs {
     this.#tick('writeFile', p);
     this.replica.vfs.writeFile(p, data, options);
   }
+}
+
+/** A raw connection to a channel socket (tests of the owner's channel): write text, read reply lines as parsed JSON. */
+export interface RawChannel {
+  send: (t: string) => void;
+  next: () => Promise<Record<string, unknown>>;
+  closed: Promise<void>;
+  socket: net.Socket;
+}
+
+export async function rawConnect(socketPath: string): Promise<RawChannel> {
+  const socket = net.createConnection(socketPath);
+  await new Promise<void>((res, rej) => socket.once('connect', res).once('error', rej));
+  let buf = '';
+  const lines: string[] = [];
+  const waiting: Array<(l: string) => void> = [];
+  socket.setEncoding('utf8').on('data', (d: string) => {
+    buf += d;
+    for (let nl = buf.indexOf('\n'); nl >= 0; nl = buf.indexOf('\n')) {
+      const l = buf.slice(0, nl);
+      buf = buf.slice(nl + 1);
+      const w = waiting.shift();
+      if (w) w(l);
+      else lines.push(l);
+    }
+  });
+  socket.on('error', () => {});
+  const closed = new Promise<void>((res) => socket.on('close', () => res()));
+  return {
+    send: (t) => void socket.write(t),
+    next: async () => JSON.parse(lines.length > 0 ? lines.shift()! : await new Promise<string>((res) => waiting.push(res))) as Record<string, unknown>,
+    closed,
+    socket,
+  };
 }

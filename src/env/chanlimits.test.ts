@@ -13,40 +13,7 @@ import * as path from 'node:path';
 import { Environment } from './environment.js';
 import { MAX_CONNECTIONS, MAX_PINS, MAX_PINS_PER_CONNECTION, channelPath, connectChannel } from './channel.js';
 import { CairnError } from '../util/errors.js';
-
-interface Raw {
-  send: (t: string) => void;
-  next: () => Promise<Record<string, unknown>>;
-  closed: Promise<void>;
-  socket: net.Socket;
-}
-
-/** A raw connection: write text, read reply lines as parsed JSON. */
-async function connect(socketPath: string): Promise<Raw> {
-  const socket = net.createConnection(socketPath);
-  await new Promise<void>((res, rej) => socket.once('connect', res).once('error', rej));
-  let buf = '';
-  const lines: string[] = [];
-  const waiting: Array<(l: string) => void> = [];
-  socket.setEncoding('utf8').on('data', (d: string) => {
-    buf += d;
-    for (let nl = buf.indexOf('\n'); nl >= 0; nl = buf.indexOf('\n')) {
-      const l = buf.slice(0, nl);
-      buf = buf.slice(nl + 1);
-      const w = waiting.shift();
-      if (w) w(l);
-      else lines.push(l);
-    }
-  });
-  socket.on('error', () => {});
-  const closed = new Promise<void>((res) => socket.on('close', () => res()));
-  return {
-    send: (t) => void socket.write(t),
-    next: async () => JSON.parse(lines.length > 0 ? lines.shift()! : await new Promise<string>((res) => waiting.push(res))) as Record<string, unknown>,
-    closed,
-    socket,
-  };
-}
+import { type RawChannel as Raw, rawConnect as connect } from '../backup/testkit.js';
 
 async function withEnv(idleMs: number, fn: (env: Environment, sock: string) => Promise<void>): Promise<void> {
   // The owner's server and sockets are unref'd and live in this process: keep the loop alive.

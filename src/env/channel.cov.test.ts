@@ -13,35 +13,9 @@ import * as net from 'node:net';
 import * as path from 'node:path';
 import { Environment } from './environment.js';
 import { ChannelClient, SOCKET_PATH_FILE, channelPath, connectChannel } from './channel.js';
-import { tmpdir } from '../backup/testkit.js';
+import { rawConnect as connect, tmpdir } from '../backup/testkit.js';
 import { CairnError } from '../util/errors.js';
 
-/** A raw connection to a socket: write text, read reply lines as parsed JSON. */
-async function connect(socketPath: string): Promise<{ send: (t: string) => void; next: () => Promise<Record<string, unknown>>; closed: Promise<void>; socket: net.Socket }> {
-  const socket = net.createConnection(socketPath);
-  await new Promise<void>((res, rej) => socket.once('connect', res).once('error', rej));
-  let buf = '';
-  const lines: string[] = [];
-  const waiting: Array<(l: string) => void> = [];
-  socket.setEncoding('utf8').on('data', (d: string) => {
-    buf += d;
-    for (let nl = buf.indexOf('\n'); nl >= 0; nl = buf.indexOf('\n')) {
-      const l = buf.slice(0, nl);
-      buf = buf.slice(nl + 1);
-      const w = waiting.shift();
-      if (w) w(l);
-      else lines.push(l);
-    }
-  });
-  socket.on('error', () => {});
-  const closed = new Promise<void>((res) => socket.on('close', () => res()));
-  return {
-    send: (t) => void socket.write(t),
-    next: async () => JSON.parse(lines.length > 0 ? lines.shift()! : await new Promise<string>((res) => waiting.push(res))) as Record<string, unknown>,
-    closed,
-    socket,
-  };
-}
 
 async function fill(env: Environment, from: number, n: number): Promise<void> {
   const db = await env.openDatabase('a.db', { create: true });

@@ -9,12 +9,11 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { SimVfs } from '../io/sim.js';
 import { Environment } from './environment.js';
-import { REPO, runProcess, tmpDir } from '../tools/testkit.js';
+import { REPO, killedAfterReady, runProcess, tmpDir } from '../tools/testkit.js';
 
 const HOME = '/env';
 
@@ -70,16 +69,7 @@ test("a crash whose data lives only in the log: db_dump says it needs recovery (
       await db.put('k', 'only in the log');
       console.log('READY');
       setInterval(() => {}, 1000);`;
-    const child = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
-    try {
-      await new Promise<void>((resolve, reject) => {
-        child.stdout.on('data', (d: Buffer) => (String(d).includes('READY') ? resolve() : undefined));
-        child.on('exit', (code) => reject(new Error(`child exited ${code}`)));
-      });
-    } finally {
-      child.kill('SIGKILL');
-    }
-    await new Promise((r) => (child.exitCode !== null || child.signalCode !== null ? r(undefined) : child.on('exit', r)));
+    await killedAfterReady(script);
     // The crash came between the commit's log fsync and the data file's creation.
     fs.rmSync(path.join(home, 'data.db'), { force: true });
     const dump = await runProcess('dump', ['-h', home, 'data.db']);

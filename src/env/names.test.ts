@@ -7,13 +7,12 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Environment } from './environment.js';
 import { CairnError } from '../util/errors.js';
 import { readMeta } from '../page/meta.js';
-import { REPO, runProcess, snapshot, tmpDir } from '../tools/testkit.js';
+import { REPO, killedAfterReady, runProcess, snapshot, tmpDir } from '../tools/testkit.js';
 
 const SMALL_LOG = { logFileSize: 64 * 1024 };
 
@@ -155,16 +154,7 @@ test("a killed db_load's temporary file is removed by the next open, after recov
       for (let i = 0; i < 100; i++) await db.put('k' + i, 'v' + i);
       console.log('READY');
       setInterval(() => {}, 1000);`;
-    const child = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
-    try {
-      await new Promise<void>((resolve, reject) => {
-        child.stdout.on('data', (d: Buffer) => (String(d).includes('READY') ? resolve() : undefined));
-        child.on('exit', (code) => reject(new Error(`child exited ${code}`)));
-      });
-    } finally {
-      child.kill('SIGKILL');
-    }
-    await new Promise((r) => (child.exitCode !== null || child.signalCode !== null ? r(undefined) : child.on('exit', r)));
+    await killedAfterReady(script);
     const temp = fs.readdirSync(home).find((n) => n.startsWith('.db_load.'));
     assert.ok(temp !== undefined, 'the killed load left its temporary file');
     const rec = await runProcess('recover', ['-h', home]);

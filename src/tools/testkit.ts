@@ -132,3 +132,20 @@ export function dumpPairs(text: string): string[] {
   for (let i = start; i < lines.length && lines[i] !== 'DATA=END'; i += 2) out.push(`${lines[i]}\n${lines[i + 1]}`);
   return out.sort();
 }
+
+/**
+ * Runs `script` (an ES module body) in a child process until it prints READY, then kills it with
+ * SIGKILL and waits for it to be gone: an owner that dies with whatever it left on disk.
+ */
+export async function killedAfterReady(script: string): Promise<void> {
+  const child = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+  try {
+    await new Promise<void>((resolve, reject) => {
+      child.stdout!.on('data', (d: Buffer) => (String(d).includes('READY') ? resolve() : undefined));
+      child.on('exit', (code) => reject(new Error(`child exited ${code}`)));
+    });
+  } finally {
+    child.kill('SIGKILL');
+  }
+  await new Promise((r) => (child.exitCode !== null || child.signalCode !== null ? r(undefined) : child.on('exit', r)));
+}
