@@ -24,6 +24,7 @@ import { Environment, type HotBackupOptions, type HotBackupReport, type Recovery
 import type { ChannelClient, ChannelStatus } from '../env/channel.js';
 import { CONTROL_FILE, type Control, readControl } from '../env/control.js';
 import { readOwner } from '../env/lock.js';
+import { KEEP_LOGS_LINE } from '../env/retention.js';
 import { nodeVfs } from '../io/node.js';
 import type { FileHandle, Vfs } from '../io/vfs.js';
 import { LOG_HEADER_SIZE, decodeLogHeader, logFileName } from '../log/file.js';
@@ -754,7 +755,7 @@ export async function runHotBackup(source: BackupSource, dir: string, opts: Back
         if (!union.has(n)) {
           throw new CairnError(
             'NOT_FOUND',
-            `cannot update ${target}: it needs every log file from ${logFileName(need)} (its data files are recovered to ${prev!.requiredLsn}), but ${logFileName(n)} is neither in the backup nor in ${src.logDir} (removed from the source before this update could take it: db_archive -d or DB_LOG_AUTO_REMOVE); take a full backup (db_hotbackup without -u)`,
+            `cannot update ${target}: it needs every log file from ${logFileName(need)} (its data files are recovered to ${prev!.requiredLsn}), but ${logFileName(n)} is neither in the backup nor in ${src.logDir} (removed from the source before this update could take it: by db_archive -d, or by its checkpoints unless its DB_CONFIG has "${KEEP_LOGS_LINE}"); add that line if it is missing, then take a full backup (db_hotbackup without -u)`,
           );
         }
       }

@@ -19,7 +19,8 @@ if (homes.length === 0) {
 }
 const payload = Buffer.alloc(150, 0x61);
 const envs = await Promise.all(
-  homes.map((home) => Environment.open(home, { create: true, durability: 'write-nosync', logFileSize: Number(logSizeArg), checkpoint: { kbytes: Number(ckptArg), minutes: 1 } })),
+  // Every log kept until a backup moves it, as db_hotbackup -u rounds need (README "Log retention").
+  homes.map((home) => Environment.open(home, { create: true, durability: 'write-nosync', logFileSize: Number(logSizeArg), checkpoint: { kbytes: Number(ckptArg), minutes: 1 }, autoRemoveLogs: false })),
 );
 const dbs = await Promise.all(envs.map((env) => env.openDatabase('orders.db', { create: true })));
 process.stdout.write(`ready ${process.pid}\n`);

@@ -167,7 +167,7 @@ test('I7: a backup whose first log file is later than its manifest start is refu
     const srcLogs = logsIn(src);
     const u = await run('db_hotbackup', ['-u', '-h', src, '-b', bk2]);
     assert.equal(u.code, 1, u.stderr);
-    assert.match(u.stderr, /^db_hotbackup: cannot update .*bk2: it needs every log file from log\.\d{10} \(its data files are recovered to \[\d+\]\[\d+\]\), but log\.\d{10} is neither in the backup nor in .*src \(removed from the source before this update could take it: db_archive -d or DB_LOG_AUTO_REMOVE\); take a full backup \(db_hotbackup without -u\)\n$/);
+    assert.match(u.stderr, /^db_hotbackup: cannot update .*bk2: it needs every log file from log\.\d{10} \(its data files are recovered to \[\d+\]\[\d+\]\), but log\.\d{10} is neither in the backup nor in .*src \(removed from the source before this update could take it: by db_archive -d, or by its checkpoints unless its DB_CONFIG has "log_set_config DB_LOG_AUTO_REMOVE off"\); add that line if it is missing, then take a full backup \(db_hotbackup without -u\)\n$/);
     assert.deepEqual(snapshot(bk2), before, 'the backup is unchanged');
     assert.deepEqual(logsIn(src).slice(0, srcLogs.length).slice(0, 1), srcLogs.slice(0, 1), 'no log was moved out of the source');
   } finally {
