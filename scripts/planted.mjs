@@ -21,7 +21,7 @@ export const CATCHERS = {
   'log-skip-fsync': ['env/crash.test.js'],
   'page-ignore-checksum': ['env/bitflip.test.js', 'btree/corruption.test.js', 'env/corruption.test.js'],
   'log-ignore-checksum': ['log/log.test.js', 'env/bitflip.test.js', 'env/corruption.test.js'],
-  'ckpt-skip-dirty': ['env/crash.test.js'],
+  'ckpt-skip-dirty': ['env/crash.test.js', 'env/model.test.js', 'env/writeback.test.js'],
   'ckpt-late-redo': ['env/plants.test.js'],
   'archive-needed-log': ['env/plants.test.js', 'backup/interleave.test.js'],
   'backup-logs-first': ['env/plants.test.js', 'backup/interleave.test.js'],

@@ -12,7 +12,7 @@ import type { FileHandle, Vfs } from '../io/vfs.js';
 import { LogWriter } from './writer.js';
 import { LogReader, listLogFiles } from './reader.js';
 import { LOG_HEADER_SIZE, LOG_VERSION, decodeLogHeader, encodeLogHeader, logFileName, parseLogFileName, recordChecksum } from './file.js';
-import { decodeRecord, encodeRecord, formatRecoverTime, type LogRecord } from './records.js';
+import { decodeRecord, encodeRecord, formatRecoverTime } from './records.js';
 import { CairnError, CorruptionError, RunRecoveryError } from '../util/errors.js';
 import { AssertionError } from '../util/assert.js';
 import { lsnFile, lsnOffset, makeLsn } from '../util/lsn.js';
