@@ -43,7 +43,7 @@ test('the packed tarball installs offline and works from ESM, CommonJS, strict T
       assert.ok(files.includes(want), `${want} missing from the tarball`);
     }
     for (const b of Object.values(pkg.bin)) assert.ok(files.includes(b.replace(/^\.\//, '')), `bin ${b} missing`);
-    const bad = files.filter((f) => /\.test\.|\.map$|kit\.|testutil|fuzzcases|fixture|^dist\/demo\/|compliance-|\/sim\.|^src\//.test(f));
+    const bad = files.filter((f) => /\.test\.|\.map$|kit\.|logcraft|testutil|fuzzcases|fixture|^dist\/demo\/|compliance-|\/sim\.|^src\//.test(f));
     assert.deepEqual(bad, [], 'tests, kits, fixtures, demo, source maps or sources in the tarball');
   });
 
