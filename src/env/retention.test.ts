@@ -87,7 +87,12 @@ test(`"${KEEP_LOGS_LINE}" in DB_CONFIG keeps every log file; stat and db_stat sa
     assert.equal(st.log.retention, 'all');
     const files = listLogFiles(nodeVfs, dir);
     assert.ok(files.length > bound() && files[0] === 1 && files[files.length - 1] === files.length, `not one log file removed: ${files.length}`);
-    assert.deepEqual(st.log.kept.map((k) => k.file), listLogFiles(nodeVfs, dir));
+    // stat() lists every file on disk; the log's switch to a new file runs in another thread, so
+    // the listing taken after it may hold one more.
+    const kept = st.log.kept.map((k) => k.file);
+    const onDisk = listLogFiles(nodeVfs, dir);
+    assert.deepEqual(kept, onDisk.slice(0, kept.length));
+    assert.ok(onDisk.length - kept.length <= 1, `stat listed ${kept.length} log files, the directory holds ${onDisk.length}`);
     const reasons = new Set(st.log.kept.map((k) => k.keptFor));
     assert.deepEqual([...reasons].sort(), ['recovery', 'retention']);
     await env.close();
