@@ -13,7 +13,7 @@
 //     return runTool(spec, args, io, async (opts, ctx) => { … return 0; });
 //   }
 //
-// Conventions (docs/BACKUP.md, ../shared/reference/bdb-utilities.md §0):
+// Conventions (docs/BACKUP.md; Berkeley DB 5.3's utility conventions, docs/TOOLS.md):
 // - options as getopt parses them: clustered (`-adl`), values attached (`-hdir`) or separate
 //   (`-h dir`), `--` ends the options, operands may come anywhere (GNU permutation);
 // - `--help` prints the usage and the option list on stdout, exit 0; `-V` / `--version` print

@@ -1,6 +1,6 @@
 // Tests for the db_dump / db_load text format (src/dump/FORMAT.md).
 //
-// 1. Every real dump in src/dump/bdb-dumps/ (real Berkeley DB 5.3 dumps, copied from ../shared/reference/bdb-dumps) parses and re-prints byte for byte,
+// 1. Every real dump in src/dump/bdb-dumps/ (real Berkeley DB 5.3 dumps; src/dump/bdb-dumps/make.sh made them) parses and re-prints byte for byte,
 //    whole and in odd-sized chunks; plus vectors captured from real db5.3_dump (header orders).
 // 2. One test per malformed-input case (the bdb-dump-format.md catalogue and ours), asserting
 //    the line number and the exact message.

@@ -1,6 +1,6 @@
 // Worker side of the structure-aware fuzzer of db_load input (src/dump/fuzz.test.ts).
 //
-// Seeds: every reference dump of real Berkeley DB (src/dump/bdb-dumps, copied from ../shared/reference/bdb-dumps) and random
+// Seeds: every reference dump of real Berkeley DB (src/dump/bdb-dumps) and random
 // dumps written by formatSection (bytevalue and print, btree/hash/recno/queue, duplicates,
 // named databases, keys=1). Each case mutates one seed at the level of its structure — header
 // keywords and values (huge numbers, negative, empty, unknown), lines deleted, duplicated,
