@@ -17,7 +17,7 @@
 
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -31,7 +31,8 @@ import { listLogFiles } from '../log/reader.js';
 import { formatLsn, lsnFile } from '../util/lsn.js';
 import { listDataFiles, readLayout } from './layout.js';
 import { MANIFEST_FILE, afterLastCommit, readManifest } from './manifest.js';
-import { committed, logsIn, run, tmpdir } from './testkit.js';
+import { committed, fixtureProcess, logsIn, run, tmpdir } from './testkit.js';
+import { rng } from '../util/random.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const LOG_FILE_SIZE = 32 * 1024;
@@ -150,18 +151,6 @@ const LOOP_ROUNDS = Number(process.env.CAIRN_F4_ROUNDS ?? (NIGHTLY ? 500 : 50));
 /** Environments per writer process (rounds of the loop run side by side). */
 const PER_WRITER = 25;
 
-/** mulberry32: small, seeded. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /** The multi-environment writer fixture as a child process. */
 class MultiWriter {
   readonly child: ChildProcess;
@@ -169,40 +158,27 @@ class MultiWriter {
   readonly ready: Promise<void>;
   readonly exited: Promise<void>;
   private waiters: Array<{ i: number; n: number; resolve: () => void }> = [];
-  stderr = '';
+  private readonly err: () => string;
 
   constructor(homes: string[]) {
     this.acked = homes.map(() => 0);
-    this.child = spawn(process.execPath, [path.join(here, 'multiwriter.fixture.js'), String(LOG_FILE_SIZE), '64', ...homes], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let buf = '';
-    let readyResolve: () => void;
-    let readyReject: (e: Error) => void;
-    this.ready = new Promise<void>((res, rej) => {
-      readyResolve = res;
-      readyReject = rej;
+    const p = fixtureProcess([path.join(here, 'multiwriter.fixture.js'), String(LOG_FILE_SIZE), '64', ...homes], (words) => {
+      if (words[0] !== 'ack') return;
+      const i = Number(words[1]);
+      this.acked[i] = Number(words[2]);
+      this.waiters = this.waiters.filter((w) => (w.i === i && w.n <= this.acked[i]! ? (w.resolve(), false) : true));
     });
-    this.child.stderr!.setEncoding('utf8').on('data', (d: string) => (this.stderr += d));
-    this.child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
-      buf += chunk;
-      let nl: number;
-      while ((nl = buf.indexOf('\n')) >= 0) {
-        const line = buf.slice(0, nl).split(' ');
-        buf = buf.slice(nl + 1);
-        if (line[0] === 'ack') {
-          const i = Number(line[1]);
-          this.acked[i] = Number(line[2]);
-          this.waiters = this.waiters.filter((w) => (w.i === i && w.n <= this.acked[i]! ? (w.resolve(), false) : true));
-        } else if (line[0] === 'ready') readyResolve();
-      }
+    this.child = p.child;
+    this.ready = p.ready;
+    this.err = p.stderr;
+    this.exited = p.exited.then(() => {
+      for (const w of this.waiters) w.resolve(); // nothing more will come
+      this.waiters = [];
     });
-    this.exited = new Promise<void>((res) =>
-      this.child.on('exit', () => {
-        readyReject(new Error(`writer exited before it was ready: ${this.stderr}`));
-        for (const w of this.waiters) w.resolve(); // nothing more will come
-        this.waiters = [];
-        res();
-      }),
-    );
+  }
+
+  get stderr(): string {
+    return this.err();
   }
 
   /** Resolves once environment i has `n` more commits acknowledged (or the writer is gone). */

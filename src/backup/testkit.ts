@@ -50,6 +50,40 @@ export function tmpdir(prefix: string): string {
   return fs.mkdtempSync(path.join(os.tmpdir(), `cairn-${prefix}-`));
 }
 
+/**
+ * A writer fixture (writer.fixture.ts, multiwriter.fixture.ts) as a child process speaking lines on
+ * stdout: `ready …` once, then whatever `onLine` handles (`ack …`). `ready` rejects if it exits first.
+ */
+export function fixtureProcess(args: string[], onLine: (words: string[]) => void): { child: ChildProcess; ready: Promise<void>; exited: Promise<void>; stderr: () => string } {
+  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stderr = '';
+  let buf = '';
+  let readyResolve: () => void;
+  let readyReject: (e: Error) => void;
+  const ready = new Promise<void>((res, rej) => {
+    readyResolve = res;
+    readyReject = rej;
+  });
+  child.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+  child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
+    buf += chunk;
+    let nl: number;
+    while ((nl = buf.indexOf('\n')) >= 0) {
+      const words = buf.slice(0, nl).split(' ');
+      buf = buf.slice(nl + 1);
+      if (words[0] === 'ready') readyResolve();
+      else onLine(words);
+    }
+  });
+  const exited = new Promise<void>((res) =>
+    child.on('exit', () => {
+      readyReject(new Error(`writer exited before it was ready: ${stderr}`));
+      res();
+    }),
+  );
+  return { child, ready, exited, stderr: () => stderr };
+}
+
 /** The writer fixture as a child process; `acked` is the last acknowledged commit number. */
 export class Writer {
   readonly child: ChildProcess;
@@ -57,37 +91,20 @@ export class Writer {
   readonly ready: Promise<void>;
   readonly exited: Promise<void>;
   private waiters: Array<{ n: number; resolve: () => void }> = [];
-  stderr = '';
+  private readonly err: () => string;
 
   constructor(home: string, opts: { logFileSize?: number; checkpointKb?: number; delayMs?: number } = {}) {
     const script = path.join(here, 'writer.fixture.js');
-    this.child = spawn(process.execPath, [script, home, String(opts.logFileSize ?? 65536), String(opts.checkpointKb ?? 128), String(opts.delayMs ?? 0)], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let buf = '';
-    let readyResolve: () => void;
-    let readyReject: (e: Error) => void;
-    this.ready = new Promise<void>((res, rej) => {
-      readyResolve = res;
-      readyReject = rej;
+    const p = fixtureProcess([script, home, String(opts.logFileSize ?? 65536), String(opts.checkpointKb ?? 128), String(opts.delayMs ?? 0)], (words) => {
+      if (words[0] !== 'ack') return;
+      this.acked = Number(words[1]);
+      this.waiters = this.waiters.filter((w) => (w.n <= this.acked ? (w.resolve(), false) : true));
     });
-    this.child.stderr!.setEncoding('utf8').on('data', (d: string) => (this.stderr += d));
-    this.child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
-      buf += chunk;
-      let nl: number;
-      while ((nl = buf.indexOf('\n')) >= 0) {
-        const line = buf.slice(0, nl);
-        buf = buf.slice(nl + 1);
-        if (line.startsWith('ack ')) {
-          this.acked = Number(line.slice(4));
-          this.waiters = this.waiters.filter((w) => (w.n <= this.acked ? (w.resolve(), false) : true));
-        } else if (line.startsWith('ready ')) readyResolve();
-      }
-    });
-    this.exited = new Promise<void>((res) =>
-      this.child.on('exit', () => {
-        readyReject(new Error(`writer exited before it was ready: ${this.stderr}`));
-        res();
-      }),
-    );
+    ({ child: this.child, ready: this.ready, exited: this.exited, stderr: this.err } = p);
+  }
+
+  get stderr(): string {
+    return this.err();
   }
 
   get pid(): number {
