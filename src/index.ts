@@ -2,7 +2,8 @@
 export { Environment } from './env/environment.js';
 export type { EnvironmentOptions, OpenDatabaseOptions, RecoverOptions, RecoveryReport, EnvironmentStat, HotBackupOptions, HotBackupReport, ArchiveOptions } from './env/environment.js';
 export { Database, DbCursor } from './env/database.js';
-export type { Bytes, RangeOptions, Descriptor } from './env/database.js';
+export type { Bytes, Input, RangeOptions, PutOptions, Descriptor } from './env/database.js';
+export type { Encoding, OrderedKey, KeyEncodingName, ValueEncodingName } from './env/encoding.js';
 export { Transaction } from './txn/txn.js';
 export type { Durability } from './txn/txn.js';
 export type { DupMode } from './btree/btree.js';

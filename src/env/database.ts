@@ -4,16 +4,23 @@
 // without a transaction hold a snapshot for as long as they run. Writes need a transaction;
 // without one they run in their own auto-committed transaction and return a promise.
 
-import { BTree, type Cursor, type DupMode } from '../btree/btree.js';
+import { BTree, type Cursor, type DupMode, type ScanOptions } from '../btree/btree.js';
 import type { PageReader } from '../btree/store.js';
 import { type DataFile, type Pager, PeekReader, SnapshotReader, inFile, locateCorruption } from '../page/pager.js';
-import type { Transaction } from '../txn/txn.js';
+import { Transaction } from '../txn/txn.js';
 import { CairnError, CorruptionError, invalid } from '../util/errors.js';
+import { type Encoding, encodeOrderedPrefix, isOrdered, type OrderedKey } from './encoding.js';
 import { MetaOffset } from '../page/meta.js';
 import { type Hold, letGo, newHold, watch } from '../txn/forgotten.js';
 
 /** A key or value as given: bytes (a Buffer or any Uint8Array) or a string, stored as UTF-8. */
 export type Bytes = Uint8Array | string;
+
+/**
+ * What a method takes for a key or value whose handle returns T: bytes or a string where T is
+ * Buffer (the 'binary' encoding), T itself otherwise.
+ */
+export type Input<T> = [T] extends [Buffer] ? Bytes : T;
 
 /** What the catalog stores for each database (JSON in the catalog tree's value). */
 export interface Descriptor {
@@ -75,28 +82,44 @@ function valueOf(v: Bytes): Buffer {
   return b;
 }
 
-/** Bounds and order of `db.range()` (keys compare in memcmp order). */
-export interface RangeOptions {
+/**
+ * Bounds and order of `db.range()`, `count`, `clear`, `keys` and `values` (keys compare in
+ * memcmp order of their encoded bytes: for 'ordered' keys, the order of the values).
+ */
+export interface RangeOptions<K = Buffer> {
   /** Keys greater than this. */
-  gt?: Bytes | undefined;
+  gt?: Input<K> | undefined;
   /** Keys greater than or equal to this. */
-  gte?: Bytes | undefined;
+  gte?: Input<K> | undefined;
   /** Keys less than this. */
-  lt?: Bytes | undefined;
+  lt?: Input<K> | undefined;
   /** Keys less than or equal to this. */
-  lte?: Bytes | undefined;
-  /** Keys starting with these bytes (combined with the other bounds). */
-  prefix?: Bytes | undefined;
+  lte?: Input<K> | undefined;
+  /**
+   * Keys starting with these bytes (combined with the other bounds). With the 'ordered' key
+   * encoding: strings that start with this string, or arrays whose first elements are these.
+   */
+  prefix?: Input<K> | undefined;
   /** Largest key first. */
   reverse?: boolean | undefined;
   /** At most this many pairs. */
   limit?: number | undefined;
 }
 
-/** Options of `db.put`. */
-export interface PutOptions {
+/**
+ * Options of `db.put`. Both conditions read the key, so a transaction using one conflicts with
+ * a concurrent commit to the same data file (CONFLICT; `env.transaction(fn)` runs fn again)
+ * rather than applying a decision made on data that changed.
+ */
+export interface PutOptions<V = Buffer> {
   /** Leave an existing key alone and return false (Berkeley DB's DB_NOOVERWRITE). */
   noOverwrite?: boolean | undefined;
+  /**
+   * Compare-and-set: write only when the key's current value equals this one (byte for byte,
+   * once encoded); otherwise write nothing and return false (also when the key is absent: use
+   * noOverwrite to insert only when absent). Not for databases with duplicates.
+   */
+  ifValue?: Input<V> | undefined;
 }
 
 /** A promise-returning call never throws: what fails before the promise exists rejects it. */
@@ -182,12 +205,42 @@ export class DbCursor {
   }
 }
 
+/** The B-tree scan bounds of range bounds. */
+function scanOf(b: Bounds): ScanOptions {
+  const o: ScanOptions = {};
+  if (b.lo !== undefined) {
+    if (b.loOpen) o.gt = b.lo;
+    else o.gte = b.lo;
+  }
+  if (b.hi !== undefined) {
+    if (b.hiOpen) o.lt = b.hi;
+    else o.lte = b.hi;
+  }
+  return o;
+}
+
+/** Keys and values of a handle as stored: bound conversions, or undefined for bytes as given ('binary'). */
+export interface Encodings<K, V> {
+  key: Encoding<K> | undefined;
+  value: Encoding<V> | undefined;
+}
+
+/** Range bounds in stored bytes. */
+interface Bounds {
+  lo: Buffer | undefined;
+  loOpen: boolean;
+  hi: Buffer | undefined;
+  hiOpen: boolean;
+}
+
 /**
- * A database: one B-tree in a data file (`env.openDatabase(file, { name? })`). Reads take an
- * optional transaction (without one: the latest committed state); writes take a transaction
- * and return their result, or without one commit on their own and return a promise.
+ * A database: one B-tree in a data file (`env.openDatabase<K, V>(file, { name?, keyEncoding?,
+ * valueEncoding? })`). Reads take an optional transaction (without one: the latest committed
+ * state); writes take a transaction and return their result, or without one commit on their own
+ * and return a promise. K and V are what reads return for keys and values (Buffer with the
+ * default 'binary' encoding, which also takes strings, stored as UTF-8).
  */
-export class Database {
+export class Database<K = Buffer, V = Buffer> {
   /** The data file's name. */
   readonly fileName: string;
   /** The database's name inside the file (undefined: the file's unnamed database). */
@@ -203,16 +256,20 @@ export class Database {
   private readonly host: DbHost;
   /** Point reads without a transaction: the latest state, pages not kept (Pager.peek). */
   private readonly peeker: PeekReader;
+  private readonly kenc: Encoding<K> | undefined;
+  private readonly venc: Encoding<V> | undefined;
   private closed = false;
 
   /** @internal Use env.openDatabase(). */
-  constructor(host: DbHost, file: DataFile, name: string | undefined, desc: Descriptor) {
+  constructor(host: DbHost, file: DataFile, name: string | undefined, desc: Descriptor, encodings?: Encodings<K, V>) {
     this.host = host;
     this.file = file;
     this.fileName = file.name;
     this.name = name;
     this.descriptor = desc;
     this.duplicates = desc.dup;
+    this.kenc = encodings?.key;
+    this.venc = encodings?.value;
     const catalogRoot = host.pager.read(file, 0, Infinity).readUInt32LE(MetaOffset.catalogRoot);
     const r = new SnapshotReader(host.pager, file, Infinity);
     const catalog = new BTree(catalogRoot, 'none');
@@ -248,71 +305,134 @@ export class Database {
     return this.name === undefined ? this.fileName : `${this.fileName}:${this.name}`;
   }
 
+  /** The stored bytes of a key as given. */
+  private keyIn(key: Input<K>): Buffer {
+    return keyOf(this.kenc === undefined ? (key as Bytes) : this.kenc.encode(key as K));
+  }
+
+  /** The stored bytes of a value as given. */
+  private valueIn(value: Input<V>): Buffer {
+    return valueOf(this.venc === undefined ? (value as Bytes) : this.venc.encode(value as V));
+  }
+
+  /** A stored key as this handle returns it. */
+  private keyOut(b: Buffer): K {
+    return this.kenc === undefined ? (b as K) : this.kenc.decode(b);
+  }
+
+  /** A stored value as this handle returns it. */
+  private valueOut(b: Buffer): V {
+    return this.venc === undefined ? (b as V) : this.venc.decode(b);
+  }
+
   /** The value (the first duplicate in duplicate databases), or undefined. */
-  get(key: Bytes, txn?: Transaction): Buffer | undefined {
+  get(key: Input<K>, txn?: Transaction): V | undefined {
     this.check(txn);
-    const k = keyOf(key);
-    if (txn !== undefined) return inFile(this.file, () => this.tree.get(txn.reader(this.file), k));
-    // No closure per call: the hot path of point reads (PERFORMANCE.md §W4).
-    try {
-      return this.tree.get(this.peeker, k);
-    } catch (e) {
-      throw locateCorruption(e, this.file);
-    } finally {
-      this.host.pager.settle();
+    const k = this.keyIn(key);
+    let v: Buffer | undefined;
+    if (txn !== undefined) v = inFile(this.file, () => this.tree.get(txn.reader(this.file), k));
+    else {
+      // No closure per call: the hot path of point reads (PERFORMANCE.md §W4).
+      try {
+        v = this.tree.get(this.peeker, k);
+      } catch (e) {
+        throw locateCorruption(e, this.file);
+      } finally {
+        this.host.pager.settle();
+      }
     }
+    return v === undefined || this.venc === undefined ? (v as V | undefined) : this.venc.decode(v);
+  }
+
+  /**
+   * The values of several keys, in the order given (undefined for an absent key), all read
+   * from one snapshot: without a transaction, the latest committed state at the call.
+   */
+  getMany(keys: readonly Input<K>[], txn?: Transaction): Array<V | undefined> {
+    this.check(txn);
+    if (!Array.isArray(keys)) throw invalid('getMany takes an array of keys');
+    const ks = keys.map((k) => this.keyIn(k));
+    const read = (r: PageReader): Array<V | undefined> =>
+      ks.map((k) => {
+        const v = this.tree.get(r, k);
+        return v === undefined ? undefined : this.valueOut(v);
+      });
+    if (txn !== undefined) return inFile(this.file, () => read(txn.reader(this.file)));
+    return this.withSnapshot(read);
   }
 
   /** Every duplicate of a key, in order ([] when absent). */
-  getAll(key: Bytes, txn?: Transaction): Buffer[] {
+  getAll(key: Input<K>, txn?: Transaction): V[] {
     this.check(txn);
-    const k = keyOf(key);
-    if (txn !== undefined) return inFile(this.file, () => this.tree.getAll(txn.reader(this.file), k));
-    try {
-      return this.tree.getAll(this.peeker, k);
-    } catch (e) {
-      throw locateCorruption(e, this.file);
-    } finally {
-      this.host.pager.settle();
+    const k = this.keyIn(key);
+    let vs: Buffer[];
+    if (txn !== undefined) vs = inFile(this.file, () => this.tree.getAll(txn.reader(this.file), k));
+    else {
+      try {
+        vs = this.tree.getAll(this.peeker, k);
+      } catch (e) {
+        throw locateCorruption(e, this.file);
+      } finally {
+        this.host.pager.settle();
+      }
     }
+    return this.venc === undefined ? (vs as V[]) : vs.map((v) => this.valueOut(v));
   }
 
   /** Whether the key is present. */
-  has(key: Bytes, txn?: Transaction): boolean {
+  has(key: Input<K>, txn?: Transaction): boolean {
     return this.get(key, txn) !== undefined;
   }
 
   /**
    * Stores a pair. In a database without duplicates it replaces the key's value; with
-   * duplicates it adds the pair. With `noOverwrite` an existing key is left alone and
-   * false is returned. In `txn`: returns at once; without one: commits on its own and returns
-   * a promise (which rejects, never throws, on bad input).
+   * duplicates it adds the pair. With `noOverwrite` an existing key is left alone, with
+   * `ifValue` a key whose value differs (or is absent), and false is returned. In `txn`:
+   * returns at once; without one: commits on its own and returns a promise (which rejects,
+   * never throws, on bad input).
    */
-  put(key: Bytes, value: Bytes, txn: Transaction, options?: PutOptions): boolean;
+  put(key: Input<K>, value: Input<V>, txn: Transaction, options?: PutOptions<V>): boolean;
   /** Without a transaction: commits on its own; the promise resolves when durable. */
-  put(key: Bytes, value: Bytes, txn?: undefined, options?: PutOptions): Promise<boolean>;
+  put(key: Input<K>, value: Input<V>, txn?: undefined, options?: PutOptions<V>): Promise<boolean>;
   /** A transaction or none (helpers that work both ways): the result, or a promise of it. */
-  put(key: Bytes, value: Bytes, txn: Transaction | undefined, options?: PutOptions): boolean | Promise<boolean>;
-  put(key: Bytes, value: Bytes, txn?: Transaction, options?: PutOptions): boolean | Promise<boolean> {
+  put(key: Input<K>, value: Input<V>, txn: Transaction | undefined, options?: PutOptions<V>): boolean | Promise<boolean>;
+  put(key: Input<K>, value: Input<V>, txn?: Transaction, options?: PutOptions<V>): boolean | Promise<boolean> {
     if (txn === undefined) {
       return rejecting(() => {
         this.check();
-        const k = keyOf(key);
-        const v = valueOf(value);
-        return this.host.autoCommit((t) => this.put(k, v, t, options));
+        const k = this.keyIn(key);
+        const v = this.valueIn(value);
+        const expected = this.expectedOf(options);
+        return this.host.autoCommit((t) => this.putBytes(k, v, t, options?.noOverwrite === true, expected));
       });
     }
     this.check(txn);
-    const k = keyOf(key);
-    const v = valueOf(value);
-    const noOverwrite = options?.noOverwrite === true;
+    return this.putBytes(this.keyIn(key), this.valueIn(value), txn, options?.noOverwrite === true, this.expectedOf(options));
+  }
+
+  /** The stored bytes `ifValue` asks for, checked against the other options. */
+  private expectedOf(options: PutOptions<V> | undefined): Buffer | undefined {
+    if (options?.ifValue === undefined) return undefined;
+    if (options.noOverwrite === true) throw invalid('put takes noOverwrite or ifValue, not both');
+    if (this.duplicates !== 'none') throw invalid(`ifValue needs a database without duplicates; ${this.label} has ${this.duplicates} duplicates`);
+    return this.valueIn(options.ifValue);
+  }
+
+  private putBytes(k: Buffer, v: Buffer, txn: Transaction, noOverwrite: boolean, expected: Buffer | undefined): boolean {
     const tree = this.tree;
     const file = this.file;
     let result = false;
     // One closure per put (kept for the replay at commit); no second one for inFile.
     txn.apply((t) => {
       try {
-        result = tree.putChecked(t.writer(file), k, v, noOverwrite);
+        // A conditional put decides on what it read: the file counts as read, so a concurrent
+        // commit makes this transaction CONFLICT instead of replaying it to another outcome.
+        if (noOverwrite || expected !== undefined) t.readFiles.add(file);
+        if (expected !== undefined) {
+          const w = t.writer(file);
+          const now = tree.get(w, k);
+          result = now !== undefined && now.equals(expected) && tree.putChecked(w, k, v, false);
+        } else result = tree.putChecked(t.writer(file), k, v, noOverwrite);
       } catch (e) {
         throw locateCorruption(e, file);
       }
@@ -324,26 +444,71 @@ export class Database {
    * Removes a key (all its duplicates), or one pair when `value` is given. Returns how many pairs
    * went (without a transaction: a promise of it, committed on its own).
    */
-  del(key: Bytes, txn: Transaction, value?: Bytes): number;
+  del(key: Input<K>, txn: Transaction, value?: Input<V>): number;
   /** Without a transaction: commits on its own; the promise resolves when durable. */
-  del(key: Bytes, txn?: undefined, value?: Bytes): Promise<number>;
+  del(key: Input<K>, txn?: undefined, value?: Input<V>): Promise<number>;
   /** A transaction or none: the count, or a promise of it. */
-  del(key: Bytes, txn: Transaction | undefined, value?: Bytes): number | Promise<number>;
-  del(key: Bytes, txn?: Transaction, value?: Bytes): number | Promise<number> {
+  del(key: Input<K>, txn: Transaction | undefined, value?: Input<V>): number | Promise<number>;
+  del(key: Input<K>, txn?: Transaction, value?: Input<V>): number | Promise<number> {
     if (txn === undefined) {
       return rejecting(() => {
         this.check();
-        const k = keyOf(key);
-        const v = value === undefined ? undefined : valueOf(value);
-        return this.host.autoCommit((t) => this.del(k, t, v));
+        const k = this.keyIn(key);
+        const v = value === undefined ? undefined : this.valueIn(value);
+        return this.host.autoCommit((t) => this.delBytes(k, t, v));
       });
     }
     this.check(txn);
-    const k = keyOf(key);
-    const v = value === undefined ? undefined : valueOf(value);
+    return this.delBytes(this.keyIn(key), txn, value === undefined ? undefined : this.valueIn(value));
+  }
+
+  private delBytes(k: Buffer, txn: Transaction, v: Buffer | undefined): number {
     let n = 0;
     txn.apply((t) => {
       n = inFile(this.file, () => this.tree.del(t.writer(this.file), k, v));
+    });
+    return n;
+  }
+
+  /**
+   * Removes every pair whose key is within the bounds (`limit` and `reverse` do not apply), in
+   * one transaction; returns how many pairs went (without a transaction: a promise of it,
+   * committed on its own). The log holds the changed pages, not one record per key. The
+   * transaction counts the file as read (the count is of what it saw), so a concurrent commit
+   * to the file makes it CONFLICT.
+   */
+  clear(range: RangeOptions<K>, txn: Transaction): number;
+  /** Without a transaction: commits on its own; the promise resolves when durable. */
+  clear(range: RangeOptions<K>, txn?: undefined): Promise<number>;
+  /** A transaction or none: the count, or a promise of it. */
+  clear(range: RangeOptions<K>, txn: Transaction | undefined): number | Promise<number>;
+  clear(range: RangeOptions<K>, txn?: Transaction): number | Promise<number> {
+    if (txn === undefined) {
+      return rejecting(() => {
+        this.check();
+        const b = this.bounds(range);
+        return this.host.autoCommit((t) => this.clearBytes(b, t));
+      });
+    }
+    this.check(txn);
+    return this.clearBytes(this.bounds(range), txn);
+  }
+
+  private clearBytes(b: Bounds, txn: Transaction): number {
+    let n = 0;
+    txn.apply((t) => {
+      t.readFiles.add(this.file);
+      n = inFile(this.file, () => {
+        const w = t.writer(this.file);
+        const keys: Buffer[] = [];
+        let last: Buffer | undefined;
+        this.tree.scan(w, scanOf(b), (k) => {
+          if (last === undefined || !last.equals(k)) keys.push((last = Buffer.from(k)));
+        });
+        let gone = 0;
+        for (const k of keys) gone += this.tree.del(w, k);
+        return gone;
+      });
     });
     return n;
   }
@@ -369,11 +534,21 @@ export class Database {
     return n;
   }
 
-  /** Number of pairs (walks the tree). */
-  count(txn?: Transaction): number {
+  /**
+   * Number of pairs within the bounds (all of them without a range; `limit` caps the count),
+   * counted from the leaves without copying values. `count(txn)` counts all in a transaction.
+   */
+  count(range?: RangeOptions<K> | Transaction, txn?: Transaction): number {
+    if (range instanceof Transaction) [range, txn] = [undefined, range];
     this.check(txn);
-    if (txn !== undefined) return inFile(this.file, () => this.tree.count(txn.reader(this.file)));
-    return this.withSnapshot((r) => this.tree.count(r));
+    const opts = range ?? {};
+    const b = this.bounds(opts);
+    const limit = opts.limit ?? Infinity;
+    if (!(limit >= 0)) throw invalid('count limit must be a number ≥ 0');
+    const whole = b.lo === undefined && b.hi === undefined && limit === Infinity;
+    const n = (r: PageReader): number => (whole ? this.tree.count(r) : limit === 0 ? 0 : this.tree.scan(r, { ...scanOf(b), ...(limit === Infinity ? {} : { limit }) }, () => {}));
+    if (txn !== undefined) return inFile(this.file, () => n(txn.reader(this.file)));
+    return this.withSnapshot(n);
   }
 
   /** Runs fn over a snapshot reader that stays valid until fn returns. */
@@ -387,31 +562,15 @@ export class Database {
     }
   }
 
-  /**
-   * Pairs in key order (memcmp; duplicates in their order) within the bounds. Without a
-   * transaction the iterator reads one snapshot, taken at its first step, until it finishes or
-   * is left with break/return: changes committed meanwhile, even across awaits, are not seen.
-   * An iterator dropped unfinished releases its snapshot once garbage collected. Each step
-   * checks the environment (CLOSED after env.close()) and the snapshot (SNAPSHOT_TOO_OLD).
-   */
-  range(options: RangeOptions = {}, txn?: Transaction): Generator<[Buffer, Buffer], void, undefined> {
-    const hold = newHold(this.host.pager);
-    const it = this.rangeOf(options, txn, hold);
-    if (txn === undefined) watch(it, hold);
-    return it;
-  }
-
-  private *rangeOf(options: RangeOptions, txn: Transaction | undefined, hold: Hold): Generator<[Buffer, Buffer], void, undefined> {
-    this.check(txn);
-    let { gt, gte, lt, lte } = options;
-    const limit = options.limit ?? Infinity;
-    if (!(limit >= 0)) throw invalid('range limit must be a number ≥ 0');
-    let lo: Buffer | undefined = gte !== undefined ? keyOf(gte) : gt !== undefined ? keyOf(gt) : undefined;
+  /** The bounds of range options in stored bytes (prefix folded in). */
+  private bounds(options: RangeOptions<K>): Bounds {
+    const { gt, gte, lt, lte } = options;
+    let lo = gte !== undefined ? this.keyIn(gte) : gt !== undefined ? this.keyIn(gt) : undefined;
     let loOpen = gte === undefined && gt !== undefined;
-    let hi: Buffer | undefined = lte !== undefined ? keyOf(lte) : lt !== undefined ? keyOf(lt) : undefined;
+    let hi = lte !== undefined ? this.keyIn(lte) : lt !== undefined ? this.keyIn(lt) : undefined;
     let hiOpen = lte === undefined && lt !== undefined;
     if (options.prefix !== undefined) {
-      const p = keyOf(options.prefix);
+      const p = isOrdered(this.kenc as Encoding<unknown> | undefined) ? keyOf(encodeOrderedPrefix(options.prefix as OrderedKey)) : this.keyIn(options.prefix);
       if (lo === undefined || Buffer.compare(p, lo) > 0) {
         lo = p;
         loOpen = false;
@@ -422,6 +581,40 @@ export class Database {
         hiOpen = true;
       }
     }
+    return { lo, loOpen, hi, hiOpen };
+  }
+
+  /**
+   * Pairs in key order (memcmp of the stored keys; duplicates in their order) within the
+   * bounds. Without a transaction the iterator reads one snapshot, taken at its first step,
+   * until it finishes or is left with break/return: changes committed meanwhile, even across
+   * awaits, are not seen. An iterator dropped unfinished releases its snapshot once garbage
+   * collected. Each step checks the environment (CLOSED after env.close()) and the snapshot
+   * (SNAPSHOT_TOO_OLD). The iterator also works with `for await`.
+   */
+  range(options: RangeOptions<K> = {}, txn?: Transaction): Generator<[K, V], void, undefined> {
+    const it = this.stored(options, txn);
+    if (this.kenc === undefined && this.venc === undefined) return it as unknown as Generator<[K, V], void, undefined>;
+    return this.decoded(it);
+  }
+
+  /** Stored pairs within the bounds; without a transaction its snapshot is released when the iterator is (forgotten.ts). */
+  private stored(options: RangeOptions<K>, txn: Transaction | undefined): Generator<[Buffer, Buffer], void, undefined> {
+    const hold = newHold(this.host.pager);
+    const it = this.rangeOf(options, txn, hold);
+    if (txn === undefined) watch(it, hold);
+    return it;
+  }
+
+  private *decoded(it: Generator<[Buffer, Buffer], void, undefined>): Generator<[K, V], void, undefined> {
+    for (const [k, v] of it) yield [this.keyOut(k), this.valueOut(v)];
+  }
+
+  private *rangeOf(options: RangeOptions<K>, txn: Transaction | undefined, hold: Hold): Generator<[Buffer, Buffer], void, undefined> {
+    this.check(txn);
+    const limit = options.limit ?? Infinity;
+    if (!(limit >= 0)) throw invalid('range limit must be a number ≥ 0');
+    const { lo, loOpen, hi, hiOpen } = this.bounds(options);
     if (limit === 0) return;
     const pager = this.host.pager;
     const seq = txn === undefined ? (hold.seq = pager.openSnapshot()) : -1;
@@ -486,9 +679,14 @@ export class Database {
     return cursor;
   }
 
-  /** Keys only, same options as range(). */
-  *keys(options: RangeOptions = {}, txn?: Transaction): Generator<Buffer, void, undefined> {
-    for (const [k] of this.range(options, txn)) yield k;
+  /** Keys only, same options and snapshot rules as range(). */
+  *keys(options: RangeOptions<K> = {}, txn?: Transaction): Generator<K, void, undefined> {
+    for (const [k] of this.stored(options, txn)) yield this.keyOut(k);
+  }
+
+  /** Values only, same options and snapshot rules as range(). */
+  *values(options: RangeOptions<K> = {}, txn?: Transaction): Generator<V, void, undefined> {
+    for (const [, v] of this.stored(options, txn)) yield this.valueOut(v);
   }
 
   /** Structural problems of the database's tree at the latest committed state ([] when sound). */

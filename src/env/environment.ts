@@ -30,7 +30,8 @@ import { type ParsedDbConfig, configLine, parseDbConfig } from './config.js';
 import { type Control, readControl, writeControl, CONTROL_FILE } from './control.js';
 import { checkHistory, checkHistoryChain, lastLogHeader, newHistory } from './history.js';
 import { knownHistory } from '../log/file.js';
-import { Database, type Descriptor, badDescriptorRoot, decodeDescriptor, encodeDescriptor } from './database.js';
+import { Database, type Descriptor, type Encodings, badDescriptorRoot, decodeDescriptor, encodeDescriptor } from './database.js';
+import { type Encoding, type KeyEncodingName, type ValueEncodingName, resolveEncoding } from './encoding.js';
 import { type OwnerLock, foreignLogs, lockEnvironment } from './lock.js';
 import { type Channel, startChannel } from './channel.js';
 import { type RecoveryResult, checkAllPages, openDataFile, recover } from './recovery.js';
@@ -94,7 +95,17 @@ export interface EnvironmentOptions {
 }
 
 /** Options of `env.openDatabase`. */
-export interface OpenDatabaseOptions {
+export interface OpenDatabaseOptions<K = Buffer, V = Buffer> {
+  /**
+   * How keys are stored and returned: 'binary' (the default: bytes or strings in, Buffers out),
+   * 'utf8' (K = string), 'ordered' (K = OrderedKey: numbers, strings, arrays of them, booleans
+   * and null, stored so that they sort as the values do), or your own `Encoding<K>`. A
+   * property of this handle, not of the file: open a database with the encoding it was written
+   * with.
+   */
+  keyEncoding?: KeyEncodingName | Encoding<K> | undefined;
+  /** How values are stored and returned: 'binary' (the default), 'utf8' (V = string), 'json' (V = your JSON type), or your own `Encoding<V>`. */
+  valueEncoding?: ValueEncodingName | Encoding<V> | undefined;
   /** A named database inside the file (several may share one file). */
   name?: string | undefined;
   /** Create the database when it does not exist. */
@@ -1090,8 +1101,9 @@ export class Environment {
   }
 
   /** Opens (or creates) a database: the unnamed one of a file, or a named one inside it. */
-  async openDatabase(fileName: string, options: OpenDatabaseOptions = {}): Promise<Database> {
+  async openDatabase<K = Buffer, V = Buffer>(fileName: string, options: OpenDatabaseOptions<K, V> = {}): Promise<Database<K, V>> {
     this.checkUsable();
+    const encodings = { key: resolveEncoding<K>(options.keyEncoding, 'key'), value: resolveEncoding<V>(options.valueEncoding, 'value') };
     this.checkFileName(fileName, true);
     const name = options.name;
     if (name !== undefined && typeof name !== 'string') throw invalid('database name must be a string');
@@ -1109,7 +1121,7 @@ export class Environment {
         if (options.duplicates !== undefined && dup !== desc.dup) {
           throw invalid(`database ${fileName}${name ? `:${name}` : ''} exists with duplicates ${desc.dup === 'none' ? 'off' : `'${desc.dup}'`}, which the option duplicates: ${JSON.stringify(options.duplicates)} does not match; omit the option, or create a new database for duplicates`);
         }
-        return this.track(Promise.resolve(this.handle(file, name, desc)));
+        return this.track(Promise.resolve(this.handle(file, name, desc, encodings)));
       }
       if (!options.create) throw new CairnError('NOT_FOUND', `database ${name ?? '(unnamed)'} does not exist in ${fileName}; pass { create: true } to make it`);
     } else if (!options.create) {
@@ -1126,7 +1138,7 @@ export class Environment {
       desc = { ...options.descriptor, root, dup };
       this.catalog(file, w).put(w, key, encodeDescriptor(desc));
     });
-    return this.handle(file!, name, desc!);
+    return this.handle(file!, name, desc!, encodings);
   }
 
   // issue 5: db_load creates the databases of a load into an existing file inside its load
@@ -1154,9 +1166,9 @@ export class Environment {
     return this.handle(file, options.name, desc!);
   }
 
-  private handle(file: DataFile, name: string | undefined, desc: Descriptor): Database {
-    const db = new Database(this, file, name, desc);
-    this.databases.add(db);
+  private handle<K = Buffer, V = Buffer>(file: DataFile, name: string | undefined, desc: Descriptor, encodings?: Encodings<K, V>): Database<K, V> {
+    const db = new Database<K, V>(this, file, name, desc, encodings);
+    this.databases.add(db as unknown as Database);
     return db;
   }
 

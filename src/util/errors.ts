@@ -15,7 +15,8 @@ export type ErrorCode =
   | 'CONFLICT' // the transaction's reads were overwritten by a concurrent commit
   | 'READ_ONLY' // a write was attempted through a read-only handle
   | 'TOO_LARGE' // a key or value exceeds the documented limits
-  | 'SNAPSHOT_TOO_OLD'; // the snapshot kept more older page versions than snapshotLimit allows: it was invalidated
+  | 'SNAPSHOT_TOO_OLD' // the snapshot kept more older page versions than snapshotLimit allows: it was invalidated
+  | 'ENCODING'; // a stored key or value does not decode with the handle's keyEncoding/valueEncoding
 
 /** Every error cairn throws for a condition (not a bug): `code` says which. */
 export class CairnError extends Error {
