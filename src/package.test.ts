@@ -2,7 +2,8 @@
 // fresh project from the tarball alone (--offline: nothing but the local file), then imported as
 // ESM and as CommonJS, type-checked under the strictest settings, every bin's --help run, and the
 // planted-bug switch shown to be dead. The tarball is also checked for what it must and must not
-// hold, and every module in it for imports that resolve inside it.
+// hold, and every module in it for imports that resolve inside it and none into test support
+// (src/testing/, which is not packed).
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -21,6 +22,15 @@ const pkg = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8'))
   engines: { node: string };
 };
 const tscJs = path.join(root, 'node_modules', 'typescript', 'lib', 'tsc.js');
+
+/** The module specifiers a compiled .js file imports: static, side-effect and dynamic (a template's static prefix kept). */
+function importsOf(text: string): string[] {
+  return [
+    ...text.matchAll(/^\s*(?:import|export)\b[^;'"`]*?\bfrom\s*(['"])([^'"]+)\1/gm),
+    ...text.matchAll(/^\s*import\s*(['"])([^'"]+)\1/gm),
+    ...text.matchAll(/\bimport\(\s*(['"`])([^'"`]+)\1\s*\)/g),
+  ].map((m) => m[2]!);
+}
 
 function sh(cmd: string, args: string[], cwd: string, env: NodeJS.ProcessEnv = process.env): string {
   const r = spawnSync(cmd, args, { cwd, env, encoding: 'utf8', timeout: 120_000 });
@@ -43,8 +53,8 @@ test('the packed tarball installs offline and works from ESM, CommonJS, strict T
       assert.ok(files.includes(want), `${want} missing from the tarball`);
     }
     for (const b of Object.values(pkg.bin)) assert.ok(files.includes(b.replace(/^\.\//, '')), `bin ${b} missing`);
-    const bad = files.filter((f) => /\.test\.|\.map$|kit\.|logcraft|testutil|fuzzcases|fixture|^dist\/demo\/|compliance-|\/sim\.|^src\//.test(f));
-    assert.deepEqual(bad, [], 'tests, kits, fixtures, demo, source maps or sources in the tarball');
+    const bad = files.filter((f) => /\.test\.|\.map$|^dist\/testing\/|kit\.|logcraft|testutil|fuzzcases|fixture|^dist\/demo\/|compliance-|\/sim\.|^src\/|^testdata\/|bdb-dumps|\.dump$/.test(f));
+    assert.deepEqual(bad, [], 'tests, test support (testing/), kits, fixtures, test data, demo, source maps or sources in the tarball');
   });
 
   await t.test('every module in the tarball imports only builtins, abstract-level, or files in the tarball', () => {
@@ -53,12 +63,7 @@ test('the packed tarball installs offline and works from ESM, CommonJS, strict T
     const problems: string[] = [];
     let checked = 0;
     for (const f of files.filter((p) => p.endsWith('.js'))) {
-      const text = fs.readFileSync(path.join(root, f), 'utf8');
-      const specs = [
-        ...text.matchAll(/^\s*(?:import|export)\b[^;'"`]*?\bfrom\s*(['"])([^'"]+)\1/gm),
-        ...text.matchAll(/^\s*import\s*(['"])([^'"]+)\1/gm),
-        ...text.matchAll(/\bimport\(\s*(['"`])([^'"`]+)\1\s*\)/g),
-      ].map((m) => m[2]!);
+      const specs = importsOf(fs.readFileSync(path.join(root, f), 'utf8'));
       for (const spec of specs) {
         checked++;
         if (spec.startsWith('.')) {
@@ -72,6 +77,19 @@ test('the packed tarball installs offline and works from ESM, CommonJS, strict T
     }
     assert.ok(checked > 100, `only ${checked} imports found: the scan is broken`);
     assert.deepEqual(problems, []);
+  });
+
+  await t.test('nothing in the tarball imports test support (testing/)', () => {
+    // Relative specifiers resolved from each shipped file; a template's static prefix counts.
+    const intoTesting = (f: string, spec: string): boolean =>
+      spec.startsWith('.') && path.posix.normalize(path.posix.join(path.posix.dirname(f), spec.split('${')[0]!)).startsWith('dist/testing/');
+    // The scan finds such imports where they exist: the tests import testing/ (and do not ship).
+    const sample = 'dist/backup/hotbackup.test.js';
+    assert.ok(importsOf(fs.readFileSync(path.join(root, sample), 'utf8')).some((s) => intoTesting(sample, s)), `no import of testing/ found in ${sample}: the scan is broken`);
+    const shipped = files.filter((p) => p.endsWith('.js') && p.startsWith('dist/'));
+    assert.ok(shipped.length > 50, `only ${shipped.length} shipped modules`);
+    const hits = shipped.flatMap((f) => importsOf(fs.readFileSync(path.join(root, f), 'utf8')).filter((s) => intoTesting(f, s)).map((s) => `${f} imports ${s}`));
+    assert.deepEqual(hits, [], 'shipped modules import test support');
   });
 
   const app = path.join(tmp, 'app');
@@ -186,6 +204,28 @@ void main();
   });
 });
 
+test('no engine source imports test support (src/testing/; tests and testing/ itself may)', () => {
+  const hits: string[] = [];
+  let scanned = 0;
+  const walk = (dir: string): void => {
+    for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
+      const p = path.join(dir, e.name);
+      if (e.isDirectory()) {
+        if (p !== path.join(root, 'src', 'testing')) walk(p);
+      } else if (e.name.endsWith('.ts') && !e.name.endsWith('.test.ts')) {
+        scanned++;
+        for (const spec of importsOf(fs.readFileSync(p, 'utf8'))) {
+          const target = spec.startsWith('.') ? path.resolve(path.dirname(p), spec.split('${')[0]!) : '';
+          if (target.startsWith(path.join(root, 'src', 'testing') + path.sep)) hits.push(`${path.relative(root, p)} imports ${spec}`);
+        }
+      }
+    }
+  };
+  walk(path.join(root, 'src'));
+  assert.ok(scanned > 50, `only ${scanned} source files scanned`);
+  assert.deepEqual(hits, []);
+});
+
 test('the repository is self-contained: no source, script or bench file names a path outside it', () => {
   const hits: string[] = [];
   let scanned = 0;
@@ -193,7 +233,7 @@ test('the repository is self-contained: no source, script or bench file names a 
     for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
       const p = path.join(dir, e.name);
       if (e.isDirectory()) {
-        if (e.name !== 'node_modules' && e.name !== 'bdb-dumps' && e.name !== 'results') walk(p);
+        if (e.name !== 'node_modules' && e.name !== 'results') walk(p);
       } else if (/\.(ts|mjs|js|sh|json)$/.test(e.name) && !e.name.endsWith('.d.ts')) {
         scanned++;
         const text = fs.readFileSync(p, 'utf8');
@@ -204,7 +244,7 @@ test('the repository is self-contained: no source, script or bench file names a 
       }
     }
   };
-  for (const d of ['src', 'scripts', 'bench', 'bin', '.ci']) if (fs.existsSync(path.join(root, d))) walk(path.join(root, d));
+  for (const d of ['src', 'scripts', 'bench', 'bin', '.ci', 'testdata']) if (fs.existsSync(path.join(root, d))) walk(path.join(root, d));
   assert.ok(scanned > 100, `only ${scanned} files scanned`);
   assert.deepEqual(hits, []);
 });

@@ -14,7 +14,7 @@ import { CairnError, CorruptionError } from '../util/errors.js';
 import { runHotBackupInThread } from './backupthread.js';
 import { environmentSource, runHotBackup } from './hotbackup.js';
 import type { Manifest } from './manifest.js';
-import { committed, tmpdir } from './testkit.js';
+import { committed, tmpdir } from '../testing/backupkit.js';
 
 const sha = (p: string) => createHash('sha256').update(fs.readFileSync(p)).digest('hex');
 const manifestOf = (dir: string) => JSON.parse(fs.readFileSync(path.join(dir, '__cairn.backup.json'), 'utf8')) as Manifest;

@@ -7,7 +7,7 @@ import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { Writer, committed, copyWithReads, logsIn, ok, tmpdir } from './testkit.js';
+import { Writer, committed, copyWithReads, logsIn, ok, tmpdir } from '../testing/backupkit.js';
 
 const ROUNDS = 5;
 

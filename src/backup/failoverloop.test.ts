@@ -31,7 +31,7 @@ import { listLogFiles } from '../log/reader.js';
 import { formatLsn, lsnFile } from '../util/lsn.js';
 import { listDataFiles, readLayout } from './layout.js';
 import { MANIFEST_FILE, afterLastCommit, readManifest } from './manifest.js';
-import { committed, fixtureProcess, logsIn, run, tmpdir } from './testkit.js';
+import { committed, fixtureProcess, logsIn, run, tmpdir } from '../testing/backupkit.js';
 import { rng } from '../util/random.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -162,7 +162,7 @@ class MultiWriter {
 
   constructor(homes: string[]) {
     this.acked = homes.map(() => 0);
-    const p = fixtureProcess([path.join(here, 'multiwriter.fixture.js'), String(LOG_FILE_SIZE), '64', ...homes], (words) => {
+    const p = fixtureProcess([path.join(here, '..', 'testing', 'multiwriter.fixture.js'), String(LOG_FILE_SIZE), '64', ...homes], (words) => {
       if (words[0] !== 'ack') return;
       const i = Number(words[1]);
       this.acked[i] = Number(words[2]);

@@ -17,7 +17,7 @@ import { SimVfs } from '../io/sim.js';
 import { LOG_HEADER_SIZE, decodeLogHeader, encodeLogHeader, logFileName } from '../log/file.js';
 import { LogReader, listLogFiles } from '../log/reader.js';
 import { CorruptionError } from '../util/errors.js';
-import { runProcess, tmpDir } from '../tools/testkit.js';
+import { runProcess, tmpDir } from '../testing/toolskit.js';
 import type { Vfs } from '../io/vfs.js';
 import { testSeeds } from '../util/random.js';
 

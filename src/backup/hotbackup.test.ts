@@ -11,7 +11,7 @@ import { nodeVfs } from '../io/node.js';
 import type { FileHandle, Vfs } from '../io/vfs.js';
 import { CairnError, CorruptionError } from '../util/errors.js';
 import { environmentSource, runHotBackup } from './hotbackup.js';
-import { committed, logsIn, tmpdir } from './testkit.js';
+import { committed, logsIn, tmpdir } from '../testing/backupkit.js';
 
 async function writeSome(env: Environment, from: number, count: number): Promise<void> {
   const db = await env.openDatabase('orders.db', { create: true });

@@ -4,7 +4,7 @@
 // on a RecordingVfs; then, for each interleaving, a Replica replays its calls while the copier
 // works on a ScheduledVfs: before EVERY copier call (open, read, write, size, truncate, sync,
 // stat, readdir, rename, unlink, syncDir, ...) a seeded scheduler lets 0..B writer calls run
-// (testkit.ts explains why this is the same as a live writer). The copier is one of
+// (testing/backupkit.ts explains why this is the same as a live writer). The copier is one of
 //   hot     runHotBackup (the code of env.hotBackup / db_hotbackup): a full backup, then -u rounds;
 //   manual  the five-step procedure of docs/BACKUP.md: data files copied with odd read sizes, the
 //           inactive logs (as the owner lists them) moved, the remaining logs copied newest
@@ -38,7 +38,7 @@ import { type Lsn, lsnFile } from '../util/lsn.js';
 import { randInt, rng, testSeeds } from '../util/random.js';
 import { type BackupSource, runHotBackup } from './hotbackup.js';
 import { listDataFiles, readLayout } from './layout.js';
-import { RecordingVfs, Replica, ScheduledVfs, type WriterOp } from './testkit.js';
+import { RecordingVfs, Replica, ScheduledVfs, type WriterOp } from '../testing/backupkit.js';
 import { openDataFile } from '../env/recovery.js';
 
 /** The needsLog of a data file's meta page; 0 when none or when the page fails its checks (recovery then trusts nothing in it). */

@@ -19,7 +19,7 @@ import { run as runCommand } from '../cli/main.js';
 import { SimVfs } from '../io/sim.js';
 import { environmentSource, runHotBackup } from './hotbackup.js';
 import { readManifest } from './manifest.js';
-import { Writer, committed, ok, run, snapshot, tmpdir } from './testkit.js';
+import { Writer, committed, ok, run, snapshot, tmpdir } from '../testing/backupkit.js';
 
 const key = (n: number) => `n:${String(n).padStart(9, '0')}`;
 

@@ -10,7 +10,7 @@ import * as path from 'node:path';
 import { Environment } from '../env/environment.js';
 import { CorruptionError } from '../util/errors.js';
 import { pack, unpack } from './threaderror.js';
-import { tmpdir } from './testkit.js';
+import { tmpdir } from '../testing/backupkit.js';
 
 const k = (i: number) => `key${String(i).padStart(6, '0')}`;
 

@@ -5,7 +5,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { BTree } from './btree.js';
-import { checkTree, dump, fill, newTree } from './testutil.js';
+import { checkTree, dump, fill, newTree } from '../testing/btreekit.js';
 import { randInt, rng, testSeeds } from '../util/random.js';
 
 function keyOf(r: () => number, n: number): Buffer {

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { CorruptionError } from '../util/errors.js';
 import { BTree } from './btree.js';
 import { MemStore } from './memstore.js';
-import { newTree, b, fill } from './testutil.js';
+import { newTree, b, fill } from '../testing/btreekit.js';
 
 const isCorrupt = (e: unknown): boolean => e instanceof CorruptionError && /^page \d+ at offset \d+: /.test(e.message);
 

@@ -6,7 +6,7 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { BTree, type DupMode, type ScanOptions } from './btree.js';
 import type { PageReader } from './store.js';
-import { newTree, checkTree, maxCell } from './testutil.js';
+import { newTree, checkTree, maxCell } from '../testing/btreekit.js';
 import { rng } from '../util/random.js';
 
 const SEED = process.env.CAIRN_SEED !== undefined ? Number(process.env.CAIRN_SEED) >>> 0 : (Math.random() * 0x100000000) >>> 0;

@@ -7,7 +7,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { bdb, bdbAvailable, dumpPairs, runProcess, smallLogConfig, tmpDir, VECTORS } from '../tools/testkit.js';
+import { bdb, bdbAvailable, dumpPairs, runProcess, smallLogConfig, tmpDir, VECTORS } from '../testing/toolskit.js';
 import { randBytes, randInt, rng, testSeeds } from '../util/random.js';
 
 const hex = (b: Buffer) => ` ${b.toString('hex')}\n`;

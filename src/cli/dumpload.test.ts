@@ -11,7 +11,7 @@ import { Database } from '../env/database.js';
 import { PageOffset } from '../page/format.js';
 import { MetaOffset } from '../page/meta.js';
 import { setBatchBytes, BATCH_BYTES } from '../tools/loader.js';
-import { dumpPairs, pool, REPO, runInProcess, runProcess, smallLogConfig, snapshot, tmpDir, VECTORS } from '../tools/testkit.js';
+import { dumpPairs, pool, REPO, runInProcess, runProcess, smallLogConfig, snapshot, tmpDir, VECTORS } from '../testing/toolskit.js';
 import { rng, randBytes, randInt, testSeeds } from '../util/random.js';
 
 const vectors = fs.readdirSync(VECTORS).filter((f) => f.endsWith('.dump')).sort();

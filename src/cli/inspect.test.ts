@@ -7,7 +7,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Environment } from '../env/environment.js';
 import { RECORD_TABLE } from '../log/records.js';
-import { runInProcess, runProcess, tmpDir } from '../tools/testkit.js';
+import { runInProcess, runProcess, tmpDir } from '../testing/toolskit.js';
 
 const RULE = /^(=-)+=?$/;
 

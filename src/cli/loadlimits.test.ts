@@ -16,7 +16,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { DumpParser } from '../dump/parser.js';
 import { DumpFormatError } from '../dump/codec.js';
 import { MAX_KEY_SIZE, MAX_VALUE_SIZE } from '../env/database.js';
-import { snapshot, tmpDir } from '../tools/testkit.js';
+import { snapshot, tmpDir } from '../testing/toolskit.js';
 
 const DIST = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const MEM_LIMIT = 256 * 1024 * 1024;

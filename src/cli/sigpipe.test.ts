@@ -8,7 +8,7 @@ import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Environment } from '../index.js';
-import { REPO, runProcess, tmpDir } from '../tools/testkit.js';
+import { REPO, runProcess, tmpDir } from '../testing/toolskit.js';
 
 const N = 20_000;
 

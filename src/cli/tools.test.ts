@@ -7,7 +7,7 @@ import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Environment } from '../env/environment.js';
-import { Writer, bin, committed, logsIn, ok, run, snapshot, tmpdir } from '../backup/testkit.js';
+import { Writer, bin, committed, logsIn, ok, run, snapshot, tmpdir } from '../testing/backupkit.js';
 import type { CliIo } from './main.js';
 
 const USAGE: Record<string, RegExp> = {

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { REPO, tmpDir } from '../tools/testkit.js';
+import { REPO, tmpDir } from '../testing/toolskit.js';
 import { COMMANDS } from './main.js';
 
 function bin(name: string, args: string[]): { status: number | null; stdout: string; stderr: string } {

@@ -12,7 +12,7 @@ import { PageOffset, PageType } from '../page/format.js';
 import { MetaOffset } from '../page/meta.js';
 import { pageChecksum } from '../page/pager.js';
 import { RawDataFile } from '../tools/datafile.js';
-import { runInProcess, runProcess, tmpDir } from '../tools/testkit.js';
+import { runInProcess, runProcess, tmpDir } from '../testing/toolskit.js';
 import { randBytes, rng } from '../util/random.js';
 
 interface Layout {

@@ -1,6 +1,6 @@
 // Tests for the db_dump / db_load text format (src/dump/FORMAT.md).
 //
-// 1. Every real dump in src/dump/bdb-dumps/ (real Berkeley DB 5.3 dumps; src/dump/bdb-dumps/make.sh made them) parses and re-prints byte for byte,
+// 1. Every real dump in testdata/bdb-dumps/ (real Berkeley DB 5.3 dumps; testdata/bdb-dumps/make.sh made them) parses and re-prints byte for byte,
 //    whole and in odd-sized chunks; plus vectors captured from real db5.3_dump (header orders).
 // 2. One test per malformed-input case (the bdb-dump-format.md catalogue and ours), asserting
 //    the line number and the exact message.
@@ -48,7 +48,7 @@ import {
 import { CairnError } from '../util/errors.js';
 import { rng } from '../util/random.js';
 
-const VECTOR_DIR = fileURLToPath(new URL('../../src/dump/bdb-dumps/', import.meta.url));
+const VECTOR_DIR = fileURLToPath(new URL('../../testdata/bdb-dumps/', import.meta.url));
 
 // ---- helpers -------------------------------------------------------------------------------------
 

@@ -1,5 +1,5 @@
 // Structure-aware fuzzing of db_load input (issue 4 item 7): Berkeley DB dump text mutated at
-// the level of its structure (fuzzcases.ts) and fed to DumpParser in random chunk sizes; every
+// the level of its structure (testing/dumpfuzzcases.ts) and fed to DumpParser in random chunk sizes; every
 // LOAD_EVERY-th case also through the loader into a real directory, and a few through the real
 // `db_load` program. Oracle: success, or a typed error (CairnError; for the loader also its
 // CliError) — never another exception; a failed load leaves the directory byte for byte as it
@@ -12,9 +12,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import { rng, randBytes, testSeeds } from '../util/random.js';
-import { runFuzzWorker } from '../util/fuzzkit.js';
-import { runProcess, snapshot, tmpDir } from '../tools/testkit.js';
-import type { DumpFuzzJob } from './fuzzcases.js';
+import { runFuzzWorker } from '../testing/fuzzkit.js';
+import { runProcess, snapshot, tmpDir } from '../testing/toolskit.js';
+import type { DumpFuzzJob } from '../testing/dumpfuzzcases.js';
 
 const NIGHTLY = process.env.CAIRN_NIGHTLY === '1';
 const CASES = NIGHTLY ? 200_000 : 4_000;
@@ -24,7 +24,7 @@ const only = process.env.CAIRN_FUZZ_CASE;
 
 test(`structure-aware fuzzing of db_load input: ${only !== undefined ? `case ${only}` : `${CASES} cases`} (every ${LOAD_EVERY}th through the loader), typed errors only, ≤ ${CASE_MS} ms each, bounded memory`, async () => {
   const job: DumpFuzzJob = { seeds: testSeeds(1, 1), cases: CASES, loadEvery: LOAD_EVERY, ...(only !== undefined ? { only: Number(only) } : {}) };
-  const stats = await runFuzzWorker({ module: new URL('./fuzzcases.js', import.meta.url), workerData: { dump: job }, caseMs: CASE_MS, heapMb: 512 });
+  const stats = await runFuzzWorker({ module: new URL('../testing/dumpfuzzcases.js', import.meta.url), workerData: { dump: job }, caseMs: CASE_MS, heapMb: 512 });
   const typed = Object.entries(stats.typed).map(([c, n]) => `${c} ${n}`).join(', ');
   process.stdout.write(
     `db_load fuzz: ${stats.cases} cases, ${stats.ok} ok, typed errors: ${typed}; slowest ${stats.maxMs.toFixed(0)} ms; largest allocation ${stats.maxAlloc} bytes; peak rss ${(stats.peakRss / 2 ** 20).toFixed(0)} MiB\n`,

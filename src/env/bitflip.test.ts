@@ -2,13 +2,13 @@
 // environment (issue 2, I6): each is detected as a typed error that names the file (and for
 // pages and records the offset), or is provably harmless — every value read is the right one.
 // Never wrong data, never a crash of another kind, never a hang. The environment, the reader
-// and the oracle are corruptkit.ts's, shared with the corruption catalogue (corruption.test.ts).
+// and the oracle are testing/corruptkit.ts's, shared with the corruption catalogue (corruption.test.ts).
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { SimVfs } from '../io/sim.js';
 import { rng, randInt, testSeeds } from '../util/random.js';
-import { HOME, buildHistory, judge, readAll } from './corruptkit.js';
+import { HOME, buildHistory, judge, readAll } from '../testing/corruptkit.js';
 
 const CASES = process.env.CAIRN_NIGHTLY === '1' ? 20_000 : 1_200;
 

@@ -12,7 +12,7 @@ import * as path from 'node:path';
 import { Environment } from './environment.js';
 import { MAX_CONNECTIONS, MAX_PINS, MAX_PINS_PER_CONNECTION, channelPath, connectChannel } from './channel.js';
 import { CairnError } from '../util/errors.js';
-import { type RawChannel as Raw, rawConnect as connect } from '../backup/testkit.js';
+import { type RawChannel as Raw, rawConnect as connect } from '../testing/backupkit.js';
 
 async function withEnv(idleMs: number, fn: (env: Environment, sock: string) => Promise<void>): Promise<void> {
   // The owner's server and sockets are unref'd and live in this process: keep the loop alive.

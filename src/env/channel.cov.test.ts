@@ -13,7 +13,7 @@ import * as net from 'node:net';
 import * as path from 'node:path';
 import { Environment } from './environment.js';
 import { ChannelClient, SOCKET_PATH_FILE, channelPath, connectChannel } from './channel.js';
-import { rawConnect as connect, tmpdir } from '../backup/testkit.js';
+import { rawConnect as connect, tmpdir } from '../testing/backupkit.js';
 import { CairnError } from '../util/errors.js';
 
 

@@ -11,7 +11,7 @@ import * as net from 'node:net';
 import * as path from 'node:path';
 import { Environment } from './environment.js';
 import { ChannelClient, MAX_REQUEST_BYTES, SOCKET_FILE, SOCKET_PATH_FILE, channelPath, connectChannel } from './channel.js';
-import { Writer, logsIn, ok, run, tmpdir } from '../backup/testkit.js';
+import { Writer, logsIn, ok, run, tmpdir } from '../testing/backupkit.js';
 
 /** A raw connection: send text, read reply lines. */
 async function raw(socketPath: string): Promise<{ send: (t: string) => void; line: () => Promise<string>; closed: Promise<void>; end: () => void }> {

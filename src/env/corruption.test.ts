@@ -4,7 +4,7 @@
 // file); control file damage; and stale but valid older pages (the page LSN map). Each case is
 // read either by a normal open (normal recovery for the crashed image) or after catastrophic
 // recovery (the log cases both ways), then every database is read in full and verified, and a
-// write uses the whole free list (corruptkit.ts readAll).
+// write uses the whole free list (testing/corruptkit.ts readAll).
 //
 // Oracle: a typed CairnError naming the damaged file (and, where there is one, the exact
 // offset), or — only where the damage cannot matter or is provably repaired from the log — a
@@ -26,7 +26,7 @@ import { logFileName } from '../log/file.js';
 import { zlib } from '../util/node.js';
 import { makeLsn } from '../util/lsn.js';
 import { rng, randInt, randBytes, testSeeds } from '../util/random.js';
-import { type Expect, type Files, type History, type Outcome, FILES, HOME, PAGE_SIZE, buildHistory, judge, logRecords, readAll } from './corruptkit.js';
+import { type Expect, type Files, type History, type Outcome, FILES, HOME, PAGE_SIZE, buildHistory, judge, logRecords, readAll } from '../testing/corruptkit.js';
 
 const LIMIT_MS = 2000;
 const BUILD_LIMIT_MS = 60_000;

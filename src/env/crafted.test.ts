@@ -13,7 +13,7 @@ import * as path from 'node:path';
 import { Environment } from './environment.js';
 import type { Database } from './database.js';
 import { pageChecksum } from '../page/pager.js';
-import { REPO, tmpDir } from '../tools/testkit.js';
+import { REPO, tmpDir } from '../testing/toolskit.js';
 import { CorruptionError } from '../util/errors.js';
 
 const PS = 512;

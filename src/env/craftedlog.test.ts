@@ -13,10 +13,10 @@ import * as path from 'node:path';
 import { Environment } from './environment.js';
 import { CorruptionError } from '../util/errors.js';
 import { AssertionError } from '../util/assert.js';
-import { appendRecords, metaImage, type Craft, type Crafted } from './logcraft.js';
+import { appendRecords, metaImage, type Craft, type Crafted } from '../testing/logcraft.js';
 import { readControl, writeControl } from './control.js';
 import { nodeVfs } from '../io/node.js';
-import { runProcess, snapshot, tmpDir } from '../tools/testkit.js';
+import { runProcess, snapshot, tmpDir } from '../testing/toolskit.js';
 
 const UID = 3_000_000_123;
 

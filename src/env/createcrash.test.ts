@@ -13,7 +13,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { SimVfs } from '../io/sim.js';
 import { Environment } from './environment.js';
-import { REPO, killedAfterReady, runProcess, tmpDir } from '../tools/testkit.js';
+import { REPO, killedAfterReady, runProcess, tmpDir } from '../testing/toolskit.js';
 
 const HOME = '/env';
 

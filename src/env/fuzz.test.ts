@@ -2,14 +2,14 @@
 // item 7; issue 21 Tests; reliability.md §9).
 //
 // Mutations keep every checksum valid (control file crc, page LSN map crc, log header crc, salted
-// log record crc, page crc: see fuzzcases.ts) so the input reaches the parsers behind the
+// log record crc, page crc: see testing/envfuzzcases.ts) so the input reaches the parsers behind the
 // checksums: control file JSON fields, the page LSN map, log file headers, every record type's
 // fields (lengths, types, LSNs, file ids, prev-LSNs, checkpoint fields, commit times, file names
 // of file_create/file_remove/file_rename), meta pages and page headers (every field), branch/leaf/
 // overflow headers and cells, catalog descriptor roots, pages copied over others. Each case runs
 // open (or recovery), get, range, count, verify, put+commit, checkpoint, reopen and, every
 // TOOLS_EVERY-th case, db_verify, db_dump, db_dump -d, db_printlog and db_recover -c in-process.
-// Oracle (fuzzcases.ts): a typed error or a correct answer — values only ever ones the database
+// Oracle (testing/envfuzzcases.ts): a typed error or a correct answer — values only ever ones the database
 // held, the exact model where the damage was structural and confined to data pages, other
 // databases unchanged by a write, nothing outside the home touched; at most CASE_MS per case
 // (enforced: the worker is terminated and a new one resumes at the next case); no Buffer
@@ -23,11 +23,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { testSeeds } from '../util/random.js';
-import { guardAllocations, runResumableFuzz } from '../util/fuzzkit.js';
+import { guardAllocations, runResumableFuzz } from '../testing/fuzzkit.js';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { buildImages, HOME, PAGE_SIZE, type EnvFuzzJob } from './fuzzcases.js';
+import { buildImages, HOME, PAGE_SIZE, type EnvFuzzJob } from '../testing/envfuzzcases.js';
 import { SimVfs } from '../io/sim.js';
 import { Environment } from './environment.js';
 import { CONTROL_FILE } from './control.js';
@@ -107,7 +107,7 @@ test(`structure-aware fuzzing of data files and logs through the library and the
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'cairn-envfuzz-'));
   let stats;
   try {
-    stats = await runResumableFuzz({ module: new URL('./fuzzcases.js', import.meta.url), workerData: { env: job, tmp }, caseMs: CASE_MS, heapMb: 512 });
+    stats = await runResumableFuzz({ module: new URL('../testing/envfuzzcases.js', import.meta.url), workerData: { env: job, tmp }, caseMs: CASE_MS, heapMb: 512 });
   } finally {
     fs.rmSync(tmp, { recursive: true, force: true });
   }

@@ -12,7 +12,7 @@ import * as path from 'node:path';
 import { Environment } from './environment.js';
 import { CairnError } from '../util/errors.js';
 import { readMeta } from '../page/meta.js';
-import { REPO, killedAfterReady, runProcess, snapshot, tmpDir } from '../tools/testkit.js';
+import { REPO, killedAfterReady, runProcess, snapshot, tmpDir } from '../testing/toolskit.js';
 
 const SMALL_LOG = { logFileSize: 64 * 1024 };
 

@@ -9,7 +9,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Environment } from './environment.js';
 import { CairnError } from '../util/errors.js';
-import { tmpDir } from '../tools/testkit.js';
+import { tmpDir } from '../testing/toolskit.js';
 
 async function fill(home: string, from: number, n: number): Promise<string> {
   const env = await Environment.open(home, { create: true, logFileSize: 64 * 1024 });

@@ -14,7 +14,7 @@ import { SimVfs } from '../io/sim.js';
 import { Environment } from './environment.js';
 import { readControl } from './control.js';
 import { recover, type RecoveryContext } from './recovery.js';
-import { flatContext } from './recoverykit.js';
+import { flatContext } from '../testing/recoverykit.js';
 import { Pager } from '../page/pager.js';
 import { INTERNAL_TXN } from '../txn/txn.js';
 import { LogReader, listLogFiles } from '../log/reader.js';

@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { SimVfs } from '../io/sim.js';
 import { Environment } from './environment.js';
 import { recover, type RecoveryContext } from './recovery.js';
-import { flatContext } from './recoverykit.js';
+import { flatContext } from '../testing/recoverykit.js';
 import { randInt, rng, testSeeds } from '../util/random.js';
 
 const HOME = '/env';

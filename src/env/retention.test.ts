@@ -13,7 +13,7 @@ import { Environment } from './environment.js';
 import { KEEP_LOGS_LINE } from './retention.js';
 import { listLogFiles } from '../log/reader.js';
 import { nodeVfs } from '../io/node.js';
-import { ok, run, tmpdir } from '../backup/testkit.js';
+import { ok, run, tmpdir } from '../testing/backupkit.js';
 
 const LOG = 32 * 1024;
 const CKPT_KB = 64;

@@ -14,7 +14,7 @@ import { fileURLToPath } from 'node:url';
 import { Environment } from './environment.js';
 import { CairnError } from '../util/errors.js';
 import { SimVfs } from '../io/sim.js';
-import { tmpdir } from '../backup/testkit.js';
+import { tmpdir } from '../testing/backupkit.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 
@@ -31,7 +31,7 @@ interface Run {
 
 function fixture(home: string, mode: string, commits: number, limit?: number): Promise<Run> {
   return new Promise((resolve, reject) => {
-    const args = ['--expose-gc', path.join(here, 'snapshots.fixture.js'), home, mode, String(commits), ...(limit !== undefined ? [String(limit)] : [])];
+    const args = ['--expose-gc', path.join(here, '..', 'testing', 'snapshots.fixture.js'), home, mode, String(commits), ...(limit !== undefined ? [String(limit)] : [])];
     const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
     let out = '';

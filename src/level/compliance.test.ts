@@ -1,14 +1,14 @@
 // The Level ecosystem's compliance suite (abstract-level/test on tape) against CairnLevel.
-// tape reports on stdout in TAP; the suite runs in a child process (compliance-runner.js) and
+// tape reports on stdout in TAP; the suite runs in a child process (testing/compliance-runner.js) and
 // this test reads its totals, prints them as one line and requires zero failures.
 
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { test } from 'node:test';
-import { EXCLUDED } from './compliance-excluded.js';
+import { EXCLUDED } from '../testing/compliance-excluded.js';
 
-const runner = fileURLToPath(new URL('./compliance-runner.js', import.meta.url));
+const runner = fileURLToPath(new URL('../testing/compliance-runner.js', import.meta.url));
 
 function run(): Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {

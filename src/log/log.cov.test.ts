@@ -7,7 +7,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { SimVfs } from '../io/sim.js';
-import { commit, envId, oneCommitLog, opts, setup } from './testkit.js';
+import { commit, envId, oneCommitLog, opts, setup } from '../testing/logkit.js';
 import type { FileHandle, Vfs } from '../io/vfs.js';
 import { LogWriter } from './writer.js';
 import { LogReader, listLogFiles } from './reader.js';

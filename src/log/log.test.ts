@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { SimVfs } from '../io/sim.js';
-import { commit, envId, opts, setup } from './testkit.js';
+import { commit, envId, opts, setup } from '../testing/logkit.js';
 import { LogWriter } from './writer.js';
 import { LogReader } from './reader.js';
 import { LOG_HEADER_SIZE, logFileName } from './file.js';

@@ -10,7 +10,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { SimVfs } from '../io/sim.js';
-import { envId, setup } from './testkit.js';
+import { envId, setup } from '../testing/logkit.js';
 import { LogWriter } from './writer.js';
 import { LogReader, type LogReaderOptions, within } from './reader.js';
 import { LOG_HEADER_SIZE, logFileName } from './file.js';

@@ -11,7 +11,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { SimVfs, type CrashMode } from '../io/sim.js';
-import { commit, envId, opts, setup } from './testkit.js';
+import { commit, envId, opts, setup } from '../testing/logkit.js';
 import { LogWriter, NEXT_LOG_FILE } from './writer.js';
 import { LogReader } from './reader.js';
 import { LOG_HEADER_SIZE, logFileName } from './file.js';

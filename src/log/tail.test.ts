@@ -22,7 +22,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { envId, setup } from './testkit.js';
+import { envId, setup } from '../testing/logkit.js';
 import { LogWriter } from './writer.js';
 import { LogReader, TAIL_CHECK_BASE } from './reader.js';
 import { DEFAULT_LOG_FILE_SIZE, MAX_RECORD_BODY, encodeLogHeader, decodeLogHeader, logFileName, recordChecksum } from './file.js';

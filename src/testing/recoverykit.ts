@@ -3,8 +3,8 @@
 
 import * as path from 'node:path';
 import type { SimVfs } from '../io/sim.js';
-import { readControl } from './control.js';
-import type { RecoveryContext } from './recovery.js';
+import { readControl } from '../env/control.js';
+import type { RecoveryContext } from '../env/recovery.js';
 import { Pager } from '../page/pager.js';
 import { isDataFileName } from '../backup/layout.js';
 

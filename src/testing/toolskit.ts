@@ -10,9 +10,9 @@ import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { CliIo } from '../cli/main.js';
 
-/** The repository root (dist/tools/testkit.js → ../..). */
+/** The repository root (dist/testing/toolskit.js → ../..). */
 export const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
-export const VECTORS = path.resolve(REPO, 'src', 'dump', 'bdb-dumps');
+export const VECTORS = path.resolve(REPO, 'testdata', 'bdb-dumps');
 
 export interface Run {
   code: number;

@@ -1,9 +1,9 @@
 // Helpers shared by the B-tree tests.
 
 import assert from 'node:assert/strict';
-import { BTree, type DupMode } from './btree.js';
-import { MemStore } from './memstore.js';
-import { maxCell, ovfCapacity } from './page.js';
+import { BTree, type DupMode } from '../btree/btree.js';
+import { MemStore } from '../btree/memstore.js';
+import { maxCell, ovfCapacity } from '../btree/page.js';
 
 export { maxCell, ovfCapacity };
 

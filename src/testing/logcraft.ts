@@ -11,7 +11,7 @@ import { logFileName, recordChecksum } from '../log/file.js';
 import { MetaOffset, initMeta } from '../page/meta.js';
 import { PageType } from '../page/format.js';
 import { initPageHeader } from '../page/pager.js';
-import { readControl, writeControl } from './control.js';
+import { readControl, writeControl } from '../env/control.js';
 import { nodeVfs } from '../io/node.js';
 import { makeLsn } from '../util/lsn.js';
 

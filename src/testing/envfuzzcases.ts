@@ -14,14 +14,14 @@
 
 import { parentPort, workerData } from 'node:worker_threads';
 import { SimVfs } from '../io/sim.js';
-import { Environment } from './environment.js';
-import { CONTROL_FILE } from './control.js';
+import { Environment } from '../env/environment.js';
+import { CONTROL_FILE } from '../env/control.js';
 import { CairnError } from '../util/errors.js';
 import { rng, randInt, randBytes } from '../util/random.js';
 import { zlib } from '../util/node.js';
 import { LOG_HEADER_SIZE, RECORD_HEADER_SIZE, recordChecksum, parseLogFileName, logFileName } from '../log/file.js';
 import { RECORD_TABLE, recordName, type FieldKind } from '../log/records.js';
-import { guardAllocations, interesting, type CaseOutcome, type ResumableMessage } from '../util/fuzzkit.js';
+import { guardAllocations, interesting, type CaseOutcome, type ResumableMessage } from './fuzzkit.js';
 import type { CliIo } from '../cli/main.js';
 import * as fs from 'node:fs';
 import * as path from 'node:path';

@@ -1,16 +1,16 @@
-// Test fixture (snapshots.test.ts, F15): the red-team's snapshot_growth scenario, scaled down.
+// Test fixture (env/snapshots.test.ts, F15): the red-team's snapshot_growth scenario, scaled down.
 // Run with --expose-gc. Writes a database, leaves one holder in the state MODE asks for, commits
 // COMMITS transactions of 5 puts, and prints one JSON line: external memory (external +
 // arrayBuffers) before and after the commits, after full garbage collections, and the
 // environment's snapshot figures.
 //
-//   node --expose-gc dist/env/snapshots.fixture.js <home> <mode> <commits> [snapshotLimit]
+//   node --expose-gc dist/testing/snapshots.fixture.js <home> <mode> <commits> [snapshotLimit]
 //
 // Modes: none; held (a read-only transaction kept); and, dropped before the commits: iterator
 // (after one next()), snapshot (env.begin({ readOnly: true })), writetxn (env.begin() with one
 // put), cursor (after first()), or dropped (all four).
 
-import { Environment } from './environment.js';
+import { Environment } from '../env/environment.js';
 
 const [home, mode, commitsArg, limitArg] = process.argv.slice(2);
 const gc = (globalThis as { gc?: () => void }).gc;

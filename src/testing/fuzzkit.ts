@@ -10,7 +10,7 @@
 // field of 4 GiB that reaches Buffer.alloc is a failure even when the engine catches the error.
 
 import { Worker } from 'node:worker_threads';
-import { randInt } from './random.js';
+import { randInt } from '../util/random.js';
 
 /** One case as the worker reports it: ok, a typed error (its code), or a failure (anything else). */
 export type CaseOutcome = { kind: 'ok' } | { kind: 'typed'; code: string } | { kind: 'fail'; message: string };
@@ -36,7 +36,7 @@ export interface WorkerMessage {
 }
 
 export interface FuzzRun {
-  /** The worker module (compiled .js), e.g. new URL('./fuzzcases.js', import.meta.url). */
+  /** The worker module (compiled .js), e.g. new URL('../testing/envfuzzcases.js', import.meta.url). */
   module: URL;
   workerData: unknown;
   /** Hard time bound per case. */

@@ -1,4 +1,4 @@
-// Shared parts of the damage tests (bitflip.test.ts, corruption.test.ts; issue 4 item 6): a
+// Shared parts of the damage tests (env/bitflip.test.ts, env/corruption.test.ts; issue 4 item 6): a
 // standard history of one environment on the simulated file system, the reader that opens a
 // (damaged) image and reads every database, and the oracle that judges what came back.
 //
@@ -10,7 +10,7 @@
 
 import assert from 'node:assert/strict';
 import { SimVfs } from '../io/sim.js';
-import { Environment } from './environment.js';
+import { Environment } from '../env/environment.js';
 import { CairnError, CorruptionError } from '../util/errors.js';
 import { LogReader } from '../log/reader.js';
 import { lsnFile, lsnOffset } from '../util/lsn.js';

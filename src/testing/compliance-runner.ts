@@ -1,6 +1,6 @@
 // Runs abstract-level's own compliance suite (`abstract-level/test`, CommonJS, on tape)
-// against CairnLevel and prints tape's TAP output. Run by compliance.test.ts in a child
-// process (`node dist/level/compliance-runner.js`); it can also be run by hand.
+// against CairnLevel and prints tape's TAP output. Run by level/compliance.test.ts in a child
+// process (`node dist/testing/compliance-runner.js`); it can also be run by hand.
 //
 // Each database the suite makes gets a fresh cairn environment in a directory under one
 // temporary root, removed at the end. The environments are opened small (64 KiB log files, a
@@ -14,7 +14,7 @@ import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { EXCLUDED } from './compliance-excluded.js';
-import { CairnLevel, type CairnLevelOptions } from './index.js';
+import { CairnLevel, type CairnLevelOptions } from '../level/index.js';
 
 const require = createRequire(import.meta.url);
 

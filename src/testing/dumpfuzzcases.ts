@@ -1,6 +1,6 @@
 // Worker side of the structure-aware fuzzer of db_load input (src/dump/fuzz.test.ts).
 //
-// Seeds: every reference dump of real Berkeley DB (src/dump/bdb-dumps) and random
+// Seeds: every reference dump of real Berkeley DB (testdata/bdb-dumps) and random
 // dumps written by formatSection (bytevalue and print, btree/hash/recno/queue, duplicates,
 // named databases, keys=1). Each case mutates one seed at the level of its structure — header
 // keywords and values (huge numbers, negative, empty, unknown), lines deleted, duplicated,
@@ -16,13 +16,13 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { DumpParser, formatSection, DUMP_TYPES, type DumpHeader, type DumpParserOptions } from './format.js';
+import { DumpParser, formatSection, DUMP_TYPES, type DumpHeader, type DumpParserOptions } from '../dump/format.js';
 import { CairnError } from '../util/errors.js';
 import { CliError } from '../cli/common.js';
 import { rng, randInt, randBytes } from '../util/random.js';
-import { guardAllocations, newStats, tally, type CaseOutcome, type WorkerMessage } from '../util/fuzzkit.js';
+import { guardAllocations, newStats, tally, type CaseOutcome, type WorkerMessage } from './fuzzkit.js';
 import { runLoad } from '../tools/loader.js';
-import { snapshot, tmpDir, VECTORS } from '../tools/testkit.js';
+import { snapshot, tmpDir, VECTORS } from './toolskit.js';
 
 export interface DumpFuzzJob {
   seeds: number[];

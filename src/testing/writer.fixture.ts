@@ -3,7 +3,7 @@
 // durable: I2). The backup and failover tests copy its environment while it runs, kill it with
 // SIGKILL, and check that every acknowledged transaction is in the recovered copy.
 //
-//   node dist/backup/writer.fixture.js <home> [logFileSize] [checkpointKbytes] [delayMs]
+//   node dist/testing/writer.fixture.js <home> [logFileSize] [checkpointKbytes] [delayMs]
 //
 // Keys are "n:" + 9 digits in orders.db; every 50 commits it yields to the event loop so the
 // coordination channel is served.

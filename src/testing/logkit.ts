@@ -1,10 +1,10 @@
-// Shared set-up of the log tests (log.test.ts, log.cov.test.ts): a simulated home, the writer
+// Shared set-up of the log tests (log/log.test.ts, log/log.cov.test.ts): a simulated home, the writer
 // options, a commit record, a log of one durable commit.
 
 import { SimVfs } from '../io/sim.js';
 import type { Lsn } from '../util/lsn.js';
-import type { LogRecord } from './records.js';
-import { LogWriter } from './writer.js';
+import type { LogRecord } from '../log/records.js';
+import { LogWriter } from '../log/writer.js';
 
 export const envId = Buffer.alloc(16, 7);
 export const opts = { envId, fileSize: 32 * 1024, bufferSize: 4096 };

@@ -3,10 +3,10 @@
 // of environment I has committed. Durability 'write-nosync': each commit is written to the
 // operating system before it is acknowledged, which a SIGKILL cannot undo (the loop tests kill
 // -9, not power loss; fsync per commit would only slow it down). The failover loop
-// (failoverloop.test.ts) backs each environment up while it runs, kills the process with SIGKILL
+// (backup/failoverloop.test.ts) backs each environment up while it runs, kills the process with SIGKILL
 // and checks every recovered copy: one process start serves many rounds of the loop.
 //
-//   node dist/backup/multiwriter.fixture.js <logFileSize> <checkpointKbytes> <home>...
+//   node dist/testing/multiwriter.fixture.js <logFileSize> <checkpointKbytes> <home>...
 //
 // Keys and values are the writer fixture's: "n:" + 9 digits in orders.db, value "N " + 150 × 'a'.
 
