@@ -46,10 +46,8 @@ export function initPageHeader(buf: Buffer, pgno: number, uid: number, type: Pag
  * page. Callers that know the data file turn them into the file's path and byte offset (I6).
  */
 export function locateCorruption(e: unknown, file: DataFile): unknown {
-  if (!(e instanceof CorruptionError)) return e;
-  const m = /^page (\d+)$/.exec(e.file);
-  if (m === null) return e;
-  const pgno = Number(m[1]);
+  if (!(e instanceof CorruptionError) || e.pgno === undefined) return e;
+  const pgno = e.pgno;
   const located = new CorruptionError(file.path, pgno * file.pageSize + e.offset, `page ${pgno}: ${e.what}`);
   located.stack = e.stack;
   return located;
