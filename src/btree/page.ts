@@ -36,7 +36,7 @@ export const REF = 8; // overflow reference: total length u32, first page u32
 export const MAX_DEPTH = 64;
 
 export function corrupt(pgno: number, offset: number, what: string): CorruptionError {
-  return new CorruptionError(`page ${pgno}`, offset, what);
+  return new CorruptionError(`page ${pgno}`, offset, what, pgno);
 }
 
 export function u16(p: Buffer, o: number): number {

@@ -9,6 +9,10 @@
 // checkpoints, by write-back (dirty committed pages written between checkpoints so that they can
 // leave the cache) and by recovery, always after the log is durable through their LSN (I1), so
 // the page cache holds no uncommitted data (no-steal) and recovery only redoes.
+//
+// The rest of the page layer, re-exported here: datafile.ts (DataFile, CachedPage), page_check.ts
+// (page checks, locating corruption), arena.ts (spare buffers), readers.ts (SnapshotReader,
+// PeekReader, FilePages) and delta.ts (the page_delta codec).
 
 import * as path from 'node:path';
 import type { FileHandle, Vfs } from '../io/vfs.js';
@@ -16,143 +20,20 @@ import type { PageReader, PageWriter } from '../btree/store.js';
 import { assert } from '../util/assert.js';
 import { CairnError, CorruptionError } from '../util/errors.js';
 import { type Lsn, formatLsn, readLsn } from '../util/lsn.js';
-import { zlib } from '../util/node.js';
-import { NO_PAGE, PAGE_HEADER_SIZE, PageOffset, type PageType } from './format.js';
+import { PageOffset } from './format.js';
 import { DATA_MAGIC, MetaOffset } from './meta.js';
 import { PageLsnMap } from './lsnmap.js';
+import { CachedPage, type DataFile, keptImageEpoch } from './datafile.js';
+import { checkPage, isZeroPage, pageChecksum } from './page_check.js';
+import { Arena } from './arena.js';
 import { planted } from '../util/plant.js'; // PLANT: the planted-bug yardstick (src/util/plant.ts)
 
-/**
- * `CAIRN_CHECK_ARENA=1`: every page buffer that would go back to the spares (`Pager.recycle`)
- * is filled with `POISON` instead and never reused, so a holder that reads it later reads
- * garbage (a structure or checksum error, or wrong data) instead of a newer page's bytes.
- * `poisoned` counts them.
- */
-export const arenaCheck: { on: boolean; poisoned: number } = { on: process.env['CAIRN_CHECK_ARENA'] === '1', poisoned: 0 };
-export const POISON = 0xdb;
-
-/** What `CAIRN_CHECK_ARENA=1` does instead of keeping a buffer as a spare. */
-function poison(buf: Buffer): void {
-  buf.fill(POISON);
-  arenaCheck.poisoned++;
-}
-
-export interface PageVersion {
-  buf: Buffer;
-  /** Commit sequence that installed it (0: as read from disk). */
-  seq: number;
-}
-
-export class CachedPage {
-  buf: Buffer;
-  seq: number;
-  dirty = false;
-  /** Checkpoint epoch in which this page's full image was last logged (I4). */
-  imageEpoch = -1;
-  /** Recently used (CLOCK bit). */
-  ref = true;
-  /** Older versions still visible to open snapshots, oldest first. */
-  history: PageVersion[] | null = null;
-  /**
-   * The buffer as loaded from disk while no caller has been given it except through
-   * `Pager.peek` (whose callers keep no reference): when evicted, it is reused for the next
-   * load. null once `read` has handed it out (or a commit replaced it).
-   */
-  frame: Buffer | null = null;
-  constructor(buf: Buffer, seq: number) {
-    this.buf = buf;
-    this.seq = seq;
-  }
-}
-
-/** One data file: its identity and its cached pages. */
-export class DataFile {
-  name: string;
-  path: string;
-  readonly uid: number;
-  readonly pageSize: number;
-  readonly pages = new Map<number, CachedPage>();
-  handle: FileHandle | undefined;
-  /** Set when a committed transaction removed the file. */
-  removed = false;
-  /** The meta page's needsLog when the file was opened from disk (0: none recorded). */
-  needsLog = 0;
-  /**
-   * At least as many pages as the file holds on disk (`Pager.pagesOnDisk`): its size when
-   * `sizedHandle` was opened, raised by every page written through it since (data files only
-   * grow, and only `Pager.writePage` writes them).
-   */
-  diskPages = 0;
-  sizedHandle: FileHandle | undefined;
-  /**
-   * Per page number, 1 + the checkpoint epoch in which the page's full image was last logged,
-   * kept when the page leaves the cache (0: unknown). A page written back, evicted and read again
-   * in the same epoch needs no second image (I4 asks for one per page per checkpoint).
-   */
-  imageEpochs = new Uint32Array(0);
-  constructor(name: string, filePath: string, uid: number, pageSize: number) {
-    this.name = name;
-    this.path = filePath;
-    this.uid = uid;
-    this.pageSize = pageSize;
-  }
-}
-
-/** The image epoch a page had when it left the cache (-1: none kept). Bounds checked: a read past a typed array's end is slow in V8. */
-function keptImageEpoch(file: DataFile, pgno: number): number {
-  const a = file.imageEpochs;
-  return pgno < a.length ? a[pgno]! - 1 : -1;
-}
-
-let zeros = Buffer.alloc(0);
-/** True when every byte of the page is zero (never written, or past the end of the file). */
-export function isZeroPage(buf: Buffer): boolean {
-  if (zeros.length < buf.length) zeros = Buffer.alloc(buf.length);
-  return buf.equals(zeros.subarray(0, buf.length));
-}
-
-export function pageChecksum(buf: Buffer): number {
-  return zlib.crc32(buf.subarray(4));
-}
-
-/**
- * Checks a page read from disk: checksum, own page number, own file (I6). Returns a reason or
- * undefined when the page is sound.
- */
-export function checkPage(buf: Buffer, pgno: number, uid: number): string | undefined {
-  if (buf.readUInt32LE(PageOffset.checksum) !== pageChecksum(buf)) {
-    if (planted('page-ignore-checksum') && !isZeroPage(buf)) return undefined; // PLANT(page-ignore-checksum)
-    return isZeroPage(buf) ? 'page was never written (all zeros)' : 'page checksum mismatch';
-  }
-  const own = buf.readUInt32LE(PageOffset.pgno);
-  if (own !== pgno) return `page ${own} found at the place of page ${pgno} (misdirected write)`;
-  const fileUid = buf.readUInt32LE(PageOffset.fileUid);
-  if (fileUid !== uid) return `page belongs to another file (file id ${fileUid}, expected ${uid})`;
-  return undefined;
-}
-
-/**
- * The B-tree knows pages, not files: its structure errors name `page N` and an offset within the
- * page. Callers that know the data file turn them into the file's path and byte offset (I6).
- */
-export function locateCorruption(e: unknown, file: DataFile): unknown {
-  if (!(e instanceof CorruptionError)) return e;
-  const m = /^page (\d+)$/.exec(e.file);
-  if (m === null) return e;
-  const pgno = Number(m[1]);
-  const located = new CorruptionError(file.path, pgno * file.pageSize + e.offset, `page ${pgno}: ${e.what}`);
-  located.stack = e.stack;
-  return located;
-}
-
-/** Runs `fn`, locating a B-tree corruption error in `file`. */
-export function inFile<T>(file: DataFile, fn: () => T): T {
-  try {
-    return fn();
-  } catch (e) {
-    throw locateCorruption(e, file);
-  }
-}
+export { CachedPage, DataFile, type PageVersion } from './datafile.js';
+export { checkPage, inFile, initPageHeader, isZeroPage, locateCorruption, pageChecksum } from './page_check.js';
+export { POISON, arenaCheck } from './arena.js';
+export { FilePages, PeekReader, SnapshotReader } from './readers.js';
+export { applyDelta, diffInto } from './delta.js';
+export type { PageReader, PageWriter };
 
 export interface PagerOptions {
   cacheSize: number;
@@ -192,9 +73,13 @@ export class Pager {
   /** Called when dirty pages fill half the cache: the environment starts a write-back. */
   onPressure: (() => void) | undefined;
 
+  /** Spare page buffers (arena.ts). */
+  private readonly arena: Arena;
+
   constructor(vfs: Vfs, opts: PagerOptions) {
     this.vfs = vfs;
     this.opts = opts;
+    this.arena = new Arena(opts, this.snapshots);
   }
 
   get cacheSize(): number {
@@ -335,7 +220,7 @@ export class Pager {
         // one held a snapshot it has released: spares, unless a held page list writes them.
         for (let i = 0; i < drop; i++) {
           this.historyBytes -= h[i]!.buf.length;
-          if (!this.held.has(h[i]!.buf)) this.recycle(h[i]!.buf, p.buf.length);
+          if (!this.arena.held.has(h[i]!.buf)) this.arena.recycle(h[i]!.buf, p.buf.length);
         }
         h.splice(0, drop);
       }
@@ -382,89 +267,31 @@ export class Pager {
     return p.buf;
   }
 
-  // The page arena (docs/DESIGN.md §Page arena): spare page buffers that nobody references,
-  // handed out by `load`, `FilePages.writable`, `allocate` and `free` instead of new ones. About a
-  // tenth of the cache at most (`spares` and `freed` together; always room for one). A frame evicted while a `peek` caller
-  // runs may still be in that caller's hands (a descent holds its page while an overflow chain is
-  // read, and each load may evict), so it waits in `freed` until the caller has returned and
-  // calls `settle`.
-  private readonly spares: Buffer[] = [];
-  private readonly freed: Buffer[] = [];
-  /** Buffers of page lists alive across awaits (a checkpoint's or write-back's: `hold`), with how many lists hold each: never recycled. */
-  private readonly held = new Map<Buffer, number>();
+  // ---- the page arena (arena.ts) -----------------------------------------------------------
 
-  /**
-   * Keeps the buffers of a page list taken by `collectDirty` or `collectWriteBack` from being
-   * recycled while the list is in use (it is written across awaits, and `markClean` compares
-   * buffer identity); call the returned function once, when the list is no longer used.
-   */
+  /** Keeps the buffers of a page list from being recycled while it is in use (Arena.hold); call the returned function once, when it is not. */
   hold(pages: ReadonlyArray<{ buf: Buffer }>): () => void {
-    const held = this.held;
-    for (const d of pages) held.set(d.buf, (held.get(d.buf) ?? 0) + 1);
-    let holding = true;
-    return () => {
-      if (!holding) return;
-      holding = false;
-      for (const d of pages) {
-        const n = held.get(d.buf)!;
-        if (n > 1) held.set(d.buf, n - 1);
-        else held.delete(d.buf);
-      }
-    };
-  }
-
-  /** Can this committed buffer, which nobody else was handed, be recycled now? No snapshot may read it, no held page list write it. */
-  private unshared(buf: Buffer): boolean {
-    return (this.snapshots.size === 0 || planted('arena-ignore-snapshots')) && !this.held.has(buf); // PLANT(arena-ignore-snapshots)
+    return this.arena.hold(pages);
   }
 
   /** A spare buffer of `pageSize` bytes (contents stale: the caller overwrites all of it), or undefined. */
   spare(pageSize: number): Buffer | undefined {
-    const buf = this.spares.pop();
-    return buf !== undefined && buf.length === pageSize ? buf : undefined;
-  }
-
-  private roomForSpare(pageSize: number): boolean {
-    return (this.spares.length + this.freed.length) * 10 * pageSize < this.opts.cacheSize;
+    return this.arena.spare(pageSize);
   }
 
   /** Gives back a page buffer that nobody references any more (the caller has proved it): a spare, or poison (`arenaCheck`). */
   recycle(buf: Buffer, pageSize: number): void {
-    if (buf.length !== pageSize) return;
-    if (arenaCheck.on) poison(buf);
-    else if (this.roomForSpare(pageSize)) this.spares.push(buf);
-  }
-
-  /**
-   * Called for a clean page leaving the cache: keeps its buffer if nobody else may hold it. A
-   * frame (given only to `peek` callers) waits for `settle`. Any other buffer is recycled only
-   * `between` operations (trim, a microtask after a commit: no caller is half way through a
-   * descent) while no snapshot is open and no page list is held — every reader that keeps a page
-   * from one call to the next (cursor, iterator, transaction) holds a snapshot.
-   */
-  private release(p: CachedPage, pageSize: number, between: boolean): void {
-    if (p.buf.length === pageSize) {
-      if (p.frame === p.buf) {
-        if (arenaCheck.on || this.roomForSpare(pageSize)) this.freed.push(p.buf);
-      } else if (between && this.unshared(p.buf)) this.recycle(p.buf, pageSize);
-    }
-    p.frame = null;
+    this.arena.recycle(buf, pageSize);
   }
 
   /** Ends a `peek` caller's operation: frames evicted during it may now be reused. */
   settle(): void {
-    const f = this.freed;
-    if (f.length === 0) return;
-    for (let i = 0; i < f.length; i++) {
-      if (arenaCheck.on) poison(f[i]!);
-      else this.spares.push(f[i]!);
-    }
-    f.length = 0;
+    this.arena.settle();
   }
 
   /** Reads and checks a page and caches it; `frame`: loaded for `peek`, its buffer reusable (set before the eviction below, which may drop this very page). */
   private load(file: DataFile, pgno: number, frame: boolean): CachedPage {
-    const into = this.spare(file.pageSize);
+    const into = this.arena.spare(file.pageSize);
     if (into !== undefined) this.stats.framesReused++;
     const buf = this.readFromDisk(file, pgno, into);
     const why = checkPage(buf, pgno, file.uid) ?? this.checkLsn(file, pgno, buf);
@@ -603,7 +430,7 @@ export class Pager {
           }
           f.pages.delete(pgno);
           this.keepImageEpoch(f, pgno, p);
-          this.release(p, f.pageSize, between);
+          this.arena.release(p, f.pageSize, between);
           this.cached--;
           this.stats.evictions++;
         }
@@ -661,7 +488,7 @@ export class Pager {
       p.frame = null;
       // The replaced version, unless a snapshot may read it or a held list write it: the
       // committing transaction (whose snapshot ended before its install) reads nothing any more.
-      if (old !== buf && this.unshared(old)) this.recycle(old, file.pageSize);
+      if (old !== buf && this.arena.unshared(old)) this.arena.recycle(old, file.pageSize);
     }
     if (!p.dirty) {
       p.dirty = true;
@@ -789,249 +616,5 @@ export class Pager {
       this.dirtyCount--;
       this.evictRetryAt = 0; // an evictable page: trim() may scan again
     }
-  }
-}
-
-/** A read-only view of one file at a snapshot sequence. */
-export class SnapshotReader implements PageReader {
-  readonly pageSize: number;
-  constructor(
-    private readonly pager: Pager,
-    readonly file: DataFile,
-    readonly seq: number,
-  ) {
-    this.pageSize = file.pageSize;
-  }
-  page(pgno: number): Buffer {
-    return this.pager.read(this.file, pgno, this.seq);
-  }
-}
-
-/**
- * The latest committed state of one file for point reads that copy what they return and keep no
- * page afterwards (`Pager.peek`); the caller calls `pager.settle()` when its read has returned.
- */
-export class PeekReader implements PageReader {
-  readonly pageSize: number;
-  constructor(
-    private readonly pager: Pager,
-    readonly file: DataFile,
-  ) {
-    this.pageSize = file.pageSize;
-  }
-  page(pgno: number): Buffer {
-    return this.pager.peek(this.file, pgno);
-  }
-}
-
-/** A transaction's copy-on-write pages in one file, over the snapshot it began at. */
-export class FilePages implements PageWriter {
-  readonly pageSize: number;
-  /** Private pages: changed copies and new pages. */
-  readonly changed = new Map<number, Buffer>();
-  readonly created = new Set<number>();
-  /** The committed version each changed page was copied from (immutable buffers: identity tells whether it is still current). */
-  readonly bases = new Map<number, Buffer>();
-  /**
-   * The committed version of each page read here without being changed (yet): a write's outcome
-   * can depend on a page it did not change (a delete that found no key changes nothing), so
-   * those pages must be current too for the transaction to install as it is (basesCurrent).
-   */
-  readonly seen = new Map<number, Buffer>();
-  constructor(
-    private readonly pager: Pager,
-    readonly file: DataFile,
-    readonly seq: number,
-  ) {
-    this.pageSize = file.pageSize;
-  }
-
-  page(pgno: number): Buffer {
-    const own = this.changed.get(pgno);
-    if (own !== undefined) return own;
-    const base = this.pager.read(this.file, pgno, this.seq);
-    this.seen.set(pgno, base);
-    return base;
-  }
-
-  writable(pgno: number): Buffer {
-    let buf = this.changed.get(pgno);
-    if (buf === undefined) {
-      const base = this.pager.read(this.file, pgno, this.seq);
-      buf = this.pager.spare(this.pageSize);
-      if (buf === undefined) buf = Buffer.from(base);
-      else {
-        base.copy(buf);
-        this.pager.stats.sparesReused++;
-      }
-      this.changed.set(pgno, buf);
-      this.bases.set(pgno, base);
-    }
-    return buf;
-  }
-
-  /**
-   * True when every page this set changed is still, in the latest committed state, the version
-   * it was copied from (and every new page was allocated at the end of the file, whose meta page
-   * is then also unchanged), and so is every page it only read: replaying its writes on the
-   * latest state would then read and write the same pages. Pages without a recorded base
-   * (free-list reuse, freed pages) answer false.
-   */
-  basesCurrent(): boolean {
-    for (const pgno of this.changed.keys()) {
-      if (this.created.has(pgno)) continue;
-      const base = this.bases.get(pgno);
-      if (base === undefined || this.pager.read(this.file, pgno, Infinity) !== base) return false;
-    }
-    for (const [pgno, base] of this.seen) {
-      if (!this.changed.has(pgno) && this.pager.read(this.file, pgno, Infinity) !== base) return false;
-    }
-    return true;
-  }
-
-  allocate(type: PageType): { pgno: number; buf: Buffer } {
-    const meta = this.writable(0);
-    let pgno = meta.readUInt32LE(MetaOffset.freeHead);
-    const count = meta.readUInt32LE(MetaOffset.pageCount);
-    const path = this.file.path;
-    // A damaged free list or page count must fail the write here, before its commit, never hand
-    // out a live page (issue 21, F12: a tree overwritten by an overflow chain, and logged).
-    if (pgno !== NO_PAGE) {
-      if (pgno >= count) throw new CorruptionError(path, MetaOffset.freeHead, `free list head ${pgno} is not a page of the file (page count ${count}); run db_verify`);
-      const fp = this.page(pgno);
-      if (fp[PageOffset.type] !== 0) {
-        throw new CorruptionError(path, pgno * this.pageSize + PageOffset.type, `page ${pgno} is on the free list but is not a free page (type ${fp[PageOffset.type]}); run db_verify`);
-      }
-      meta.writeUInt32LE(fp.readUInt32LE(PageOffset.next), MetaOffset.freeHead);
-    } else {
-      pgno = count;
-      if (pgno >= 0xffff_ffff) throw new CorruptionError(path, MetaOffset.pageCount, `page count ${count} is at the largest page number; run db_verify`);
-      // Past the latest committed count (below it: a concurrent commit allocated it, and this
-      // transaction, whose meta page is then stale, is replayed at commit); not in a file this
-      // transaction creates.
-      if (!this.created.has(0)) {
-        const committed = this.pager.read(this.file, 0, Infinity).readUInt32LE(MetaOffset.pageCount);
-        if (pgno >= committed && this.pager.holdsData(this.file, pgno)) {
-          throw new CorruptionError(path, pgno * this.pageSize, `page ${pgno}, past the page count ${count} of the meta page, holds data (the page count is damaged); run db_verify`);
-        }
-        // Every page below the committed count is on disk or in the cache (a new page stays
-        // cached until written), so a larger count is damage — e.g. a meta page that recovery
-        // redid from a damaged disk copy: never extend the file there (F11).
-        const onDisk = this.pager.pagesOnDisk(this.file);
-        if (committed > onDisk + this.file.pages.size) {
-          throw new CorruptionError(path, MetaOffset.pageCount, `page count ${committed} exceeds the file (${onDisk} pages on disk, ${this.file.pages.size} in the cache); run db_verify`);
-        }
-      }
-      meta.writeUInt32LE(pgno + 1, MetaOffset.pageCount);
-      this.created.add(pgno);
-    }
-    const buf = this.blank();
-    initPageHeader(buf, pgno, this.file.uid, type);
-    this.changed.set(pgno, buf);
-    return { pgno, buf };
-  }
-
-  /** An all-zero page buffer: a spare zero-filled (no stale bytes may reach the log or the file), else a new one. */
-  private blank(): Buffer {
-    const buf = this.pager.spare(this.pageSize);
-    if (buf === undefined) return Buffer.alloc(this.pageSize);
-    this.pager.stats.sparesReused++;
-    return buf.fill(0);
-  }
-
-  /**
-   * Gives the private pages back to the pager's spares: the transaction was aborted or is
-   * rebased, so they were never installed (no snapshot or page list has them) and its cursors
-   * and readers refuse to read on (DbCursor.step, Database.range: checkTxn).
-   */
-  discard(): void {
-    for (const buf of this.changed.values()) this.pager.recycle(buf, this.pageSize);
-    this.changed.clear();
-    this.bases.clear();
-    this.seen.clear();
-  }
-
-  free(pgno: number): void {
-    assert(pgno !== 0, 'the meta page cannot be freed');
-    const meta = this.writable(0);
-    const buf = this.blank();
-    initPageHeader(buf, pgno, this.file.uid, 0 as PageType);
-    buf.writeUInt32LE(meta.readUInt32LE(MetaOffset.freeHead), PageOffset.next);
-    meta.writeUInt32LE(pgno, MetaOffset.freeHead);
-    this.changed.set(pgno, buf);
-  }
-}
-
-export function initPageHeader(buf: Buffer, pgno: number, uid: number, type: PageType): void {
-  buf.fill(0, 0, PAGE_HEADER_SIZE);
-  buf.writeUInt32LE(pgno, PageOffset.pgno);
-  buf.writeUInt32LE(uid, PageOffset.fileUid);
-  buf[PageOffset.type] = type;
-}
-
-/**
- * The byte ranges in which `next` differs from `prev`, skipping the checksum and LSN fields,
- * encoded for a page_delta record: repeated (u32 offset, u32 length, bytes); ranges closer than
- * 16 bytes are merged. Written into `out` from `at` (room needed: 2 × the page size + 16 bytes,
- * the worst case of alternating ranges); returns their length. The commit path writes them where
- * the page_delta record's body goes (records.ts pageDeltaBody). With `from`/`to`, only bytes
- * [from, to) are compared (the caller knows the rest is equal: src/btree/ranges.ts diffRanges);
- * a range then ends at `to` at the latest, as the whole-page diff's does when at least 16 equal
- * bytes follow `to`.
- */
-export function diffInto(prev: Buffer, next: Buffer, out: Buffer, at: number, from: number = PageOffset.pgno, to: number = next.length): number {
-  const n = to;
-  assert(out.length >= at + 2 * (n - from) + 16 && n <= next.length, 'room for a page diff');
-  let len = at;
-  // Equal stretches are skipped 4 bytes at a time through Int32 views when both pages are
-  // 4-byte aligned (page buffers are: each has its own ArrayBuffer). Profiles of random loads
-  // showed the former native 64-byte block compares (argument checks per call) costing more than
-  // this loop. The ranges found are the same as a byte-by-byte scan finds. A short span (a few
-  // changed blocks) is not worth the two views.
-  const aligned = n - from >= 512 && prev.length >= n && (prev.byteOffset & 3) === 0 && (next.byteOffset & 3) === 0 && (n & 3) === 0;
-  const pw = aligned ? new Int32Array(prev.buffer, prev.byteOffset, n >> 2) : EMPTY_WORDS;
-  const nw = aligned ? new Int32Array(next.buffer, next.byteOffset, n >> 2) : EMPTY_WORDS;
-  const nwords = pw.length;
-  let i: number = from > PageOffset.pgno ? from : PageOffset.pgno;
-  while (i < n) {
-    while (i < n && (i & 3) !== 0 && prev[i] === next[i]) i++;
-    if ((i & 3) === 0) {
-      let w = i >> 2;
-      while (w < nwords && pw[w] === nw[w]) w++;
-      if (w > i >> 2) i = w << 2;
-    }
-    while (i < n && prev[i] === next[i]) i++;
-    if (i >= n) break;
-    const start = i;
-    let end = i + 1;
-    let j = end;
-    while (j < n) {
-      if (prev[j] !== next[j]) {
-        end = j + 1;
-        j++;
-      } else if (j - end >= 16) break;
-      else j++;
-    }
-    out.writeUInt32LE(start, len);
-    out.writeUInt32LE(end - start, len + 4);
-    next.copy(out, len + 8, start, end);
-    len += 8 + end - start;
-    i = end;
-  }
-  return len - at;
-}
-
-const EMPTY_WORDS = new Int32Array(0);
-
-/** Applies a page_delta's ranges to `page` in place; throws on a malformed delta. */
-export function applyDelta(page: Buffer, ranges: Buffer): void {
-  let at = 0;
-  while (at < ranges.length) {
-    if (at + 8 > ranges.length) throw new Error('page delta is truncated');
-    const off = ranges.readUInt32LE(at);
-    const len = ranges.readUInt32LE(at + 4);
-    if (at + 8 + len > ranges.length || off + len > page.length || off < PageOffset.pgno) throw new Error('page delta range is out of bounds');
-    ranges.copy(page, off, at + 8, at + 8 + len);
-    at += 8 + len;
   }
 }

@@ -38,12 +38,19 @@ export class CorruptionError extends CairnError {
   readonly offset: number;
   /** What is wrong, without the file and offset. */
   readonly what: string;
+  /**
+   * @internal The page, when `file` names only a page (`page N`: the B-tree knows pages, not
+   * files) and `offset` is within it: `locateCorruption` (src/page/page_check.ts) turns it into
+   * the data file's path and byte offset.
+   */
+  declare readonly pgno?: number;
   /** @internal */
-  constructor(file: string, offset: number, what: string) {
+  constructor(file: string, offset: number, what: string, pgno?: number) {
     super('CORRUPT', `${file} at offset ${offset}: ${what}`);
     this.file = file;
     this.offset = offset;
     this.what = what;
+    if (pgno !== undefined) this.pgno = pgno;
     this.name = 'CorruptionError';
   }
 }
