@@ -6,7 +6,7 @@
 // db_recover -c: src/backup/refusals.test.ts; fuzzy copies interleaved with a writer:
 // src/backup/interleave.test.ts).
 
-import { RETENTION_HINT } from './retention.js';
+import { RETENTION_HINT } from '../log/retention.js';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { SimVfs } from '../io/sim.js';
