@@ -27,7 +27,7 @@ import { CairnError, CorruptionError, IoError } from '../util/errors.js';
 import { type Lsn, formatLsn, lsnFile, readLsn, writeLsn } from '../util/lsn.js';
 import { logFileName } from '../log/file.js';
 import { INTERNAL_TXN } from '../txn/txn.js';
-import { fileNameProblem } from '../recovery/names.js';
+import { fileNameProblem } from './names.js';
 
 /** The latest time a Date can hold (ms): a commit time must be a finite number from 0 to this. */
 export const MAX_COMMIT_TIME = 8.64e15;
