@@ -33,7 +33,8 @@ import { knownHistory } from '../log/file.js';
 import { Database, type Descriptor, badDescriptorRoot, decodeDescriptor, encodeDescriptor } from './database.js';
 import { type OwnerLock, foreignLogs, lockEnvironment } from './lock.js';
 import { type Channel, startChannel } from './channel.js';
-import { type RecoveryResult, checkAllPages, openDataFile, recover } from '../recovery/redo.js';
+import { type RecoveryResult, recover } from '../recovery/redo.js';
+import { checkAllPages, openDataFile } from '../recovery/check.js';
 import { LOAD_TEMP_PREFIX, fileNameProblem, loadTempPid } from '../recovery/names.js';
 import { type KeptLog, checkLogNumbering, keptLogs } from '../log/retention.js';
 import { planted } from '../util/plant.js'; // PLANT: the planted-bug yardstick (src/util/plant.ts)

@@ -11,7 +11,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { SimVfs } from '../io/sim.js';
 import { Environment } from './environment.js';
-import { openDataFile } from '../recovery/redo.js';
+import { openDataFile } from '../recovery/check.js';
 import { LogReader, listLogFiles } from '../log/reader.js';
 import { logFileName } from '../log/file.js';
 import { INTERNAL_TXN } from '../txn/txn.js';
