@@ -9,7 +9,6 @@ import { MAX_PAGE_SIZE, MIN_PAGE_SIZE, PageOffset } from '../page/format.js';
 import { DataFile, type Pager, checkPage, isZeroPage } from '../page/pager.js';
 import { CairnError, CorruptionError } from '../util/errors.js';
 import { type Lsn, formatLsn, readLsn } from '../util/lsn.js';
-import type { RecoveryContext } from './context.js';
 
 /**
  * The final check reads data files in pieces of this many bytes: small enough to stay in the
@@ -42,6 +41,14 @@ export class Verified {
     const lsn = this.lsns[pgno];
     return lsn === undefined || lsn < 0 ? undefined : lsn;
   }
+}
+
+/** What checkAllPages needs of the recovery context (redo.ts). */
+interface CheckContext {
+  vfs: Vfs;
+  envId: Buffer;
+  /** Every candidate data file in the data directories: name → path. */
+  listDataFiles(): Map<string, string>;
 }
 
 /** Writes every dirty page and fsyncs the data files. */
@@ -108,7 +115,7 @@ export function openDataFile(vfs: Vfs, name: string, p: string, envId: Buffer): 
  * flushAll wrote them with a fresh checksum). A file all of whose pages are such is not read
  * again when none of their LSNs is past `end`.
  */
-export function checkAllPages(pager: Pager, ctx: RecoveryContext, end: Lsn, hint: string, verified?: Map<DataFile, Verified>): void {
+export function checkAllPages(pager: Pager, ctx: CheckContext, end: Lsn, hint: string, verified?: Map<DataFile, Verified>): void {
   const files = new Map<string, DataFile>();
   for (const [name, p] of ctx.listDataFiles()) {
     const f = openDataFile(ctx.vfs, name, p, ctx.envId);

@@ -8,8 +8,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { SimVfs } from '../io/sim.js';
 import { Environment } from '../env/environment.js';
-import { recover } from './redo.js';
-import type { RecoveryContext } from './context.js';
+import { recover, type RecoveryContext } from './redo.js';
 import { flatContext } from '../env/recoverykit.js';
 import { randInt, rng, testSeeds } from '../util/random.js';
 

@@ -34,7 +34,6 @@ import { RETENTION_HINT } from '../log/retention.js';
 import { INTERNAL_TXN } from '../txn/txn.js';
 import { fileNameProblem } from './names.js';
 import { Verified, checkAllPages, flushAll, openDataFile } from './check.js';
-import type { RecoveryContext } from './context.js';
 
 /** The latest time a Date can hold (ms): a commit time must be a finite number from 0 to this. */
 export const MAX_COMMIT_TIME = 8.64e15;
@@ -92,6 +91,18 @@ function mayCreateOver(vfs: Vfs, p: string): boolean {
   } finally {
     h.close();
   }
+}
+
+export interface RecoveryContext {
+  vfs: Vfs;
+  pager: Pager;
+  logDir: string;
+  envId: Buffer;
+  /** Where a data file of this name is, or would be created. */
+  resolve(name: string): string;
+  /** Every candidate data file in the data directories: name → path. */
+  listDataFiles(): Map<string, string>;
+  progress?: (message: string) => void;
 }
 
 export interface RecoveryOptions {
