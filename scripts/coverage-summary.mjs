@@ -25,7 +25,7 @@ const CHECKPOINT_METHODS = ['checkpoint', 'backgroundCheckpoint', 'timedCheckpoi
 
 const MODULES = [
   { name: 'src/log', files: ['src/log/file.ts', 'src/log/reader.ts', 'src/log/records.ts', 'src/log/writer.ts'] },
-  { name: 'src/env/recovery.ts', files: ['src/env/recovery.ts'] },
+  { name: 'src/recovery', files: ['src/recovery/redo.ts', 'src/recovery/check.ts'] },
   { name: 'checkpoint (environment.ts)', files: ['src/env/environment.ts'], methods: CHECKPOINT_METHODS },
   { name: 'src/backup/archive.ts', files: ['src/backup/archive.ts'] },
   { name: 'src/backup', files: ['src/backup/archive.ts', 'src/backup/hotbackup.ts', 'src/backup/layout.ts', 'src/backup/manifest.ts'] },

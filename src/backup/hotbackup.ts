@@ -24,7 +24,7 @@ import { Environment, type HotBackupOptions, type HotBackupReport, type Recovery
 import type { ChannelClient, ChannelStatus } from '../env/channel.js';
 import { CONTROL_FILE, type Control, readControl } from '../env/control.js';
 import { readOwner } from '../env/lock.js';
-import { KEEP_LOGS_LINE } from '../env/retention.js';
+import { KEEP_LOGS_LINE } from '../log/retention.js';
 import { nodeVfs } from '../io/node.js';
 import type { FileHandle, Vfs } from '../io/vfs.js';
 import { LOG_HEADER_SIZE, decodeLogHeader, logFileName } from '../log/file.js';

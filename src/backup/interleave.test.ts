@@ -39,7 +39,7 @@ import { randInt, rng, testSeeds } from '../util/random.js';
 import { type BackupSource, runHotBackup } from './hotbackup.js';
 import { listDataFiles, readLayout } from './layout.js';
 import { RecordingVfs, Replica, ScheduledVfs, type WriterOp } from '../testing/backupkit.js';
-import { openDataFile } from '../env/recovery.js';
+import { openDataFile } from '../recovery/check.js';
 
 /** The needsLog of a data file's meta page; 0 when none or when the page fails its checks (recovery then trusts nothing in it). */
 function needsLogOf(vfs: Vfs, p: string, envId: Buffer): Lsn {

@@ -10,7 +10,7 @@ import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Environment } from '../env/environment.js';
-import { RETENTION_HINT } from '../env/retention.js';
+import { RETENTION_HINT } from '../log/retention.js';
 import { Writer, logsIn, ok, run, snapshot, tmpdir } from '../testing/backupkit.js';
 import { logFileName } from '../log/file.js';
 import { formatLsn, lsnFile } from '../util/lsn.js';

@@ -34,9 +34,10 @@ import { Database, type Descriptor, type Encodings, badDescriptorRoot, decodeDes
 import { type Encoding, type KeyEncodingName, type ValueEncodingName, resolveEncoding } from './encoding.js';
 import { type OwnerLock, foreignLogs, lockEnvironment } from './lock.js';
 import { type Channel, startChannel } from './channel.js';
-import { type RecoveryResult, checkAllPages, openDataFile, recover } from './recovery.js';
-import { LOAD_TEMP_PREFIX, fileNameProblem, loadTempPid } from './names.js';
-import { type KeptLog, checkLogNumbering, keptLogs } from './retention.js';
+import { type RecoveryResult, recover } from '../recovery/redo.js';
+import { checkAllPages, openDataFile } from '../recovery/check.js';
+import { LOAD_TEMP_PREFIX, fileNameProblem, loadTempPid } from '../recovery/names.js';
+import { type KeptLog, checkLogNumbering, keptLogs } from '../log/retention.js';
 import { planted } from '../util/plant.js'; // PLANT: the planted-bug yardstick (src/util/plant.ts)
 
 /** Options of `Environment.open`; a DB_CONFIG file in the home overrides them. */

@@ -6,12 +6,12 @@
 // db_recover -c: src/backup/refusals.test.ts; fuzzy copies interleaved with a writer:
 // src/backup/interleave.test.ts).
 
-import { RETENTION_HINT } from './retention.js';
+import { RETENTION_HINT } from '../log/retention.js';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { SimVfs } from '../io/sim.js';
 import { Environment } from './environment.js';
-import { openDataFile } from './recovery.js';
+import { openDataFile } from '../recovery/check.js';
 import { LogReader, listLogFiles } from '../log/reader.js';
 import { logFileName } from '../log/file.js';
 import { INTERNAL_TXN } from '../txn/txn.js';

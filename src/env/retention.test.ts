@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Environment } from './environment.js';
-import { KEEP_LOGS_LINE } from './retention.js';
+import { KEEP_LOGS_LINE } from '../log/retention.js';
 import { listLogFiles } from '../log/reader.js';
 import { nodeVfs } from '../io/node.js';
 import { ok, run, tmpdir } from '../testing/backupkit.js';

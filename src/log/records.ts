@@ -1,6 +1,7 @@
 // The log record table (docs/FORMAT.md §Log records). Declared once: the table drives encode,
 // decode, db_printlog and the redo dispatch in recovery. Adding a record type means adding a
-// row here and a redo handler in recovery/redo.ts (a registry test fails otherwise).
+// row here and a redo handler in recovery/redo.ts (its handler table does not compile without
+// one, and the registry test in env/recordtypes.test.ts fails until its recovery is tested).
 //
 // Field kinds, all little-endian:
 //   u32   4 bytes unsigned

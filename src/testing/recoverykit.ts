@@ -4,7 +4,7 @@
 import * as path from 'node:path';
 import type { SimVfs } from '../io/sim.js';
 import { readControl } from '../env/control.js';
-import type { RecoveryContext } from '../env/recovery.js';
+import type { RecoveryContext } from '../recovery/redo.js';
 import { Pager } from '../page/pager.js';
 import { isDataFileName } from '../backup/layout.js';
 

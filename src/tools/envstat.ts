@@ -15,7 +15,7 @@ import { type Lsn, formatLsn, lsnFile, lsnOffset, makeLsn, parseLsn } from '../u
 import { CliError } from '../cli/common.js';
 import { RawDataFile } from './datafile.js';
 import { controlOf, layoutOf } from './home.js';
-import { type KeptLog, keptLogs } from '../env/retention.js';
+import { type KeptLog, keptLogs } from '../log/retention.js';
 
 export interface LsnInfo {
   file: number;

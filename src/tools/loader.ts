@@ -33,7 +33,7 @@ import { RawDataFile } from './datafile.js';
 import { descriptorFor, dupModeOf, fixedLength, headerFor, isRecnoType, recnoKey } from './dbmeta.js';
 import { controlOf, layoutOf, looksLikeEnvironment, resolveDataFile, type Layout } from './home.js';
 import { processIsAlive } from '../env/lock.js';
-import { LOAD_TEMP_PREFIX, MAX_FILE_NAME_BYTES, fileNameProblem } from '../env/names.js';
+import { LOAD_TEMP_PREFIX, MAX_FILE_NAME_BYTES, fileNameProblem } from '../recovery/names.js';
 
 /** Records are committed in batches of about this many bytes while a new file is built. */
 export const BATCH_BYTES = 8 * 1024 * 1024;

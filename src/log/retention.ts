@@ -5,8 +5,8 @@
 // for those, one DB_CONFIG line (KEEP_LOGS_LINE) keeps them until db_archive moves them.
 
 import type { Vfs } from '../io/vfs.js';
-import { logFileName } from '../log/file.js';
-import { listLogFiles } from '../log/reader.js';
+import { logFileName } from './file.js';
+import { listLogFiles } from './reader.js';
 import { CairnError } from '../util/errors.js';
 
 /** The setting that keeps every log file until an operator moves it (Berkeley DB's default). */

@@ -1,4 +1,4 @@
-// Recovery with the log reader's window sliding inside transactions (recovery.ts keepPending:
+// Recovery with the log reader's window sliding inside transactions (redo.ts keepPending:
 // the records of the unfinished transaction that lie in a window buffer about to be filled
 // again are copied first) against recovery with the default window, on seeded random
 // workloads with transactions of up to tens of KiB left as a kill -9 leaves them: the same
@@ -7,8 +7,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { SimVfs } from '../io/sim.js';
-import { Environment } from './environment.js';
-import { recover, type RecoveryContext } from './recovery.js';
+import { Environment } from '../env/environment.js';
+import { recover, type RecoveryContext } from './redo.js';
 import { flatContext } from '../testing/recoverykit.js';
 import { randInt, rng, testSeeds } from '../util/random.js';
 
