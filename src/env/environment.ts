@@ -168,7 +168,7 @@ export interface EnvironmentStat {
     dir: string; file: number; offset: number; end: string; durable: string; fileSize: number; records: number; bytes: number; writes: number; syncs: number; newFiles: number;
     /** 'recovery': checkpoints remove what recovery no longer needs (default); 'all': kept until db_archive moves them. */
     retention: 'recovery' | 'all';
-    /** Every log file on disk, oldest first, with why it is kept (src/env/retention.ts). */
+    /** Every log file on disk, oldest first, with why it is kept (src/log/retention.ts). */
     kept: KeptLog[];
   };
   /** Transactions since open, and the snapshots open now with what they keep. */

@@ -48,7 +48,7 @@ export interface EnvReport {
     end: LsnInfo;
     redo: LsnInfo;
     removable: number[];
-    /** Every log file with why it is kept (src/env/retention.ts); live owners' own autoRemoveLogs option is not known here: DB_CONFIG's line or the default. */
+    /** Every log file with why it is kept (src/log/retention.ts); live owners' own autoRemoveLogs option is not known here: DB_CONFIG's line or the default. */
     kept: KeptLog[];
     /** 'recovery': checkpoints remove what recovery no longer needs (default); 'all': DB_CONFIG keeps every log file. */
     retention: 'recovery' | 'all';
