@@ -111,7 +111,7 @@ import { PageType } from '../page/format.js';
 import { CairnError, invalid } from '../util/errors.js';
 import { assert } from '../util/assert.js';
 import { planted } from '../util/plant.js';
-import type { PageReader, PageWriter } from './store.js';
+import type { PageReader, PageWriter } from '../page/store.js';
 import {
   BRANCH,
   BRANCH_HDR,
