@@ -1,6 +1,6 @@
 // Slotted-page primitives for B-tree leaf and branch pages and overflow chains. The byte layout
-// is documented at the top of btree.ts and in FORMAT.md; this file is the only one that knows
-// offsets. All integers little-endian, as in the shared page header (src/page/format.ts).
+// is documented in FORMAT.md; this file is the only one that knows offsets. All integers
+// little-endian, as in the shared page header (src/page/format.ts).
 
 import { PageOffset, PageType } from '../page/format.js';
 import type { PageReader, PageWriter } from '../page/store.js';
