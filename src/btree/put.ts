@@ -56,7 +56,7 @@ function leafLayout(kl: number, vl: number, pageSize: number): number {
   return kp * 4 + F_KOVF + (LEAF_HDR + kp + REF + vl <= mc ? 0 : F_VOVF);
 }
 
-export function writeLeafCell(d: Buffer, off: number, fl: number, key: Buffer, kin: number, kref: number, val: Buffer, vin: number, vref: number): void {
+function writeLeafCell(d: Buffer, off: number, fl: number, key: Buffer, kin: number, kref: number, val: Buffer, vin: number, vref: number): void {
   d[off] = fl;
   d[off + 1] = kin & 0xff;
   d[off + 2] = kin >>> 8;

@@ -94,7 +94,7 @@ export const S: SearchScratch = {
 
 const EMPTY_PREFIX = Buffer.alloc(0);
 
-export function badCell(pgno: number, off: number): CairnError {
+function badCell(pgno: number, off: number): CairnError {
   return corrupt(pgno, off, 'cell outside the cell area or with bad flags');
 }
 

@@ -15,7 +15,7 @@ export interface TreeStat {
 }
 
 /** Visits every leaf and branch page (pre-order), checking headers; guards against cycles. */
-export function walkNodes(r: PageReader, root: number, fn: (p: Buffer, pgno: number, depth: number) => void): void {
+function walkNodes(r: PageReader, root: number, fn: (p: Buffer, pgno: number, depth: number) => void): void {
   const seen = new Set<number>();
   const visit = (pgno: number, depth: number): void => {
     if (depth > MAX_DEPTH) throw corrupt(pgno, 0, `tree deeper than ${MAX_DEPTH} levels`);
