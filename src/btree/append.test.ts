@@ -1,4 +1,4 @@
-// The write descent's append fast path (btree.ts locateW): runs of ascending keys mixed with
+// The write descent's append fast path (put.ts locateW): runs of ascending keys mixed with
 // keys that go elsewhere (before the last key, equal to it, a prefix of it, in an earlier leaf),
 // through two BTree objects on one tree (each keeps its own "appending" hint), checked against
 // a sorted model after every run. Replay: CAIRN_SEED=<seed> node --test dist/btree/append.test.js

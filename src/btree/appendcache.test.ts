@@ -1,4 +1,4 @@
-// The cached append path (btree.ts locateW / insertLeaf: an append after a non-splitting append
+// The cached append path (put.ts locateW / insertLeaf: an append after a non-splitting append
 // to the rightmost leaf skips the descent) against the slow path. Two MemStores receive the same
 // seeded operations, one with the cache on and one with it off (appendCache.on); after every
 // batch every page of the two stores must be byte-for-byte equal, and the trees must verify.

@@ -5,7 +5,7 @@
 // allocated throws CorruptionError, as the pager does for a page number beyond the file.
 
 import { PageType } from '../page/format.js';
-import type { PageReader, PageWriter } from './store.js';
+import type { PageReader, PageWriter } from '../page/store.js';
 import { CorruptionError } from '../util/errors.js';
 import type { Dirty } from './ranges.js';
 

@@ -5,7 +5,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { BTree, type DupMode, type ScanOptions } from './btree.js';
-import type { PageReader } from './store.js';
+import type { PageReader } from '../page/store.js';
 import { newTree, checkTree, maxCell } from '../testing/btreekit.js';
 import { rng } from '../util/random.js';
 

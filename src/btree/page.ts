@@ -1,9 +1,9 @@
 // Slotted-page primitives for B-tree leaf and branch pages and overflow chains. The byte layout
-// is documented at the top of btree.ts and in FORMAT.md; this file is the only one that knows
-// offsets. All integers little-endian, as in the shared page header (src/page/format.ts).
+// is documented in FORMAT.md; this file is the only one that knows offsets. All integers
+// little-endian, as in the shared page header (src/page/format.ts).
 
-import { PageType } from '../page/format.js';
-import type { PageReader, PageWriter } from './store.js';
+import { PageOffset, PageType } from '../page/format.js';
+import type { PageReader, PageWriter } from '../page/store.js';
 import { CorruptionError } from '../util/errors.js';
 import { type Dirty, writableWhole } from './ranges.js';
 
@@ -12,11 +12,11 @@ export const BRANCH: number = PageType.Branch;
 export const OVERFLOW: number = PageType.Overflow;
 
 // Header fields owned by the B-tree (bytes 20..31 of the shared header).
-export const H_TYPE = 20;
-export const H_FLAGS = 21;
-export const H_COUNT = 22;
-export const H_NEXT = 24;
-export const H_PREV = 28;
+export const H_TYPE = PageOffset.type;
+export const H_FLAGS = PageOffset.flags;
+export const H_COUNT = PageOffset.count;
+export const H_NEXT = PageOffset.next;
+export const H_PREV = PageOffset.prev;
 // Body header of leaf and branch pages.
 export const H_UPPER = 32; // u16 start of the cell area; 0 means pageSize (empty cell area)
 export const H_FRAG = 34; // u16 bytes of dead cells inside the cell area
@@ -260,25 +260,6 @@ export function writeChain(w: PageWriter, src: Buffer, start: number, len: numbe
     remaining -= n;
   }
   return first;
-}
-
-/** Reads a chain of len bytes into dst at dstOff. owner/refOff name the referencing cell. */
-export function readChain(r: PageReader, first: number, len: number, dst: Buffer, dstOff: number, owner: number, refOff: number): void {
-  const cap = ovfCapacity(r.pageSize);
-  let pg = first;
-  let remaining = len;
-  let pos = dstOff;
-  while (remaining > 0) {
-    if (pg === 0) throw corrupt(owner, refOff, `overflow chain ends ${remaining} bytes early`);
-    const p = r.page(pg);
-    const n = checkOvfPage(p, pg, remaining, cap);
-    p.copy(dst, pos, OVF_DATA, OVF_DATA + n);
-    pos += n;
-    remaining -= n;
-    const nx = u32(p, H_NEXT);
-    if (remaining === 0 && nx !== 0) throw corrupt(pg, H_NEXT, 'overflow chain continues past its recorded length');
-    pg = nx;
-  }
 }
 
 /**

@@ -5,7 +5,7 @@
 // without one they run in their own auto-committed transaction and return a promise.
 
 import { BTree, type Cursor, type DupMode, type ScanOptions } from '../btree/btree.js';
-import type { PageReader } from '../btree/store.js';
+import type { PageReader } from '../page/store.js';
 import { type DataFile, type Pager, PeekReader, SnapshotReader, inFile, locateCorruption } from '../page/pager.js';
 import { Transaction } from '../txn/txn.js';
 import { CairnError, CorruptionError, invalid } from '../util/errors.js';

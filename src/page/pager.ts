@@ -16,7 +16,7 @@
 
 import * as path from 'node:path';
 import type { FileHandle, Vfs } from '../io/vfs.js';
-import type { PageReader, PageWriter } from '../btree/store.js';
+import type { PageReader, PageWriter } from './store.js';
 import { assert } from '../util/assert.js';
 import { CairnError, CorruptionError } from '../util/errors.js';
 import { type Lsn, formatLsn, readLsn } from '../util/lsn.js';

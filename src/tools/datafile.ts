@@ -15,7 +15,7 @@
 
 import * as fs from 'node:fs';
 import { BTree, type DupMode } from '../btree/btree.js';
-import type { PageReader } from '../btree/store.js';
+import type { PageReader } from '../page/store.js';
 import { badDescriptorRoot, decodeDescriptor, type Descriptor } from '../env/database.js';
 import { MAX_PAGE_SIZE, MIN_PAGE_SIZE, PAGE_HEADER_SIZE, PageOffset, PageType } from '../page/format.js';
 import { DATA_MAGIC, MetaOffset, readMeta, type MetaInfo } from '../page/meta.js';

@@ -14,7 +14,7 @@
 // A read-only transaction is just a registered snapshot.
 
 import { FilePages, type DataFile, type Pager, SnapshotReader } from '../page/pager.js';
-import type { PageReader } from '../btree/store.js';
+import type { PageReader } from '../page/store.js';
 import type { Dirty } from '../btree/ranges.js';
 import { CairnError } from '../util/errors.js';
 import { type Hold, letGo, newHold } from './forgotten.js';
