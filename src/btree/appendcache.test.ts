@@ -12,7 +12,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { BTree, appendCache, type DupMode } from './btree.js';
-import { MemStore } from './memstore.js';
+import { MemStore } from '../testing/memstore.js';
 import { fill } from '../testing/btreekit.js';
 import { randBytes, randInt, rng, testSeeds } from '../util/random.js';
 import { SimVfs } from '../io/sim.js';

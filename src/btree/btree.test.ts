@@ -1,7 +1,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { BTree } from './btree.js';
-import { MemStore } from './memstore.js';
+import { MemStore } from '../testing/memstore.js';
 import { newTree, b, hex, checkTree, dump, fill, maxCell, ovfCapacity } from '../testing/btreekit.js';
 
 describe('btree basics', () => {

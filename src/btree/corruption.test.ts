@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { CorruptionError } from '../util/errors.js';
 import { BTree } from './btree.js';
-import { MemStore } from './memstore.js';
+import { MemStore } from '../testing/memstore.js';
 import { newTree, b, fill } from '../testing/btreekit.js';
 
 const isCorrupt = (e: unknown): boolean => e instanceof CorruptionError && /^page \d+ at offset \d+: /.test(e.message);

@@ -7,7 +7,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { BTree, type DupMode } from './btree.js';
-import { MemStore } from './memstore.js';
+import { MemStore } from '../testing/memstore.js';
 import type { PageReader } from '../page/store.js';
 import { Dirty, diffRanges, rangesOf, track, writableWhole } from './ranges.js';
 import { applyDelta, diffInto } from '../page/pager.js';

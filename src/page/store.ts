@@ -1,6 +1,6 @@
 // What the B-tree needs from the layer below: pages by number, copy-on-write for changes,
 // allocation and freeing. The pager implements it over snapshots and transactions; tests
-// implement it in memory (see btree/memstore.ts).
+// implement it in memory (see testing/memstore.ts).
 
 import type { PageType } from './format.js';
 import type { Dirty } from '../btree/ranges.js';

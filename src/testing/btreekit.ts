@@ -2,7 +2,7 @@
 
 import assert from 'node:assert/strict';
 import { BTree, type DupMode } from '../btree/btree.js';
-import { MemStore } from '../btree/memstore.js';
+import { MemStore } from './memstore.js';
 import { maxCell, ovfCapacity } from '../btree/page.js';
 
 export { maxCell, ovfCapacity };
