@@ -1,297 +1,44 @@
 // The environment: a home directory with its log, data files, control file and owner lock
 // (docs/DESIGN.md §Layers). Opening runs recovery when the last owner did not close cleanly.
 
-import { randomBytes, randomInt } from 'node:crypto';
+import { randomInt } from 'node:crypto';
 import * as path from 'node:path';
 import { BTree, type DupMode } from '../btree/btree.js';
 import { diffRanges, rangesOf } from '../btree/ranges.js';
-import { DEFAULT_FILE_MODE, dirModeFor, nodeVfs } from '../io/node.js';
+import { nodeVfs } from '../io/node.js';
 import type { Vfs } from '../io/vfs.js';
-import {
-  DEFAULT_LOG_BUFFER_SIZE,
-  DEFAULT_LOG_FILE_SIZE,
-  LOG_HEADER_SIZE,
-  MIN_LOG_FILE_SIZE,
-  logFileName,
-  parseLogFileName,
-} from '../log/file.js';
-import { LogReader, listLogFiles } from '../log/reader.js';
-import { PAGE_DELTA_FIXED, commitBody, formatRecoverTime, pageDeltaBody, pageImageBody } from '../log/records.js';
+import { logFileName } from '../log/file.js';
+import { listLogFiles } from '../log/reader.js';
+import { PAGE_DELTA_FIXED, commitBody, pageDeltaBody, pageImageBody } from '../log/records.js';
 import { LogWriter } from '../log/writer.js';
-import { DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, MIN_PAGE_SIZE, PageOffset, PageType } from '../page/format.js';
+import { PageOffset, PageType } from '../page/format.js';
 import { MetaOffset, initMeta, readMeta } from '../page/meta.js';
 import { DataFile, type FilePages, Pager, SnapshotReader, diffInto, inFile, initPageHeader } from '../page/pager.js';
-import { PageLsnMap, pageMapPath, readPageMap, writePageMap } from '../page/lsnmap.js';
+import { writePageMap } from '../page/lsnmap.js';
 import { DURABILITIES, type Durability, INTERNAL_TXN, Transaction } from '../txn/txn.js';
 import { ActiveTxns } from '../txn/forgotten.js';
 import { CairnError, CorruptionError, IoError, RunRecoveryError, invalid } from '../util/errors.js';
-import { type Lsn, formatLsn, lsnFile, lsnOffset, parseLsn, readLsn, writeLsn } from '../util/lsn.js';
-import { type ParsedDbConfig, configLine, parseDbConfig } from './config.js';
-import { type Control, readControl, writeControl, CONTROL_FILE } from './control.js';
-import { checkHistory, checkHistoryChain, lastLogHeader, newHistory } from './history.js';
-import { knownHistory } from '../log/file.js';
+import { type Lsn, formatLsn, lsnFile, lsnOffset, readLsn, writeLsn } from '../util/lsn.js';
+import { type Control, writeControl } from './control.js';
 import { Database, type Descriptor, badDescriptorRoot, decodeDescriptor, encodeDescriptor } from './database.js';
-import { type OwnerLock, foreignLogs, lockEnvironment } from './lock.js';
+import { type OwnerLock, lockEnvironment } from './lock.js';
 import { type Channel, startChannel } from './channel.js';
-import { type RecoveryResult, checkAllPages, openDataFile, recover } from './recovery.js';
+import { openDataFile } from './recovery.js';
 import { LOAD_TEMP_PREFIX, fileNameProblem, loadTempPid } from './names.js';
-import { type KeptLog, checkLogNumbering, keptLogs } from './retention.js';
+import { keptLogs } from './retention.js';
 import { planted } from '../util/plant.js'; // PLANT: the planted-bug yardstick (src/util/plant.ts)
+import { type Dirs, isDataFileName, resolveDataFile } from './dirs.js';
+import { type OpenContext, type Opening, openControl, openLog, prepareHome } from './open.js';
+import { type ArchiveOptions, ENV_DEFAULTS, type EnvironmentOptions, type EnvironmentStat, type HotBackupOptions, type HotBackupReport, type OpenDatabaseOptions, type RecoverOptions, type RecoveryReport, checkOptions, resolveOptions } from './options.js';
+import { recoverHome } from './recover.js';
 
-/** Options of `Environment.open`; a DB_CONFIG file in the home overrides them. */
-export interface EnvironmentOptions {
-  /** Create the home and a new environment if there is none. */
-  create?: boolean | undefined;
-  /** Default commit durability (DB_CONFIG's set_flags overrides, as in Berkeley DB). */
-  durability?: Durability | undefined;
-  /** Page cache size in bytes (default 64 MiB). */
-  cacheSize?: number | undefined;
-  /** Page size for new data files (default 4096). */
-  pageSize?: number | undefined;
-  /** Log file size (default 10 MiB; set_lg_max). */
-  logFileSize?: number | undefined;
-  /** Log buffer size (default 1 MiB; set_lg_bsize). */
-  logBufferSize?: number | undefined;
-  /**
-   * Remove log files at each checkpoint once normal recovery no longer needs them and nothing
-   * pinned them (default true). Failover copies made by hand and incremental backups need them
-   * all: set false, or put `log_set_config DB_LOG_AUTO_REMOVE off` in DB_CONFIG (which wins).
-   */
-  autoRemoveLogs?: boolean | undefined;
-  /**
-   * A snapshot (transaction, iterator, cursor) keeping more than this many times cacheSize of
-   * older page versions is listed in stat().txn.oldSnapshots (default 1).
-   */
-  snapshotWarn?: number | undefined;
-  /**
-   * Past this many times cacheSize of older page versions kept for snapshots, the oldest snapshot
-   * is invalidated: its next step throws SNAPSHOT_TOO_OLD (default 8, and at least 64 MiB when
-   * not given; Infinity: never).
-   */
-  snapshotLimit?: number | undefined;
-  /** Run this recovery before opening: 'normal' is automatic when needed; 'catastrophic' replays every log file. */
-  recover?: 'normal' | 'catastrophic' | undefined;
-  /** Automatic checkpoints: after this many KiB of log or minutes (default 65536 KiB, 5 min); false: only on demand. */
-  checkpoint?: { kbytes?: number | undefined; minutes?: number } | false;
-  /**
-   * Open for reading only: no log writer, no checkpoints, nothing written to the home (the
-   * control file must say the environment was closed or recovered). For inspecting failover
-   * copies and backups without touching their files.
-   */
-  readOnly?: boolean | undefined;
-  /**
-   * Permissions of the files and directories this environment creates (Berkeley DB's mode,
-   * reduced by the umask): default 0o600, directories with the matching x bits (0o700). E.g.
-   * 0o640 or 0o660 to share with the group.
-   */
-  mode?: number | undefined;
-  /** Close a coordination-channel connection idle this long, in ms (default 60 000). */
-  channelIdleMs?: number | undefined;
-  /** The file system (tests pass a SimVfs). */
-  vfs?: Vfs | undefined;
-  /** Progress messages from recovery. */
-  progress?: ((message: string) => void) | undefined;
-}
-
-/** Options of `env.openDatabase`. */
-export interface OpenDatabaseOptions {
-  /** A named database inside the file (several may share one file). */
-  name?: string | undefined;
-  /** Create the database when it does not exist. */
-  create?: boolean | undefined;
-  /** With create: fail if the database exists. */
-  exclusive?: boolean | undefined;
-  /** Duplicate keys: 'sorted' (values in memcmp order) or 'unsorted' (insertion order). Set at creation. */
-  duplicates?: DupMode | boolean | undefined;
-  /** @internal Berkeley DB dump metadata to keep (db_load). */
-  descriptor?: Partial<Descriptor> | undefined;
-  /** @internal db_load's temporary file (`.db_load.<pid>.<name>`: names/LOAD_TEMP_PREFIX). */
-  temporary?: boolean | undefined;
-}
-
-/** Options of `Environment.recover` (the API of `db_recover`). */
-export interface RecoverOptions {
-  /** Replay every log file from the first (for backups and failover copies). */
-  catastrophic?: boolean | undefined;
-  /** Recover to this time: later commits are not applied, and the later log is kept aside. */
-  until?: Date | undefined;
-  /** Recover to this LSN ("file/offset" or "[file][offset]"): transactions committed before it. */
-  untilLsn?: string | undefined;
-  /** @internal The file system (tests pass a SimVfs). */
-  vfs?: Vfs | undefined;
-  /** Progress messages, one line each. */
-  progress?: ((message: string) => void) | undefined;
-}
-
-/** What a recovery did (`Environment.recover`, `db_recover -v`). */
-export interface RecoveryReport {
-  /** Normal (from the last checkpoint's redo point) or catastrophic (every log file). */
-  kind: 'normal' | 'catastrophic';
-  /** The LSN recovery started reading at ("[file][offset]"). */
-  start: string;
-  /** The end of the log after recovery. */
-  end: string;
-  /** Transactions committed in the log read. */
-  transactions: number;
-  /** Time of the last commit applied. */
-  lastCommit?: Date | undefined;
-  /** Log bytes read. */
-  logBytes: number;
-  /** Pages a log record changed. */
-  pagesRedone: number;
-  /** With `until`: where the log files after the recovery point were moved. */
-  keptLogDir?: string | undefined;
-  /** Wall-clock time the recovery took. */
-  durationMs: number;
-}
-
-/** `env.stat()`: figures of a live environment. */
-export interface EnvironmentStat {
-  /** The home directory. */
-  home: string;
-  /** The environment id in hex. */
-  envId: string;
-  /** The log: where it ends, what has been written and synced since open, and why each file is kept. */
-  log: {
-    dir: string; file: number; offset: number; end: string; durable: string; fileSize: number; records: number; bytes: number; writes: number; syncs: number; newFiles: number;
-    /** 'recovery': checkpoints remove what recovery no longer needs (default); 'all': kept until db_archive moves them. */
-    retention: 'recovery' | 'all';
-    /** Every log file on disk, oldest first, with why it is kept (src/env/retention.ts). */
-    kept: KeptLog[];
-  };
-  /** Transactions since open, and the snapshots open now with what they keep. */
-  txn: {
-    nextId: number; begun: number; commits: number; aborts: number; active: number; snapshots: number; lastCommit?: Date;
-    /** Bytes of older page versions kept for open snapshots (beyond the cache). */
-    snapshotBytes: number;
-    /** Snapshots keeping more than snapshotWarn × cacheSize: sequence, holders, bytes kept, commits since. */
-    oldSnapshots: Array<{ seq: number; holders: number; pinnedBytes: number; commitsBehind: number }>;
-    /** Snapshot holders invalidated by snapshotLimit (SNAPSHOT_TOO_OLD), and released because they were garbage collected unreleased. */
-    tooOld: number;
-    reclaimed: number;
-  };
-  /** The page cache: its budget, content and traffic since open. */
-  cache: { size: number; pageSize: number; pages: number; dirty: number; hits: number; misses: number; evictions: number; pagesWritten: number; writeBacks: number; pagesWrittenBack: number };
-  /** Checkpoints since open, the last one and the redo point. */
-  checkpoint: { count: number; last: string; redo: string; lastTime?: Date; running: boolean };
-}
-
-/** Options of `env.hotBackup` (the API of `db_hotbackup`). */
-export interface HotBackupOptions {
-  /** Checkpoint the source first (db_hotbackup -c). */
-  checkpoint?: boolean | undefined;
-  /** Refresh an existing backup: move inactive logs into it, copy active ones (db_hotbackup -u). */
-  update?: boolean | undefined;
-  /** Progress messages, one line each. */
-  progress?: ((message: string) => void) | undefined;
-  /** Recreate DB_CONFIG's directory layout in the target and copy DB_CONFIG (db_hotbackup -D); default 'flat'. */
-  layout?: 'flat' | 'config' | undefined; // issue 3
-  /** Keep every copied log file in the target after recovery (db_hotbackup -g). */
-  keepLogs?: boolean | undefined; // issue 3
-}
-
-/** What a hot backup did. */
-export interface HotBackupReport {
-  /** The backup directory, absolute. */
-  dir: string;
-  /** Data files copied. */
-  dataFiles: string[];
-  /** Log files copied. */
-  logsCopied: string[];
-  /** Log files moved from the source (`update`: inactive logs). */
-  logsMoved: string[];
-  /** The source's log position when the copy began. */
-  startLsn: string;
-  /** The log position the backup is recovered to. */
-  endLsn: string;
-  /** Bytes copied. */
-  bytes: number;
-  /** Wall-clock time the backup took. */
-  durationMs: number;
-  /** The catastrophic recovery run on the copy. */
-  recovery: RecoveryReport;
-  /** The manifest written (__cairn.backup.json). */
-  manifest: string; // issue 3
-  /** Log files removed from the target after recovery (no longer needed). */
-  logsRemoved: string[]; // issue 3
-  /** Catastrophic recovery of the backup needs every log file from this LSN's file on. */
-  requiredLsn: string; // issue 3
-}
-
-/** Options of `env.archive` (the API of `db_archive`). */
-export interface ArchiveOptions {
-  /** All log files (db_archive -l) instead of only the removable ones. */
-  logs?: boolean | undefined;
-  /** The database files (db_archive -s). */
-  data?: boolean | undefined;
-  /** Absolute paths (db_archive -a). */
-  absolute?: boolean | undefined;
-  /** Remove the removable log files (db_archive -d). */
-  remove?: boolean | undefined;
-}
-
-interface Dirs {
-  home: string;
-  logDir: string;
-  dataDirs: string[];
-  createDir: string;
-}
-
-function loadConfig(vfs: Vfs, home: string): ParsedDbConfig | undefined {
-  const p = path.join(home, 'DB_CONFIG');
-  if (vfs.stat(p) === undefined) return undefined;
-  return parseDbConfig(vfs.readFile(p).toString('utf8'), p);
-}
-
-function layout(home: string, cfg: ParsedDbConfig | undefined): Dirs {
-  const dataDirs = (cfg?.dataDirs ?? []).map((d) => path.resolve(home, d));
-  const createDir = cfg?.createDir !== undefined ? path.resolve(home, cfg.createDir) : (dataDirs[0] ?? home);
-  return { home, logDir: cfg?.logDir !== undefined ? path.resolve(home, cfg.logDir) : home, dataDirs, createDir };
-}
-
-/** Where a data file of this name is (the first data directory holding it), or would be created. */
-function resolveDataFile(vfs: Vfs, dirs: Dirs, name: string): string {
-  const why = fileNameProblem(name); // callers check first; never a path out of the data directories
-  if (why !== undefined) throw invalid(why);
-  for (const d of dirs.dataDirs.length > 0 ? dirs.dataDirs : [dirs.home]) {
-    const p = path.join(d, name);
-    if (vfs.stat(p) !== undefined) return p;
-  }
-  return path.join(dirs.createDir, name);
-}
-
-/**
- * A home whose creation stopped before its control file was written: one log file, log.1, with a
- * valid header and no record or no header at all (zeros), and no data files. Nothing was ever
- * committed in it (the control file says 'open' before anything is).
- */
-function unfinishedCreate(vfs: Vfs, dirs: Dirs, logs: number[]): boolean {
-  if (logs.length !== 1 || logs[0] !== 1) return false;
-  for (const d of dirs.dataDirs.length > 0 ? dirs.dataDirs : [dirs.home]) {
-    for (const n of vfs.readdir(d)) if (isDataFileName(n) && vfs.stat(path.join(d, n))?.isDirectory === false) return false;
-  }
-  const reader = new LogReader(vfs, dirs.logDir);
-  try {
-    if (reader.header(1) === undefined) {
-      const bytes = vfs.readFile(path.join(dirs.logDir, logFileName(1)));
-      return bytes.every((b) => b === 0);
-    }
-    for (const _ of reader.records()) return false;
-    return true;
-  } catch {
-    return false;
-  }
-}
+export type { EnvironmentOptions, OpenDatabaseOptions, RecoverOptions, RecoveryReport, EnvironmentStat, HotBackupOptions, HotBackupReport, ArchiveOptions } from './options.js';
 
 /** For promises whose outcome is reported elsewhere. */
 const noop = (): void => {};
 
 /** The most pages a checkpoint writes with one call (256 KiB of 4 KiB pages). */
 const CHECKPOINT_RUN = 64;
-
-function isDataFileName(name: string): boolean {
-  return !name.startsWith('__cairn') && name !== 'DB_CONFIG' && parseLogFileName(name) === undefined && !name.endsWith('.tmp');
-}
 
 /**
  * An environment: a home directory with its log, data files, control file and owner lock, owned
@@ -402,163 +149,41 @@ export class Environment {
   static async open(home: string, options: EnvironmentOptions = {}): Promise<Environment> {
     const vfs = options.vfs ?? nodeVfs;
     home = path.resolve(home);
-    if (options.durability !== undefined && !DURABILITIES.includes(options.durability)) {
-      throw invalid(`durability must be one of ${DURABILITIES.join(', ')}, got ${String(options.durability)}`);
-    }
-    if (options.readOnly && (options.create || options.recover)) throw invalid('readOnly cannot be combined with create or recover');
-    if (options.mode !== undefined && !(Number.isInteger(options.mode) && (options.mode & ~0o777) === 0 && (options.mode & 0o600) === 0o600)) {
-      throw invalid(`mode must be a permission mode from 0o600 to 0o777 that lets the owner read and write (e.g. 0o640), got ${String(options.mode)}`);
-    }
-    const st = vfs.stat(home);
-    if (st === undefined) {
-      if (!options.create) throw new CairnError('NOT_FOUND', `environment home ${home} does not exist; pass { create: true } to make one`);
-      vfs.mkdir(home, { recursive: true, mode: dirModeFor(options.mode ?? DEFAULT_FILE_MODE) });
-    } else if (!st.isDirectory) throw invalid(`environment home ${home} is not a directory`);
-    const cfg = loadConfig(vfs, home);
-    const dirs = layout(home, cfg);
-    for (const d of cfg?.dataDirs ?? []) {
-      const p = path.resolve(home, d);
-      if (!vfs.stat(p)?.isDirectory) throw new CairnError('NOT_FOUND', `data directory ${p} named in ${configLine(cfg!, 'dataDirs', d)} does not exist; create it or fix DB_CONFIG`);
-    }
-    if (!vfs.stat(dirs.logDir)?.isDirectory) {
-      if (!options.create) throw new CairnError('NOT_FOUND', `log directory ${dirs.logDir} named in ${cfg ? configLine(cfg, 'logDir', cfg.logDir) : 'DB_CONFIG'} does not exist; create it or fix DB_CONFIG`);
-      vfs.mkdir(dirs.logDir, { recursive: true, mode: dirModeFor(options.mode ?? DEFAULT_FILE_MODE) });
-    }
-    const logFileSize = cfg?.logFileSize ?? options.logFileSize ?? DEFAULT_LOG_FILE_SIZE;
-    const logBufferSize = cfg?.logBufferSize ?? options.logBufferSize ?? DEFAULT_LOG_BUFFER_SIZE;
-    const pageSize = options.pageSize ?? DEFAULT_PAGE_SIZE;
-    if (!(pageSize >= MIN_PAGE_SIZE && pageSize <= MAX_PAGE_SIZE && (pageSize & (pageSize - 1)) === 0)) {
-      throw invalid(`pageSize must be a power of two from ${MIN_PAGE_SIZE} to ${MAX_PAGE_SIZE}, got ${pageSize}`);
-    }
-    if (!(logFileSize >= MIN_LOG_FILE_SIZE && logFileSize >= 4 * pageSize + LOG_HEADER_SIZE && logFileSize < 2 ** 32)) {
-      const what = `log file size must be at least ${MIN_LOG_FILE_SIZE} bytes and 4 pages, got ${logFileSize}`;
-      // A value DB_CONFIG set is reported with its file and line (it wins over the option).
-      if (cfg?.logFileSize !== undefined) throw new CairnError('CONFIG', `${configLine(cfg, 'logFileSize')}: set_lg_max: ${what}; fix that line`);
-      throw invalid(what);
-    }
-    const cacheSize = cfg?.cacheSize ?? options.cacheSize ?? 64 * 1024 * 1024;
-    for (const k of ['snapshotWarn', 'snapshotLimit'] as const) {
-      const v = options[k];
-      if (v !== undefined && !(typeof v === 'number' && v > 0)) throw invalid(`${k} must be a number > 0 (a multiple of cacheSize), got ${String(v)}`);
-    }
-    const durability = cfg?.durability ?? options.durability ?? 'sync';
-    const ckpt = options.checkpoint === false ? { kbytes: 0, minutes: 0 } : { kbytes: options.checkpoint?.kbytes ?? 65536, minutes: options.checkpoint?.minutes ?? 5 };
-
+    checkOptions(options);
+    const { cfg, dirs } = prepareHome(vfs, home, options);
+    const o = resolveOptions(options, cfg);
     const lock = lockEnvironment(vfs, dirs, { readOnly: options.readOnly, mode: options.mode });
-    let log: LogWriter | undefined;
+    const opened: Opening = {};
     try {
-      // Default: 8 × the cache, and never under 64 MiB (a small cache must not cut short every snapshot).
-      const historyLimit = options.snapshotLimit !== undefined ? options.snapshotLimit * cacheSize : Math.max(8 * cacheSize, 64 * 1024 * 1024);
-      const pager = new Pager(vfs, { cacheSize, historyLimit });
-      let control = readControl(vfs, home);
-      const logOpts = { envId: Buffer.alloc(16), fileSize: logFileSize, bufferSize: logBufferSize };
-      if (control === undefined) {
-        let logs = listLogFiles(vfs, dirs.logDir);
-        if (unfinishedCreate(vfs, dirs, logs)) {
-          // A creation that stopped before its control file (a crash, a failed fsync): nothing was
-          // ever committed in it, so it is made again from scratch.
-          if (!options.create || options.readOnly) throw new CairnError('NOT_FOUND', `${home} is an environment whose creation did not finish (no ${CONTROL_FILE}, a log with no records, no data files); open it with { create: true } to make it again`);
-          for (const n of logs) vfs.unlink(path.join(dirs.logDir, logFileName(n)));
-          vfs.syncDir(dirs.logDir);
-          logs = [];
-        }
-        if (options.readOnly && (logs.length > 0 || !options.create)) {
-          throw new RunRecoveryError(`${home} has no ${CONTROL_FILE}; run db_recover -c -h ${home} before opening it read-only`);
-        }
-        if (logs.length > 0) {
-          if (options.recover !== 'catastrophic') {
-            if (foreignLogs(vfs, dirs)) throw new CairnError('CONFIG', `${home} has no ${CONTROL_FILE}, and its log directory ${dirs.logDir} (set_lg_dir in DB_CONFIG) holds another environment's logs; give this environment its own log directory`);
-            throw new RunRecoveryError(`${home} has log files but no ${CONTROL_FILE} (a copy or backup that was never recovered); run db_recover -c -h ${home} (catastrophic recovery) first`);
-          }
-          control = runRecovery(vfs, dirs, pager, undefined, 'catastrophic', {}, options.progress).control;
-        } else {
-          if (!options.create) throw new CairnError('NOT_FOUND', `${home} is not a cairn environment (no ${CONTROL_FILE}); pass { create: true } to make one`);
-          const envId = randomBytes(16);
-          const history = newHistory();
-          try {
-            log = LogWriter.create(vfs, dirs.logDir, { ...logOpts, envId, history });
-          } catch (e) {
-            if (!(e instanceof IoError && cfg?.logDir !== undefined)) throw e;
-            throw new CairnError('IO', `cannot create the first log file in ${dirs.logDir}, the log directory named in ${configLine(cfg, 'logDir', cfg.logDir)} (${e.message}); fix that line or the directory`, { cause: e });
-          }
-          writePageMap(vfs, home, pager.lsns, envId, log.end);
-          control = { version: 1, envId: envId.toString('hex'), state: 'open', redo: log.end, checkpoint: 0, end: log.end, nextTxn: 1, logFileSize, pageMap: log.end, history: history.toString('hex') };
-        }
-      } else {
-        const wantCatastrophic = options.recover === 'catastrophic';
-        if (control.state === 'recovering' && control.recovery === 'catastrophic' && !wantCatastrophic) {
-          throw new RunRecoveryError(`a catastrophic recovery of ${home} did not finish; run db_recover -c -h ${home} again before opening`);
-        }
-        if (wantCatastrophic) {
-          control = runRecovery(vfs, dirs, pager, control, 'catastrophic', {}, options.progress).control;
-        } else if (control.state !== 'closed' || lock.staleOwner !== undefined || options.recover === 'normal') {
-          if (options.readOnly) throw new RunRecoveryError(`${home} needs recovery (it was not closed cleanly); open it read-write or run db_recover -h ${home} first`);
-          control = runRecovery(vfs, dirs, pager, control, 'normal', {}, options.progress).control;
-        } else {
-          checkHistory(vfs, dirs.logDir, control);
-          const reader = new LogReader(vfs, dirs.logDir, Buffer.from(control.envId, 'hex'));
-          const end = reader.files.length > 0 ? reader.findEnd(control.end) : undefined;
-          if (end !== control.end) {
-            throw new RunRecoveryError(
-              `the log of ${home} changed since it was last closed or recovered (end ${end === undefined ? 'missing' : formatLsn(end)}, expected ${formatLsn(control.end)}); run db_recover -c -h ${home} to apply the new log files`,
-            );
-          }
-          pager.lsns = loadPageMap(vfs, home, control);
-        }
-      }
+      const pager = new Pager(vfs, { cacheSize: o.cacheSize, historyLimit: o.historyLimit });
+      const c: OpenContext = { vfs, home, dirs, cfg, options, lock, pager, logOpts: { envId: Buffer.alloc(16), fileSize: o.logFileSize, bufferSize: o.logBufferSize }, logFileSize: o.logFileSize };
+      let control = openControl(c, opened);
       const envId = Buffer.from(control.envId, 'hex');
+      const args = { home, vfs, dirs, envId, durability: o.durability, pageSize: o.pageSize, pager, lock };
       if (options.readOnly) {
-        return new Environment({ home, vfs, dirs, envId, durability, pageSize, pager, log: undefined, lock, control, autoRemove: false, ckptKbytes: 0, ckptMinutes: 0 });
+        return new Environment({ ...args, log: undefined, control, autoRemove: false, ckptKbytes: 0, ckptMinutes: 0 });
       }
-      if (log === undefined) {
-        const files = listLogFiles(vfs, dirs.logDir);
-        log = files.length === 0
-          ? LogWriter.create(vfs, dirs.logDir, { ...logOpts, envId, history: control.history !== undefined ? Buffer.from(control.history, 'hex') : newHistory() }, lsnFile(control.end) || 1)
-          : LogWriter.resume(vfs, dirs.logDir, { ...logOpts, envId, fileSize: control.logFileSize ?? logFileSize }, control.end);
-      }
-      if (control.fork === true) {
-        // The first read-write open after catastrophic recovery: a copy becoming a primary. It
-        // starts a new history at a new log file, so that the old primary's log files can never be
-        // replayed over it (docs/BACKUP.md §No silent failover loss). The control file says 'open'
-        // first: a crash after the new file is made runs recovery, which adopts that file's history.
-        writeControl(vfs, home, { ...control, state: 'open', recovery: undefined, logFileSize: control.logFileSize ?? logFileSize });
-        const forkedAt = log.end;
-        log.fork(newHistory());
-        control = { ...control, history: log.history.toString('hex'), forkedAt, fork: undefined };
-      } else if (control.history === undefined && knownHistory(log.history)) {
-        control = { ...control, history: log.history.toString('hex') };
-      }
-      control = { ...control, state: 'open', recovery: undefined, logFileSize: control.logFileSize ?? logFileSize };
-      writeControl(vfs, home, control);
-      const env = new Environment({
-        home,
-        vfs,
-        dirs,
-        envId,
-        durability,
-        pageSize,
-        pager,
-        log,
-        lock,
-        control,
-        autoRemove: cfg?.autoRemoveLogs ?? options.autoRemoveLogs ?? true,
-        ckptKbytes: ckpt.kbytes,
-        ckptMinutes: ckpt.minutes,
-      });
-      env.snapshotWarnBytes = (options.snapshotWarn ?? 1) * cacheSize;
-      env.wire();
-      await env.removeLoadTemps();
-      // The channel is a real socket in the home: only for environments on the real file system.
-      if (vfs === nodeVfs) {
-        env.channel = startChannel(env, { idleMs: options.channelIdleMs });
-        // Bound and made private (0600) before anyone can use the environment.
-        await env.channel.ready();
-      }
+      control = openLog(c, control, opened);
+      const env = new Environment({ ...args, log: opened.log, control, autoRemove: o.autoRemove, ckptKbytes: o.ckpt.kbytes, ckptMinutes: o.ckpt.minutes });
+      env.snapshotWarnBytes = o.snapshotWarnBytes;
+      await env.start(options);
       return env;
     } catch (e) {
-      log?.close();
+      opened.log?.close();
       lock.release();
       throw e;
+    }
+  }
+
+  /** The last steps of a read-write open: hooks wired, db_load leftovers removed, the channel up. */
+  private async start(options: EnvironmentOptions): Promise<void> {
+    this.wire();
+    await this.removeLoadTemps();
+    // The channel is a real socket in the home: only for environments on the real file system.
+    if (this.vfs === nodeVfs) {
+      this.channel = startChannel(this, { idleMs: options.channelIdleMs });
+      // Bound and made private (0600) before anyone can use the environment.
+      await this.channel.ready();
     }
   }
 
@@ -584,48 +209,7 @@ export class Environment {
    * or catastrophic (every log file, for backups and failover copies), optionally to a time.
    */
   static async recover(home: string, options: RecoverOptions = {}): Promise<RecoveryReport> {
-    const vfs = options.vfs ?? nodeVfs;
-    home = path.resolve(home);
-    if (!vfs.stat(home)?.isDirectory) throw new CairnError('NOT_FOUND', `environment home ${home} does not exist`);
-    const dirs = layout(home, loadConfig(vfs, home));
-    const lock = lockEnvironment(vfs, dirs);
-    try {
-      let control: Control | undefined;
-      try {
-        control = readControl(vfs, home);
-      } catch (e) {
-        // A damaged control file is rebuilt from the logs by catastrophic recovery (as its error advises).
-        if (!(options.catastrophic && e instanceof CorruptionError)) throw e;
-        control = undefined;
-      }
-      const kind = options.catastrophic || control === undefined ? 'catastrophic' : 'normal';
-      // issue 3 (I7): a backup whose first log file is later than its manifest's recorded start is refused, unchanged.
-      if (kind === 'catastrophic') (await import('../backup/manifest.js')).checkBackupLogs(vfs, home);
-      const t0 = performance.now();
-      const pager = new Pager(vfs, { cacheSize: 64 * 1024 * 1024 });
-      let untilLsn: Lsn | undefined;
-      if (options.untilLsn !== undefined) {
-        untilLsn = parseLsn(options.untilLsn);
-        if (untilLsn === undefined) throw invalid(`untilLsn must look like 3/1200 or [3][1200], got "${options.untilLsn}"`);
-      }
-      if (options.until !== undefined && !(options.until instanceof Date && !Number.isNaN(options.until.getTime()))) throw invalid('until must be a valid Date');
-      const out = runRecovery(vfs, dirs, pager, control, kind, { untilTime: options.until?.getTime(), untilLsn }, options.progress);
-      const r = out.result;
-      for (const f of pager.files.values()) f.handle?.close();
-      return {
-        kind,
-        start: formatLsn(r.start),
-        end: formatLsn(r.end),
-        transactions: r.committed,
-        lastCommit: r.lastCommit === undefined ? undefined : new Date(r.lastCommit),
-        logBytes: r.logBytes,
-        pagesRedone: r.pagesRedone,
-        keptLogDir: out.keptLogDir,
-        durationMs: performance.now() - t0,
-      };
-    } finally {
-      lock.release();
-    }
+    return recoverHome(home, options);
   }
 
   // ---- state -------------------------------------------------------------------------------
@@ -695,7 +279,7 @@ export class Environment {
       // An inner transaction would commit on its own and the outer one then overwrite it.
       throw invalid('env.transaction() was called inside another env.transaction() callback; use the outer callback\'s transaction (pass it to get/put/del) instead of nesting');
     }
-    const retries = options.retries ?? 100;
+    const retries = options.retries ?? ENV_DEFAULTS.retries;
     for (let attempt = 0; ; attempt++) {
       // After a conflict, attempts run one at a time, so that contenders make progress.
       const release = attempt > 0 ? await this.retryTurn() : undefined;
@@ -1615,202 +1199,3 @@ export class Environment {
     }
   }
 }
-
-/**
- * The page LSN map of a closed environment: it must be the one the control file names (written
- * by the last checkpoint or recovery), or the data files and the map are from different times.
- */
-function loadPageMap(vfs: Vfs, home: string, control: Control): PageLsnMap {
-  const found = readPageMap(vfs, home);
-  if (control.pageMap === undefined) return found?.map ?? new PageLsnMap();
-  if (found === undefined) {
-    throw new RunRecoveryError(`${pageMapPath(home)} is missing (the control file names the one written at ${formatLsn(control.pageMap)}); run db_recover -c -h ${home} to rebuild it from the logs`);
-  }
-  if (found.tag !== control.pageMap || !found.envId.equals(Buffer.from(control.envId, 'hex'))) {
-    throw new RunRecoveryError(
-      `${pageMapPath(home)} is not the page LSN map of this environment's data files (written at ${formatLsn(found.tag)}, the control file names ${formatLsn(control.pageMap)}); run db_recover -c -h ${home} to rebuild it from the logs`,
-    );
-  }
-  return found.map;
-}
-
-/**
- * Runs recovery in a directory and writes the control file around it: 'recovering' first (so
- * a recovery that stops half way is noticed: I7), 'closed' with the new redo point after.
- */
-function runRecovery(
-  vfs: Vfs,
-  dirs: Dirs,
-  pager: Pager,
-  control: Control | undefined,
-  kind: 'normal' | 'catastrophic',
-  opts: { untilTime?: number; untilLsn?: Lsn },
-  progress?: (m: string) => void,
-): { control: Control; result: RecoveryResult; keptLogDir?: string } {
-  const files = listLogFiles(vfs, dirs.logDir);
-  if (files.length === 0) throw new CairnError('NOT_FOUND', `no log files in ${dirs.logDir}: nothing to recover from`);
-  if (kind === 'catastrophic') checkLogNumbering(vfs, dirs.logDir);
-  let envId: Buffer;
-  if (control !== undefined) envId = Buffer.from(control.envId, 'hex');
-  else {
-    const h = new LogReader(vfs, dirs.logDir).header(files[0]!);
-    if (h === undefined) throw new CairnError('CORRUPT', `${path.join(dirs.logDir, logFileName(files[0]!))}: log file header is damaged`);
-    envId = h.envId;
-  }
-  const first = new LogReader(vfs, dirs.logDir).header(files[0]!);
-  const logFileSize = control?.logFileSize ?? first?.fileSize ?? DEFAULT_LOG_FILE_SIZE;
-  if (!(logFileSize >= MIN_LOG_FILE_SIZE && logFileSize < 2 ** 32)) {
-    throw new CorruptionError(path.join(dirs.logDir, logFileName(files[0]!)), 16, `log file header gives a log file size of ${logFileSize} bytes, less than ${MIN_LOG_FILE_SIZE}`);
-  }
-  let base: Control = control ?? { version: 1, envId: envId.toString('hex'), state: 'closed', redo: 0, checkpoint: 0, end: 0, nextTxn: 1, logFileSize };
-  const marker: Control = { ...base, state: 'recovering', recovery: kind };
-  // A log of another history (an old primary's, copied over a failed-over copy) is refused,
-  // before the directory is marked (a normal open checks the history too). Without a control
-  // file the history is the log's own.
-  if (control !== undefined) base = checkHistory(vfs, dirs.logDir, base);
-  else {
-    const last = lastLogHeader(vfs, dirs.logDir)?.header.history;
-    if (knownHistory(last)) base = { ...base, history: last.toString('hex') };
-  }
-  checkHistoryChain(vfs, dirs.logDir);
-  const ctx = {
-    vfs,
-    pager,
-    logDir: dirs.logDir,
-    envId,
-    resolve: (name: string) => resolveDataFile(vfs, dirs, name),
-    listDataFiles: () => {
-      const out = new Map<string, string>();
-      for (const d of dirs.dataDirs.length > 0 ? dirs.dataDirs : [dirs.home]) {
-        for (const n of vfs.readdir(d)) {
-          const p = path.join(d, n);
-          if (isDataFileName(n) && !out.has(n) && vfs.stat(p)?.isDirectory === false) out.set(n, p);
-        }
-      }
-      return out;
-    },
-    progress,
-  };
-  let keptLogDir: string | undefined;
-  let untilLsn: Lsn | undefined = opts.untilLsn;
-  if (opts.untilTime !== undefined) untilLsn = findStopPoint(vfs, dirs.logDir, envId, opts.untilTime);
-  if (untilLsn !== undefined && base.forkedAt !== undefined && untilLsn < base.forkedAt) {
-    // The log before the fork is the old primary's history: stopping there would leave a log
-    // that this control file's history refuses. Refused before anything changes.
-    throw new CairnError('INVALID_ARGUMENT', `the recovery point ${formatLsn(untilLsn)} is before this environment's failover at ${formatLsn(base.forkedAt)}, in the old primary's history; choose a point after the failover, or recover a backup of the old primary to that point instead`);
-  }
-  if (untilLsn !== undefined) {
-    // Redo-only recovery cannot take pages back in time: the data files must predate the point.
-    checkAllPages(pager, ctx, untilLsn, 'the data files are newer than the recovery point; restore data files from a backup made before it, then recover to the time again');
-  }
-  const from = kind === 'normal' ? base.redo || undefined : undefined;
-  // Recovery starts from the page LSN map written with the data files' last change; catastrophic
-  // recovery, the way to rebuild a damaged or lost map, goes on without one it cannot trust
-  // (pages no replayed record touches are then not checked for staleness).
-  let found: ReturnType<typeof readPageMap>;
-  try {
-    found = readPageMap(vfs, dirs.home);
-    if (found !== undefined && control?.pageMap !== undefined && found.tag < control.pageMap) {
-      throw new CorruptionError(pageMapPath(dirs.home), 32, `page LSN map is older (${formatLsn(found.tag)}) than the one the control file names (${formatLsn(control.pageMap)}): an old copy was put back; run db_recover -c -h ${dirs.home}`);
-    }
-  } catch (e) {
-    if (kind !== 'catastrophic' || !(e instanceof CorruptionError)) throw e;
-    found = undefined;
-  }
-  if (found !== undefined && found.envId.equals(envId)) pager.lsns = found.map;
-  // 'recovering' once the checks that refuse without changing anything have passed (recover()
-  // calls onStart before its first change): a refused recovery leaves the directory as it was.
-  const onStart = () => writeControl(vfs, dirs.home, marker);
-  const result = recover(ctx, { from, untilLsn, checkAllPages: kind === 'catastrophic', onStart });
-  writePageMap(vfs, dirs.home, pager.lsns, envId, result.end);
-  if (untilLsn !== undefined && result.stoppedAt !== undefined) keptLogDir = keepLaterLog(vfs, dirs, result.stoppedAt);
-  // The redo point never promises more than the data files' meta pages say they need (needsLog,
-  // set by the checkpoints): archival and backups start from it, and a copy with the logs from
-  // there on must be accepted. Redo from an earlier point is idempotent.
-  let redo = result.end;
-  for (const [name, p] of ctx.listDataFiles()) {
-    const need = openDataFile(vfs, name, p, envId)?.needsLog ?? 0;
-    if (need > 0 && need < redo) redo = need;
-  }
-  redo = Math.max(redo, files[0]! * 0x1_0000_0000 + LOG_HEADER_SIZE);
-  const next: Control = {
-    ...base,
-    state: 'closed',
-    recovery: undefined,
-    redo,
-    end: result.end,
-    checkpoint: result.lastCheckpoint || base.checkpoint,
-    nextTxn: result.maxTxn >= 0xffff_fff0 ? 1 : Math.max(base.nextTxn, result.maxTxn + 1), // ids wrap as commitTxn's do
-    lastCommit: result.lastCommit ?? base.lastCommit,
-    logFileSize,
-    pageMap: result.end,
-    // A copy recovered catastrophically starts a new history when it is first opened read-write.
-    fork: kind === 'catastrophic' ? true : base.fork,
-  };
-  writeControl(vfs, dirs.home, next);
-  return { control: next, result, keptLogDir };
-}
-
-/** The LSN of the first record of the first transaction that committed after `time`. */
-function findStopPoint(vfs: Vfs, logDir: string, envId: Buffer, time: number): Lsn | undefined {
-  const reader = new LogReader(vfs, logDir, envId);
-  let txnStart: Lsn | undefined;
-  let txn = -1;
-  let seenCommit = false;
-  for (const raw of reader.records()) {
-    const rec = reader.decode(raw);
-    if (rec.type === 'checkpoint') continue;
-    if (rec.type === 'commit' && rec.txn === INTERNAL_TXN) {
-      // A checkpoint's own transaction is no commit to stop at.
-      txn = -1;
-      txnStart = undefined;
-    } else if (rec.type === 'commit') {
-      if (rec.time > time) {
-        if (!seenCommit) {
-          throw new CairnError('INVALID_ARGUMENT', `recovery time ${formatRecoverTime(time)} is before the earliest commit in the log (${formatRecoverTime(rec.time)}); choose a later time`);
-        }
-        return rec.txn === txn && txnStart !== undefined ? txnStart : raw.lsn;
-      }
-      seenCommit = true;
-      txn = -1;
-      txnStart = undefined;
-    } else if (rec.txn !== txn) {
-      txn = rec.txn;
-      txnStart = raw.lsn;
-    }
-  }
-  return undefined;
-}
-
-/**
- * Recovery to a time keeps the later history: log files after the stop point are moved, and
- * the file holding it copied, into __cairn.after-<time>/ in the log directory; then the log
- * is cut at the stop point so nothing later is replayed by accident.
- */
-function keepLaterLog(vfs: Vfs, dirs: Dirs, stop: Lsn): string {
-  const stamp = new Date().toISOString().replace(/[:.]/g, '-');
-  const keep = path.join(dirs.logDir, `__cairn.after-${stamp}`);
-  vfs.mkdir(keep, { recursive: true });
-  const stopFile = lsnFile(stop);
-  for (const n of listLogFiles(vfs, dirs.logDir)) {
-    if (n < stopFile) continue;
-    const from = path.join(dirs.logDir, logFileName(n));
-    const to = path.join(keep, logFileName(n));
-    if (n === stopFile) {
-      const data = vfs.readFile(from);
-      const h = vfs.open(to, { create: true });
-      h.write(data, 0);
-      h.sync();
-      h.close();
-      const lh = vfs.open(from);
-      const zeros = Buffer.alloc(data.length - lsnOffset(stop));
-      lh.write(zeros, lsnOffset(stop));
-      lh.sync();
-      lh.close();
-    } else vfs.rename(from, to);
-  }
-  vfs.syncDir(keep);
-  vfs.syncDir(dirs.logDir);
-  return keep;
-}
-
