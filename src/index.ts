@@ -1,4 +1,5 @@
 // cairn: an embedded, transactional key/value storage environment for Node.js.
+import './backup/register.js'; // env.hotBackup() and env.archive() (env/backupport.ts)
 export { Environment } from './env/environment.js';
 export type { EnvironmentOptions, OpenDatabaseOptions, RecoverOptions, RecoveryReport, EnvironmentStat, HotBackupOptions, HotBackupReport, ArchiveOptions } from './env/environment.js';
 export { Database, DbCursor } from './env/database.js';

@@ -14,6 +14,7 @@ import * as path from 'node:path';
 import type { ArchiveOptions, Environment } from '../env/environment.js';
 import type { Vfs } from '../io/vfs.js';
 import { readControl } from '../env/control.js';
+import { removeLogFiles } from '../env/archival.js';
 import { acquireOwnerLock } from '../env/lock.js';
 import { listLogFiles } from '../log/reader.js';
 import { logFileName } from '../log/file.js';
@@ -35,17 +36,6 @@ function dataNames(vfs: Vfs, dirs: Dirs, envId: Buffer | undefined, absolute: bo
   return listDataFiles(vfs, dirs, envId)
     .own.map((f) => displayPath(dirs, f.path, absolute))
     .sort();
-}
-
-function removeLogFiles(vfs: Vfs, dirs: Dirs, files: number[]): void {
-  for (const n of files) {
-    try {
-      vfs.unlink(path.join(dirs.logDir, logFileName(n)));
-    } catch (e) {
-      if ((e as { errno?: string }).errno !== 'ENOENT') throw e;
-    }
-  }
-  if (files.length > 0) vfs.syncDir(dirs.logDir);
 }
 
 /**

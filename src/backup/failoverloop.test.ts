@@ -23,6 +23,7 @@ import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { run as runCommand } from '../cli/main.js';
 import { Environment } from '../env/environment.js';
+import './register.js'; // env.hotBackup(), env.archive()
 import { readControl } from '../env/control.js';
 import { nodeVfs } from '../io/node.js';
 import { SimVfs } from '../io/sim.js';

@@ -12,6 +12,7 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Environment } from '../env/environment.js';
+import './register.js'; // env.hotBackup(), env.archive()
 import { readControl, writeControl } from '../env/control.js';
 import { SimVfs } from '../io/sim.js';
 import { LOG_HEADER_SIZE, decodeLogHeader, encodeLogHeader, logFileName } from '../log/file.js';

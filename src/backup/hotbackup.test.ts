@@ -7,6 +7,7 @@ import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Environment } from '../env/environment.js';
+import './register.js'; // env.hotBackup(), env.archive()
 import { nodeVfs } from '../io/node.js';
 import type { FileHandle, Vfs } from '../io/vfs.js';
 import { CairnError, CorruptionError } from '../util/errors.js';

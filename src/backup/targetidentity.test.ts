@@ -15,6 +15,7 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Environment } from '../env/environment.js';
+import './register.js'; // env.hotBackup(), env.archive()
 import { run as runCommand } from '../cli/main.js';
 import { SimVfs } from '../io/sim.js';
 import { environmentSource, runHotBackup } from './hotbackup.js';

@@ -41,7 +41,7 @@
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
-import type { ArchiveOptions, EnvironmentStat } from './environment.js';
+import type { EnvironmentStat } from './environment.js';
 import { nodeVfs } from '../io/node.js';
 import { listLogFiles } from '../log/reader.js';
 import { CairnError } from '../util/errors.js';
@@ -71,7 +71,8 @@ export interface ChannelHost {
   flushLog(): Promise<void>;
   removableLogs(): number[];
   pinLogs(fromFile: number): () => void;
-  archive(options: ArchiveOptions): Promise<string[]>;
+  /** db_archive -d: removes the removable log files, returns them (env/archival.ts). */
+  removeArchivableLogs(): number[];
 }
 
 export interface Channel {
@@ -332,10 +333,7 @@ class ChannelServer implements Channel {
         const logFiles = listLogFiles(nodeVfs, host.dirs.logDir);
         const removable = host.removableLogs();
         let removed: number[] = [];
-        if (r.remove === true) {
-          const names = await host.archive({ remove: true, absolute: true });
-          removed = names.map((n) => Number(/(\d{10})$/.exec(n)?.[1]));
-        }
+        if (r.remove === true) removed = host.removeArchivableLogs();
         const reply: ArchiveReply = { logFiles, removable, removed };
         return { ...reply };
       }

@@ -10,6 +10,7 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Environment } from './environment.js';
+import '../backup/register.js'; // env.hotBackup(), env.archive()
 import { CairnError } from '../util/errors.js';
 import { readMeta } from '../page/meta.js';
 import { REPO, killedAfterReady, runProcess, snapshot, tmpDir } from '../testing/toolskit.js';

@@ -11,6 +11,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { SimVfs } from '../io/sim.js';
 import { Environment } from './environment.js';
+import '../backup/register.js'; // env.hotBackup(), env.archive()
 import type { Database } from './database.js';
 import { rng, randInt, testSeeds } from '../util/random.js';
 import { lsnFile } from '../util/lsn.js';

@@ -12,6 +12,7 @@ import assert from 'node:assert/strict';
 import * as path from 'node:path';
 import { SimVfs } from '../io/sim.js';
 import { Environment } from '../env/environment.js';
+import '../backup/register.js'; // env.hotBackup(), env.archive()
 import { readControl } from '../env/control.js';
 import { recover, type RecoveryContext } from './redo.js';
 import { flatContext } from '../testing/recoverykit.js';

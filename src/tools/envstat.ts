@@ -16,6 +16,7 @@ import { CliError } from '../cli/common.js';
 import { RawDataFile } from './datafile.js';
 import { controlOf, layoutOf } from './home.js';
 import { type KeptLog, keptLogs } from '../log/retention.js';
+import { ENV_DEFAULTS } from '../env/options.js';
 
 export interface LsnInfo {
   file: number;
@@ -72,7 +73,7 @@ export interface EnvReport {
   };
 }
 
-const DEFAULT_CACHE = 64 * 1024 * 1024;
+const DEFAULT_CACHE = ENV_DEFAULTS.cacheSize;
 
 function fileSize(p: string): number {
   try {
