@@ -4,44 +4,15 @@
 
 import * as path from 'node:path';
 import type { Vfs } from '../io/vfs.js';
-import { parseDbConfig, type ParsedDbConfig } from '../env/config.js';
+import { type Dirs, dataFiles } from '../recovery/layout.js';
 import { CONTROL_FILE, readControl } from '../env/control.js';
 import { LogReader, listLogFiles } from '../log/reader.js';
-import { logFileName, parseLogFileName } from '../log/file.js';
+import { logFileName } from '../log/file.js';
 import { readMeta } from '../page/meta.js';
 import { CairnError } from '../util/errors.js';
 
-export interface Dirs {
-  home: string;
-  logDir: string;
-  dataDirs: string[];
-  createDir: string;
-}
-
-export function readConfig(vfs: Vfs, home: string): ParsedDbConfig | undefined {
-  const p = path.join(home, 'DB_CONFIG');
-  if (vfs.stat(p) === undefined) return undefined;
-  return parseDbConfig(vfs.readFile(p).toString('utf8'), p);
-}
-
-/** The directories of the environment at `home`, as Environment.open resolves them. */
-export function readLayout(vfs: Vfs, home: string): Dirs {
-  home = path.resolve(home);
-  const cfg = readConfig(vfs, home);
-  const dataDirs = (cfg?.dataDirs ?? []).map((d) => path.resolve(home, d));
-  const createDir = cfg?.createDir !== undefined ? path.resolve(home, cfg.createDir) : (dataDirs[0] ?? home);
-  return { home, logDir: cfg?.logDir !== undefined ? path.resolve(home, cfg.logDir) : home, dataDirs, createDir };
-}
-
-/** Where data files are looked for: the data directories, or the home when there are none. */
-export function dataDirsOf(dirs: Dirs): string[] {
-  return dirs.dataDirs.length > 0 ? dirs.dataDirs : [dirs.home];
-}
-
-/** A name the environment never uses for a data file (as environment.ts isDataFileName). */
-export function isDataFileName(name: string): boolean {
-  return !name.startsWith('__cairn') && name !== 'DB_CONFIG' && parseLogFileName(name) === undefined && !name.endsWith('.tmp');
-}
+// The directory layout itself is src/recovery/layout.ts; these names are kept for the backup code.
+export { type Dirs, dataDirsOf, isDataFileName, loadConfig as readConfig, readLayout } from '../recovery/layout.js';
 
 export interface DataFileInfo {
   name: string;
@@ -61,32 +32,23 @@ export function listDataFiles(vfs: Vfs, dirs: Dirs, envId?: Buffer): { own: Data
   const own: DataFileInfo[] = [];
   const foreign: string[] = [];
   const other: string[] = [];
-  const seen = new Set<string>();
-  for (const d of dataDirsOf(dirs)) {
-    if (!vfs.stat(d)?.isDirectory) continue;
-    for (const name of vfs.readdir(d)) {
-      const p = path.join(d, name);
-      if (!isDataFileName(name) || seen.has(name)) continue;
-      const st = vfs.stat(p);
-      if (st === undefined || st.isDirectory) continue;
-      seen.add(name);
-      let meta;
+  for (const [name, p] of dataFiles(vfs, dirs, { skipMissingDirs: true })) {
+    let meta;
+    try {
+      const h = vfs.open(p, { readOnly: true });
+      const head = Buffer.alloc(512);
       try {
-        const h = vfs.open(p, { readOnly: true });
-        const head = Buffer.alloc(512);
-        try {
-          h.read(head, 0);
-        } finally {
-          h.close();
-        }
-        meta = readMeta(head, p);
-      } catch {
-        other.push(p);
-        continue;
+        h.read(head, 0);
+      } finally {
+        h.close();
       }
-      if (envId !== undefined && !meta.envId.equals(envId)) foreign.push(p);
-      else own.push({ name, path: p, pageSize: meta.pageSize, uid: meta.fileUid, needsLog: meta.needsLog });
+      meta = readMeta(head, p);
+    } catch {
+      other.push(p);
+      continue;
     }
+    if (envId !== undefined && !meta.envId.equals(envId)) foreign.push(p);
+    else own.push({ name, path: p, pageSize: meta.pageSize, uid: meta.fileUid, needsLog: meta.needsLog });
   }
   return { own, foreign, other };
 }

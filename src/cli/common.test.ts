@@ -111,3 +111,19 @@ test('numbers and times', () => {
   assert.throws(() => parseCount('p', '0', { min: 1 }), /must be from 1/);
   assert.match(ctime(new Date(2026, 10, 5, 1, 2, 3)), /^Thu Nov {2}5 01:02:03 2026$/);
 });
+
+test('requireEnvironment finds the log directory as the engine does (DB_CONFIG parsed, not matched by a regex)', () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cairn-common-'));
+  try {
+    fs.mkdirSync(path.join(dir, 'logs'));
+    fs.writeFileSync(path.join(dir, 'logs', 'log.0000000001'), '');
+    // Directive names are case-insensitive: the logs in logs/ are found.
+    fs.writeFileSync(path.join(dir, 'DB_CONFIG'), 'SET_LG_DIR logs\n');
+    assert.equal(requireEnvironment(dir, { allowLogsOnly: true }).hasControl, false);
+    // An indented line is a comment to Berkeley DB and the engine: the log directory is the home.
+    fs.writeFileSync(path.join(dir, 'DB_CONFIG'), '  set_lg_dir logs\n');
+    assert.throws(() => requireEnvironment(dir, { allowLogsOnly: true }), /no __cairn.control and no log files/);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -31,19 +31,13 @@ import { CONTROL_FILE } from '../env/control.js';
 import { foreignLogs, readOwner } from '../env/lock.js';
 import { nodeVfs } from '../io/node.js';
 import { listLogFiles } from '../log/reader.js';
+import { readLayout } from '../recovery/layout.js';
+import { VERSION } from '../util/version.js';
 
 export type { CliIo } from './main.js';
 import { OutputClosed, outputClosed, programName } from './main.js';
 
-/** The package version, read once from package.json. */
-export const VERSION: string = (() => {
-  try {
-    const pkg = JSON.parse(fs.readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version?: string };
-    return pkg.version ?? 'unknown';
-  } catch {
-    return 'unknown';
-  }
-})();
+export { VERSION } from '../util/version.js';
 
 export interface ToolSpec {
   /** The program name used in messages, e.g. 'db_archive'. */
@@ -331,9 +325,9 @@ export function requireEnvironment(home: string, opts: { allowLogsOnly?: boolean
   let hasLogs = listLogFiles(nodeVfs, home).length > 0;
   let logDir = home;
   if (!hasLogs && hasConfig) {
-    // set_lg_dir: look there too (the layout is resolved properly by the engine).
-    const m = /^\s*set_lg_dir\s+(\S+)/m.exec(fs.readFileSync(path.join(home, 'DB_CONFIG'), 'utf8'));
-    if (m) hasLogs = listLogFiles(nodeVfs, (logDir = path.resolve(home, m[1]!))).length > 0;
+    // set_lg_dir: look there too, as the engine will (src/recovery/layout.ts).
+    logDir = readLayout(nodeVfs, home).logDir;
+    if (logDir !== home) hasLogs = listLogFiles(nodeVfs, logDir).length > 0;
   }
   if (!hasControl && !(opts.allowLogsOnly && hasLogs)) {
     // F18: logs of another environment are no copy to recover (that would make a clone of it).

@@ -13,8 +13,8 @@ import { CairnError, CorruptionError } from '../util/errors.js';
 import { CliError, runTool, usageError, type CliIo, type ToolSpec } from './common.js';
 import { headerFor, isRecnoType, recnoOfKey } from '../tools/dbmeta.js';
 import { pageLines } from '../tools/datafile.js';
-import { layoutOf, looksLikeEnvironment, refuseLiveOwner, requireHomeDir, requireQuiescent, resolveDataFile, resolveHome } from '../tools/home.js';
-import { fileSink, stdoutSink, type Sink } from '../tools/output.js';
+import { layoutOf, looksLikeEnvironment, refuseLiveOwner, requireHomeDir, requireQuiescent, resolveDataFile, resolveHome } from './home.js';
+import { fileSink, stdoutSink, type Sink } from './output.js';
 import * as fs from 'node:fs';
 
 const SALVAGE = 'salvage mode is not supported: cairn pages carry checksums, so damage is found, not guessed around; run db_verify to see which pages are bad, then recover from the log (db_recover -c) or restore a hot backup';

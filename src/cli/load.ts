@@ -8,7 +8,7 @@
 
 import { checkOverrides, DUMP_TYPES, DumpOverrideError, type DumpParserOptions, type DumpType } from '../dump/format.js';
 import { CliError, runTool, usageError, type CliIo, type ToolSpec } from './common.js';
-import { refuseLiveOwner, requireHomeDir, resolveHome } from '../tools/home.js';
+import { refuseLiveOwner, requireHomeDir, resolveHome } from './home.js';
 import { runLoad, stdinChunks } from '../tools/loader.js';
 
 export const spec: ToolSpec = {

@@ -73,7 +73,7 @@ export async function run(command: string | undefined, args: string[], io: CliIo
     return command === undefined ? 1 : 0;
   }
   if (command === '-V' || command === '--version') {
-    const { VERSION } = await import('./common.js');
+    const { VERSION } = await import('../util/version.js');
     io.out(`cairn ${VERSION}\n`);
     return 0;
   }

@@ -14,8 +14,8 @@ import { LOG_HEADER_SIZE } from '../log/file.js';
 import { LogReader } from '../log/reader.js';
 import { formatRecord } from '../log/records.js';
 import { type Lsn, lsnFile, makeLsn, parseLsn } from '../util/lsn.js';
-import { controlOf, layoutOf, requireHomeDir, resolveHome } from '../tools/home.js';
-import { stdoutSink } from '../tools/output.js';
+import { controlOf, layoutOf, requireHomeDir, resolveHome } from './home.js';
+import { stdoutSink } from './output.js';
 
 export const spec: ToolSpec = {
   name: 'db_printlog',

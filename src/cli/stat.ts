@@ -14,7 +14,7 @@ import { logFileName } from '../log/file.js';
 import { statDataFile, type DatabaseStat, type FileStat } from '../tools/datafile.js';
 import { environmentReport, type EnvReport } from '../tools/envstat.js';
 import type { KeptFor } from '../log/retention.js';
-import { layoutOf, looksLikeEnvironment, requireHomeDir, requireQuiescent, resolveDataFile, resolveHome } from '../tools/home.js';
+import { layoutOf, looksLikeEnvironment, requireHomeDir, requireQuiescent, resolveDataFile, resolveHome } from './home.js';
 import { CliError } from './common.js';
 import * as fs from 'node:fs';
 

@@ -10,7 +10,7 @@
 import * as fs from 'node:fs';
 import { runTool, type CliIo, type ToolSpec } from './common.js';
 import { verifyDataFile } from '../tools/datafile.js';
-import { controlOf, layoutOf, looksLikeEnvironment, requireHomeDir, requireQuiescent, resolveDataFile, resolveHome } from '../tools/home.js';
+import { controlOf, layoutOf, looksLikeEnvironment, requireHomeDir, requireQuiescent, resolveDataFile, resolveHome } from './home.js';
 
 export const spec: ToolSpec = {
   name: 'db_verify',

@@ -4,7 +4,7 @@
 
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { VERSION } from '../cli/common.js';
+import { VERSION } from '../util/version.js';
 import { connectChannel, type ChannelStatus } from '../env/channel.js';
 import { CONTROL_FILE, type Control } from '../env/control.js';
 import { readOwner } from '../env/lock.js';
@@ -12,9 +12,10 @@ import { nodeVfs } from '../io/node.js';
 import { DEFAULT_LOG_FILE_SIZE, logFileName, parseLogFileName } from '../log/file.js';
 import { LogReader, listLogFiles } from '../log/reader.js';
 import { type Lsn, formatLsn, lsnFile, lsnOffset, makeLsn, parseLsn } from '../util/lsn.js';
-import { CliError } from '../cli/common.js';
+import { CairnError } from '../util/errors.js';
 import { RawDataFile } from './datafile.js';
-import { controlOf, layoutOf } from './home.js';
+import { controlOf } from './envfiles.js';
+import { readLayout } from '../recovery/layout.js';
 import { type KeptLog, keptLogs } from '../log/retention.js';
 import { ENV_DEFAULTS } from '../env/options.js';
 
@@ -130,10 +131,10 @@ function dataFiles(dirs: string[], envId: string): EnvReport['cache']['files'] {
 
 /** Gathers the report: from the owner when one is alive, else from the files. */
 export async function environmentReport(home: string): Promise<EnvReport> {
-  const layout = layoutOf(home);
+  const layout = readLayout(nodeVfs, home);
   const control = controlOf(home);
   if (control === undefined) {
-    throw new CliError(`${home} is not a cairn environment (no ${CONTROL_FILE}); give the environment directory with -h${listLogFiles(nodeVfs, layout.logDir).length > 0 ? `, or run db_recover -c -h ${home} on a copy that was never recovered` : ''}`);
+    throw new CairnError('NOT_FOUND', `${home} is not a cairn environment (no ${CONTROL_FILE}); give the environment directory with -h${listLogFiles(nodeVfs, layout.logDir).length > 0 ? `, or run db_recover -c -h ${home} on a copy that was never recovered` : ''}`);
   }
   const owner = (() => {
     try {

@@ -28,10 +28,11 @@ import { Environment } from '../env/environment.js';
 import { MAX_KEY_SIZE, MAX_VALUE_SIZE, type Database } from '../env/database.js';
 import type { Transaction } from '../txn/txn.js';
 import { CairnError } from '../util/errors.js';
-import { CliError } from '../cli/common.js';
 import { RawDataFile } from './datafile.js';
 import { descriptorFor, dupModeOf, fixedLength, headerFor, isRecnoType, recnoKey } from './dbmeta.js';
-import { controlOf, layoutOf, looksLikeEnvironment, resolveDataFile, type Layout } from './home.js';
+import { controlOf, looksLikeEnvironment } from './envfiles.js';
+import { type Layout, readLayout, resolveDataFile } from '../recovery/layout.js';
+import { nodeVfs } from '../io/node.js';
 import { processIsAlive } from '../env/lock.js';
 import { LOAD_TEMP_PREFIX, MAX_FILE_NAME_BYTES, fileNameProblem } from '../recovery/names.js';
 
@@ -43,8 +44,6 @@ let batchBytes = BATCH_BYTES;
 export function setBatchBytes(n: number): void {
   batchBytes = n;
 }
-/** db_load's exit status for errors. */
-const ERR = 2;
 const TEMP_PREFIX = '.db_load.';
 
 export interface LoadRequest {
@@ -68,8 +67,11 @@ export interface LoadResult {
   createdEnvironment: boolean;
 }
 
+/** What db_load refuses, and why: a CairnError the CLI reports with db_load's error status (2). */
+class LoadError extends CairnError {}
+
 function fail(message: string): never {
-  throw new CliError(message, { exitCode: ERR });
+  throw new LoadError('INVALID_ARGUMENT', message);
 }
 
 /** The database a section loads into: undefined for the unnamed one. */
@@ -107,7 +109,7 @@ function isRegularFile(p: string): boolean {
   }
 }
 
-/** Runs a parser over chunks, handing each event to `fn`. Parse errors become exit-2 CliErrors. */
+/** Runs a parser over chunks, handing each event to `fn`. Parse errors become LoadErrors (exit 2). */
 async function parse(source: AsyncIterable<Uint8Array | string>, options: DumpParserOptions, fn: (e: DumpEvent) => void | Promise<void>, spool?: number): Promise<void> {
   let parser: DumpParser;
   try {
@@ -213,9 +215,9 @@ function checkCompatible(desc: Parameters<typeof headerFor>[0], pageSize: number
  * environment was closed cleanly (otherwise the file on disk may be behind its log).
  */
 function precheckExisting(layout: Layout, file: string, targets: Map<string, Plan>): void {
-  const p = resolveDataFile(layout, file);
+  const p = resolveDataFile(nodeVfs, layout, file);
   if (!fs.existsSync(p)) return;
-  const control = controlOf(layout.home, ERR);
+  const control = controlOf(layout.home);
   if (control === undefined || control.state !== 'closed') return;
   let raw: RawDataFile;
   try {
@@ -234,7 +236,7 @@ function precheckExisting(layout: Layout, file: string, targets: Map<string, Pla
       if (desc !== undefined) checkCompatible(desc, raw.pageSize, plan.header, plan.line, file, key === '' ? undefined : key);
     }
   } catch (e) {
-    if (e instanceof CliError) throw e;
+    if (e instanceof LoadError) throw e;
     fail(`${file}: ${(e as Error).message}; run db_verify`);
   } finally {
     raw.close();
@@ -292,7 +294,7 @@ export async function runLoad(req: LoadRequest): Promise<LoadResult> {
   const why = fileNameProblem(req.file);
   if (why !== undefined) fail(why);
   if (req.file.startsWith(LOAD_TEMP_PREFIX)) fail(`database file name ${JSON.stringify(req.file)} is reserved for db_load's temporary files; choose another name`);
-  const layout = layoutOf(req.home);
+  const layout = readLayout(nodeVfs, req.home);
   // Pass 1.
   let spoolDir: string | undefined;
   let inputPath = req.input;

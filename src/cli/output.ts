@@ -4,7 +4,7 @@
 
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type { CliIo } from '../cli/main.js';
+import type { CliIo } from './main.js';
 
 export interface Sink {
   write(text: string): void;

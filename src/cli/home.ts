@@ -15,35 +15,15 @@
 
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { CliError, type Options } from '../cli/common.js';
-import { parseDbConfig, type ParsedDbConfig } from '../env/config.js';
-import { CONTROL_FILE, readControl, type Control } from '../env/control.js';
+import { CliError, type Options } from './common.js';
+import { type Control } from '../env/control.js';
 import { readOwner } from '../env/lock.js';
 import { nodeVfs } from '../io/node.js';
-import { listLogFiles } from '../log/reader.js';
+import { type Layout, readLayout, resolveDataFile as resolveIn } from '../recovery/layout.js';
+import { controlOf, looksLikeEnvironment } from '../tools/envfiles.js';
 
-export interface Layout {
-  home: string;
-  config: ParsedDbConfig | undefined;
-  logDir: string;
-  dataDirs: string[];
-  createDir: string;
-}
-
-function isDir(p: string): boolean {
-  try {
-    return fs.statSync(p).isDirectory();
-  } catch {
-    return false;
-  }
-}
-
-/** A cairn environment lives here: a control file, or log files. */
-export function looksLikeEnvironment(dir: string): boolean {
-  if (!isDir(dir)) return false;
-  if (fs.existsSync(path.join(dir, CONTROL_FILE))) return true;
-  return listLogFiles(nodeVfs, dir).length > 0;
-}
+export type { Layout } from '../recovery/layout.js';
+export { controlOf, looksLikeEnvironment } from '../tools/envfiles.js';
 
 /**
  * The home for a tool run, and the file operand as it should be given to the engine. With no
@@ -78,25 +58,14 @@ export function requireHomeDir(home: string, exitCode?: number): void {
   if (!st.isDirectory()) throw new CliError(`environment home ${home} is not a directory; give the environment directory with -h`, { exitCode });
 }
 
-/** The directory layout of a home, from its DB_CONFIG (as the engine reads it). */
+/** The directory layout of a home, from its DB_CONFIG (src/recovery/layout.ts). */
 export function layoutOf(home: string): Layout {
-  const cfgPath = path.join(home, 'DB_CONFIG');
-  let config: ParsedDbConfig | undefined;
-  if (fs.existsSync(cfgPath)) config = parseDbConfig(fs.readFileSync(cfgPath, 'utf8'), cfgPath);
-  const dataDirs = (config?.dataDirs ?? []).map((d) => path.resolve(home, d));
-  const createDir = config?.createDir !== undefined ? path.resolve(home, config.createDir) : (dataDirs[0] ?? home);
-  const logDir = config?.logDir !== undefined ? path.resolve(home, config.logDir) : home;
-  return { home, config, logDir, dataDirs, createDir };
+  return readLayout(nodeVfs, home);
 }
 
 /** Where a data file of this name is (or would be created), as Environment.resolveDataFile. */
 export function resolveDataFile(layout: Layout, name: string): string {
-  if (path.isAbsolute(name)) return name;
-  for (const d of layout.dataDirs.length > 0 ? layout.dataDirs : [layout.home]) {
-    const p = path.join(d, name);
-    if (fs.existsSync(p)) return p;
-  }
-  return path.join(layout.createDir, name);
+  return resolveIn(nodeVfs, layout, name);
 }
 
 /** The live owner of an environment (another process holding it open), if any. */
@@ -119,22 +88,13 @@ export function refuseLiveOwner(home: string, advice: string, exitCode?: number)
   throw new CliError(`environment ${home} is open in process ${pid}, so its data files are not consistent on disk; ${advice}`, { exitCode });
 }
 
-/** The control file, or undefined when there is none; a damaged one is a one-line error. */
-export function controlOf(home: string, exitCode?: number): Control | undefined {
-  try {
-    return readControl(nodeVfs, home);
-  } catch (e) {
-    throw new CliError((e as Error).message, { exitCode });
-  }
-}
-
 /**
  * Checks that the data files of `home` can be read directly: no live owner, and the control
  * file (when there is one) says the environment was closed cleanly or recovered.
  */
 export function requireQuiescent(home: string, tool: string, exitCode?: number): Control | undefined {
   refuseLiveOwner(home, `stop that process first, or run ${tool} on a hot backup (db_hotbackup -h ${home} -b DIR)`, exitCode);
-  const control = controlOf(home, exitCode);
+  const control = controlOf(home);
   if (control !== undefined && control.state !== 'closed') {
     const why = control.state === 'recovering' ? `a ${control.recovery ?? 'normal'} recovery of it did not finish` : 'it was not closed cleanly';
     throw new CliError(`environment ${home} needs recovery (${why}), so its data files may be incomplete; run db_recover -h ${home} first`, { exitCode });
