@@ -31,7 +31,7 @@ import {
   u32,
 } from './page.js';
 import { encodeKey } from './keys.js';
-import { track, writableWhole } from './ranges.js';
+import { track, writableWhole } from '../page/ranges.js';
 import { EMPTY, type Pos, asBuf, cmpLeaf, leafKey, leafValue, seekGE, stepNext } from './search.js';
 import { setLink, writeStub } from './split.js';
 import { type WritePath, bumpWriteEpoch, freeLeafChains } from './put.js';

@@ -5,7 +5,7 @@
 import { PageOffset, PageType } from '../page/format.js';
 import type { PageReader, PageWriter } from '../page/store.js';
 import { CorruptionError } from '../util/errors.js';
-import { type Dirty, writableWhole } from './ranges.js';
+import { type Dirty, writableWhole } from '../page/ranges.js';
 
 export const LEAF: number = PageType.Leaf;
 export const BRANCH: number = PageType.Branch;

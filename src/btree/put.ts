@@ -33,7 +33,7 @@ import {
   writeChain,
 } from './page.js';
 import { encodeKey, memcmp2 } from './keys.js';
-import { type Dirty, track } from './ranges.js';
+import { type Dirty, track } from '../page/ranges.js';
 import { EMPTY, type DupMode, type Pos, S, cmpBranch, cmpLeaf, checkLanding, leafKey, narrow, prevLeaf, searchBranch, searchLeaf, seekGE } from './search.js';
 import { splitInsert } from './split.js';
 

@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { BTree, type DupMode } from './btree.js';
 import { MemStore } from '../testing/memstore.js';
 import type { PageReader } from '../page/store.js';
-import { Dirty, diffRanges, rangesOf, track, writableWhole } from './ranges.js';
+import { Dirty, diffRanges, rangesOf, track, writableWhole } from '../page/ranges.js';
 import { applyDelta, diffInto } from '../page/pager.js';
 import { PageOffset } from '../page/format.js';
 import { rng, randInt, randBytes, testSeeds } from '../util/random.js';

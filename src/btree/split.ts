@@ -34,7 +34,7 @@ import {
   writeChain,
 } from './page.js';
 import { commonPrefix, copyOf } from './keys.js';
-import { type Dirty, track, writableWhole } from './ranges.js';
+import { type Dirty, track, writableWhole } from '../page/ranges.js';
 import { leafKey } from './search.js';
 
 /** The recorded write path a split works on (put.ts WritePath). */

@@ -5,7 +5,7 @@
 //
 // Where: `<home>/__cairn.sock`, mode 0600 (only the owner's user can connect), bound inside a
 // private 0700 directory and renamed into place, so that it is never reachable with other
-// permissions (socket.ts listenPrivate; F7). When that path is too long for a socket address
+// permissions (io/socket.ts listenPrivate; F7). When that path is too long for a socket address
 // (about 100 bytes with the binding directory), the socket lives in a private directory under
 // os.tmpdir() (`cairn-<uid>/`, mode 0700) with a name hashed from the home, and
 // `<home>/__cairn.sock.path` records where. The owner holds the environment's lock, so any socket
@@ -38,7 +38,6 @@
 // Socket files are not part of the I/O seam (the Vfs has no sockets), so this file uses node:fs
 // for them, and only for them.
 
-import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import type { EnvironmentStat } from './environment.js';
@@ -47,7 +46,7 @@ import { listLogFiles } from '../log/reader.js';
 import { CairnError } from '../util/errors.js';
 import { type Lsn, formatLsn, lsnFile } from '../util/lsn.js';
 import { readOwner } from './lock.js';
-import { listenPrivate, socketPlace, unlinkQuietly } from './socket.js';
+import { listenPrivate, recordSocketPath, recordedSocketPath, socketPlace, unlinkQuietly } from '../io/socket.js';
 
 export const SOCKET_FILE = '__cairn.sock';
 export const SOCKET_PATH_FILE = '__cairn.sock.path';
@@ -183,9 +182,7 @@ class ChannelServer implements Channel {
       }
       try {
         if (this.pathFile !== undefined) {
-          const tmp = `${this.pathFile}.tmp`;
-          fs.writeFileSync(tmp, `${this.socketPath}\n`, { mode: 0o600 });
-          fs.renameSync(tmp, this.pathFile);
+          recordSocketPath(this.pathFile, this.socketPath);
         }
       } catch (e) {
         process.emitWarning(`cairn: coordination channel for ${host.home}: ${(e as Error).message}`);
@@ -555,14 +552,7 @@ export class ChannelClient {
 
 /** Where the owner of `home` serves its channel. */
 export function channelPath(home: string): string {
-  const p = path.join(home, SOCKET_PATH_FILE);
-  try {
-    const recorded = fs.readFileSync(p, 'utf8').trim();
-    if (recorded !== '') return recorded;
-  } catch {
-    // no redirection: the socket is in the home
-  }
-  return socketPathFor(home).path;
+  return recordedSocketPath(path.join(home, SOCKET_PATH_FILE)) ?? socketPathFor(home).path;
 }
 
 /**

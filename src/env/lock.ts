@@ -6,7 +6,7 @@
 //   {"pid":1234,"startedAt":"…","hostname":"h","bootId":"…","token":"…","sock":"…","readOnly":true}
 // `sock` is the owner's liveness socket: a unix socket the owner binds *before* it creates the
 // lock and keeps listening on until it has removed the lock (`<home>/__cairn.lock.<tag>.sock`, or
-// under the private tmp directory when that path is too long: socket.ts). `readOnly` marks an
+// under the private tmp directory when that path is too long: io/socket.ts). `readOnly` marks an
 // owner that writes nothing (Environment.open readOnly, db_dump, db_stat, db_verify…).
 // Acquire:
 //   0. The same directory (by device and inode, however it is named) already held through this
@@ -54,7 +54,7 @@ import * as net from 'node:net';
 import type { Vfs } from '../io/vfs.js';
 import { nodeVfs, readBootId, readProcessState, registerCreateMode } from '../io/node.js';
 import { CairnError, IoError, LockedError, invalid } from '../util/errors.js';
-import { type Probe, listenInPlace, privateTmpDir, probeSocket, socketPlace, tmpSocketPath, unlinkQuietly } from './socket.js';
+import { type Probe, listenInPlace, privateTmpDir, probeSocket, socketPlace, tmpSocketPath, unlinkQuietly } from '../io/socket.js';
 
 export const LOCK_FILE = '__cairn.lock';
 
@@ -81,7 +81,7 @@ export interface LockInfo {
    * only). Tests on SimVfs leave it off and inject isAlive.
    */
   sockets?: boolean;
-  /** @internal Probe another owner's socket; default socket.ts probeSocket. */
+  /** @internal Probe another owner's socket; default io/socket.ts probeSocket. */
   probe?: (sock: string) => Probe;
 }
 

@@ -253,7 +253,7 @@ test('two environments whose DB_CONFIG name one log directory: the second is ref
 });
 
 test('a socket of a live owner answers, a dead one does not: the liveness probe', async () => {
-  const { probeSocket } = await import('./socket.js');
+  const { probeSocket } = await import('../io/socket.js');
   const dir = tmp('probe');
   try {
     const sock = path.join(dir, 's');

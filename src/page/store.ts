@@ -3,7 +3,7 @@
 // implement it in memory (see testing/memstore.ts).
 
 import type { PageType } from './format.js';
-import type { Dirty } from '../btree/ranges.js';
+import type { Dirty } from './ranges.js';
 
 export interface PageReader {
   readonly pageSize: number;

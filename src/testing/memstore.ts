@@ -7,7 +7,7 @@
 import { PageType } from '../page/format.js';
 import type { PageReader, PageWriter } from '../page/store.js';
 import { CorruptionError } from '../util/errors.js';
-import type { Dirty } from '../btree/ranges.js';
+import type { Dirty } from '../page/ranges.js';
 
 export class MemStore implements PageWriter {
   readonly pageSize: number;

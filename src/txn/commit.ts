@@ -6,7 +6,7 @@
 // checkpoint triggers and back-pressure.
 
 import * as path from 'node:path';
-import { diffRanges, rangesOf } from '../btree/ranges.js';
+import { diffRanges, rangesOf } from '../page/ranges.js';
 import type { Vfs } from '../io/vfs.js';
 import { PAGE_DELTA_FIXED, commitBody, pageDeltaBody, pageImageBody } from '../log/records.js';
 import type { LogWriter } from '../log/writer.js';

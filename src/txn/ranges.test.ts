@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import { SimVfs } from '../io/sim.js';
 import { Environment } from '../env/environment.js';
 import type { Database } from '../env/database.js';
-import { deltaCheck } from '../btree/ranges.js';
+import { deltaCheck } from '../page/ranges.js';
 import { rng, randInt, randBytes, testSeeds } from '../util/random.js';
 
 const HOME = '/env';

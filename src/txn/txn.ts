@@ -15,7 +15,7 @@
 
 import { FilePages, type DataFile, type Pager, SnapshotReader } from '../page/pager.js';
 import type { PageReader } from '../page/store.js';
-import type { Dirty } from '../btree/ranges.js';
+import type { Dirty } from '../page/ranges.js';
 import { CairnError } from '../util/errors.js';
 import { type Hold, letGo, newHold } from './forgotten.js';
 

@@ -16,9 +16,9 @@
 // `src/btree/ranges.test.ts` checks the deltas against a full diff over random B-tree operations,
 // and `deltaCheck.on` (CAIRN_CHECK_DELTAS=1) makes every commit check its range-built deltas so.
 
-import type { PageWriter } from '../page/store.js';
-import { diffInto } from '../page/pager.js';
-import { PageOffset } from '../page/format.js';
+import type { PageWriter } from './store.js';
+import { diffInto } from './delta.js';
+import { PageOffset } from './format.js';
 import { assert } from '../util/assert.js';
 
 export class Dirty {

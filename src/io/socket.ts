@@ -197,3 +197,20 @@ export function probeSocket(p: string, timeoutMs = 5000): Probe {
       return 'unknown';
   }
 }
+
+/** Records where a socket is (a socket address too long for the home: the redirection file), atomically, 0600. */
+export function recordSocketPath(file: string, socketPath: string): void {
+  const tmp = `${file}.tmp`;
+  fs.writeFileSync(tmp, `${socketPath}\n`, { mode: 0o600 });
+  fs.renameSync(tmp, file);
+}
+
+/** The socket path a redirection file records, or undefined when there is none (the socket is in the home). */
+export function recordedSocketPath(file: string): string | undefined {
+  try {
+    const recorded = fs.readFileSync(file, 'utf8').trim();
+    return recorded === '' ? undefined : recorded;
+  } catch {
+    return undefined;
+  }
+}
