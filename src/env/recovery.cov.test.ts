@@ -312,14 +312,14 @@ test("a panicked environment's checkpoint timer starts no checkpoint (and throws
   vfs.inject({ op: 'sync', errno: 'EIO', persistent: true });
   await assert.rejects(put(env, 'a.db', 0, 5, 'b'), (e: unknown) => e instanceof CairnError && e.code === 'RUN_RECOVERY');
   // Spy on the timer's callback and on checkpoint(): the timer must fire and start nothing.
-  const spied = env as unknown as { timedCheckpoint: () => void; checkpoint: () => Promise<void> };
+  const spied = (env as unknown as { checkpointer: { timedCheckpoint: () => void; checkpoint: () => Promise<void> } }).checkpointer; // env/checkpointer.ts
   let checkpoints = 0;
   spied.checkpoint = () => {
     checkpoints++;
     return Promise.resolve();
   };
   const fired = new Promise<void>((resolve) => {
-    const original = spied.timedCheckpoint.bind(env);
+    const original = spied.timedCheckpoint.bind(spied);
     spied.timedCheckpoint = () => {
       original();
       resolve();
