@@ -89,8 +89,8 @@ export interface EnvironmentOptions {
   channelIdleMs?: number | undefined;
   /** The file system (tests pass a SimVfs). */
   vfs?: Vfs | undefined;
-  /** Progress messages from recovery. */
-  progress?: ((message: string) => void) | undefined;
+  /** Progress of recovery, if the open runs one: log bytes replayed of the log's total (src/util/progress.ts). */
+  progress?: ((progress: import('../util/progress.js').Progress) => void) | undefined;
 }
 
 /** Options of `env.openDatabase`. */
@@ -119,8 +119,8 @@ export interface RecoverOptions {
   untilLsn?: string | undefined;
   /** @internal The file system (tests pass a SimVfs). */
   vfs?: Vfs | undefined;
-  /** Progress messages, one line each. */
-  progress?: ((message: string) => void) | undefined;
+  /** Progress: log bytes replayed of the log's total, phase 'recovery' (src/util/progress.ts). */
+  progress?: ((progress: import('../util/progress.js').Progress) => void) | undefined;
 }
 
 /** What a recovery did (`Environment.recover`, `db_recover -v`). */
@@ -182,8 +182,8 @@ export interface HotBackupOptions {
   checkpoint?: boolean | undefined;
   /** Refresh an existing backup: move inactive logs into it, copy active ones (db_hotbackup -u). */
   update?: boolean | undefined;
-  /** Progress messages, one line each. */
-  progress?: ((message: string) => void) | undefined;
+  /** Progress: bytes copied of the total, phase 'data' then 'logs', then the copy's 'recovery' (src/util/progress.ts). */
+  progress?: ((progress: import('../util/progress.js').Progress) => void) | undefined;
   /** Recreate DB_CONFIG's directory layout in the target and copy DB_CONFIG (db_hotbackup -D); default 'flat'. */
   layout?: 'flat' | 'config' | undefined; // issue 3
   /** Keep every copied log file in the target after recovery (db_hotbackup -g). */
@@ -1645,7 +1645,7 @@ function runRecovery(
   control: Control | undefined,
   kind: 'normal' | 'catastrophic',
   opts: { untilTime?: number; untilLsn?: Lsn },
-  progress?: (m: string) => void,
+  progress?: (p: import('../util/progress.js').Progress) => void,
 ): { control: Control; result: RecoveryResult; keptLogDir?: string } {
   const files = listLogFiles(vfs, dirs.logDir);
   if (files.length === 0) throw new CairnError('NOT_FOUND', `no log files in ${dirs.logDir}: nothing to recover from`);
