@@ -10,3 +10,4 @@ export type { Durability } from './txn/txn.js';
 export type { DupMode } from './btree/btree.js';
 export { CairnError, CorruptionError, LockedError, RunRecoveryError, IoError } from './util/errors.js';
 export type { ErrorCode } from './util/errors.js';
+export type { Progress, ProgressCallback } from './util/progress.js';

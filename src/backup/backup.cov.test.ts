@@ -199,7 +199,7 @@ test('source data files: zero pages and a cut-short page copied as far as they a
   h.write(Buffer.alloc(PAGE + PAGE / 2), size);
   h.close();
   const said: string[] = [];
-  const r = await backup(env, vfs, { progress: (m) => said.push(m) });
+  const r = await backup(env, vfs, { log: (m) => said.push(m) });
   assert.deepEqual(r.dataFiles, ['a.db']);
   assert.ok(said.some((m) => m === `skipping ${path.join(HOME, 'f.db')}: a data file of another environment`), said.join('\n'));
   assert.ok(said.some((m) => m === `skipping ${path.join(HOME, 'notes.txt')}: not a cairn data file`));
@@ -230,7 +230,7 @@ test('a data file that disappears during the copy is skipped (recovery replays i
     },
   });
   const said: string[] = [];
-  const r = await backup(env, gone, { progress: (m) => said.push(m) });
+  const r = await backup(env, gone, { log: (m) => said.push(m) });
   assert.deepEqual(r.dataFiles, ['a.db']);
   assert.ok(said.includes(`${path.join(HOME, 'b.db')} was removed or renamed while the backup ran; recovery replays that from the log`), said.join('\n'));
   await env.close().catch(() => {});
@@ -494,14 +494,14 @@ test('a page caught mid-write: a half-written last page is read again whole; a b
   };
   // The last page half there on the first read, whole on the next: copied whole.
   const said: string[] = [];
-  let r = await backup(env, racing((_b, got) => got - PAGE / 2, () => undefined), { progress: (m) => said.push(m) });
+  let r = await backup(env, racing((_b, got) => got - PAGE / 2, () => undefined), { log: (m) => said.push(m) });
   assert.equal(vfs.stat(path.join(TARGET, 'a.db'))!.size, pages * PAGE);
   assert.match(said.find((m) => m.startsWith('copying database'))!, /\(\d+ pages verified, 1 read again\)/);
   // Page 2 garbled on the first read and past the end on the next (the file shrank): the copy ends before it.
   r = await backup(env, racing((buf, got) => {
     Buffer.from(buf.buffer, buf.byteOffset + 2 * PAGE + 100, 8).fill(0xee);
     return got;
-  }, (pos) => (pos >= 2 * PAGE ? 0 : undefined)), { recover: false, progress: (m) => said.push(m) });
+  }, (pos) => (pos >= 2 * PAGE ? 0 : undefined)), { recover: false, log: (m) => said.push(m) });
   assert.ok(said.includes(`${a}: page 2 is being added right now; the copy ends before it (the log rebuilds it)`), said.join('\n'));
   assert.equal(vfs.stat(path.join(TARGET, 'a.db'))!.size, 2 * PAGE);
   assert.deepEqual(r.dataFiles, ['a.db']);

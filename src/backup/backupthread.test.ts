@@ -14,6 +14,7 @@ import { CairnError, CorruptionError } from '../util/errors.js';
 import { runHotBackupInThread } from './backupthread.js';
 import { environmentSource, runHotBackup } from './hotbackup.js';
 import type { Manifest } from './manifest.js';
+import type { Progress } from '../util/progress.js';
 import { committed, tmpdir } from '../testing/backupkit.js';
 
 const sha = (p: string) => createHash('sha256').update(fs.readFileSync(p)).digest('hex');
@@ -38,11 +39,20 @@ test('a backup in the worker thread copies what one in this thread copies; spars
   try {
     const inThread = path.join(dir, 'a');
     const offThread = path.join(dir, 'b');
-    const said: string[] = [];
+    const said: Progress[] = [];
     const a = await runHotBackup(environmentSource(env), inThread, { keepLogs: true });
-    const b = await runHotBackupInThread(environmentSource(env), offThread, { keepLogs: true, progress: (m) => said.push(m) });
-    assert.ok(said.some((m) => /^copying database .*orders\.db/.test(m)), said.join('\n'));
-    assert.ok(said.some((m) => /^hot backup completed/.test(m)), 'progress comes back from the thread');
+    const b = await runHotBackupInThread(environmentSource(env), offThread, { keepLogs: true, progress: (p) => said.push(p) });
+    // Progress comes back from the thread as numbers: bytes done of the total, phase by phase,
+    // never decreasing within a phase, each phase ending with all of its bytes done.
+    const phases = [...new Set(said.map((p) => p.phase))];
+    assert.deepEqual(phases, ['data', 'logs', 'recovery'], JSON.stringify(said.slice(0, 5)));
+    for (const phase of phases) {
+      const of = said.filter((p) => p.phase === phase);
+      for (let i = 1; i < of.length; i++) assert.ok(of[i]!.done >= of[i - 1]!.done, `${phase}: done went back: ${of[i - 1]!.done} then ${of[i]!.done}`);
+      assert.ok(of.every((p) => p.unit === 'bytes' && p.total !== undefined && p.done <= p.total), phase);
+      assert.equal(of.at(-1)!.done, of.at(-1)!.total, `${phase} ends done`);
+    }
+    assert.equal(said.filter((p) => p.phase === 'data').at(-1)!.done, manifestOf(offThread).files.filter((f) => f.kind === 'data').reduce((s, f) => s + f.size, 0), 'data: the bytes of the data files copied');
     for (const k of ['dataFiles', 'logsCopied', 'startLsn', 'endLsn', 'bytes', 'requiredLsn'] as const) assert.deepEqual(b[k], a[k], k);
     assert.equal(b.recovery?.transactions, a.recovery?.transactions);
     assert.ok(b.recovery?.lastCommit instanceof Date, 'lastCommit is a Date again');

@@ -14,6 +14,7 @@ import { Worker, isMainThread, parentPort, workerData } from 'node:worker_thread
 import { nodeVfs } from '../io/node.js';
 import type { Lsn } from '../util/lsn.js';
 import { CairnError } from '../util/errors.js';
+import type { Progress } from '../util/progress.js';
 import type { Dirs } from './layout.js';
 import { type BackupResult, type BackupRunOptions, type BackupSource, type SourcePin, runHotBackup } from './hotbackup.js';
 import { type PackedError, pack, unpack } from './threaderror.js';
@@ -21,7 +22,7 @@ import { type PackedError, pack, unpack } from './threaderror.js';
 const KIND = 'cairn-hot-backup';
 
 /** The options a worker can take (no functions, no vfs: the worker uses nodeVfs). */
-type ThreadOptions = Omit<BackupRunOptions, 'vfs' | 'progress'>;
+type ThreadOptions = Omit<BackupRunOptions, 'vfs' | 'progress' | 'log'>;
 
 interface Job {
   kind: typeof KIND;
@@ -43,7 +44,7 @@ interface PinInfo {
 /** Worker → main. */
 type Up =
   | { call: 'checkpoint' | 'pin' | 'release'; id: number; pin?: number }
-  | { progress: string }
+  | { progress: Progress }
   | { done: BackupResult }
   | { error: PackedError };
 
@@ -82,7 +83,7 @@ function giveBack(w: Worker): void {
  */
 export function runHotBackupInThread(source: BackupSource, dir: string, opts: BackupRunOptions = {}): Promise<BackupResult> {
   if (opts.vfs !== undefined && opts.vfs !== nodeVfs) throw new CairnError('INVALID_ARGUMENT', 'a hot backup runs in a worker thread on real files only');
-  const { vfs: _vfs, progress, ...rest } = opts;
+  const { vfs: _vfs, progress, log: _log, ...rest } = opts;
   const job: Job = { kind: KIND, dir, dirs: source.dirs, envId: new Uint8Array(source.envId), opts: rest, progress: progress !== undefined };
   const worker = takeWorker();
   const pins = new Map<number, SourcePin>();
@@ -174,7 +175,7 @@ function serve(port: NonNullable<typeof parentPort>): void {
         };
       },
     };
-    const progress = job.progress ? (message: string) => port.postMessage({ progress: message } satisfies Up) : undefined;
+    const progress = job.progress ? (p: Progress) => port.postMessage({ progress: p } satisfies Up) : undefined;
     // In this thread the recovery runs synchronously: it blocks this thread only.
     runHotBackup(source, job.dir, { ...job.opts, vfs: nodeVfs, progress }).then(
       (done) => port.postMessage({ done } satisfies Up),

@@ -1,7 +1,7 @@
 // db_dump: write the databases of a data file in Berkeley DB 5.3's portable text format
 // (issue 5; docs/TOOLS.md §db_dump; the format itself is src/dump/).
 //
-//   db_dump [-klNpV] [-d ahr] [-f output] [-h home] [-s database] db_file
+//   db_dump [-klNpVv] [-d ahr] [-f output] [-h home] [-s database] db_file
 //
 // Reads through a read-only environment (nothing in the home is written, except the owner
 // lock taken and released while it runs). A live owner is refused: its data files are not
@@ -10,7 +10,8 @@
 import { Environment } from '../env/environment.js';
 import { formatFooter, formatHeader, formatRecnoRecord, formatRecord, type DumpFormat } from '../dump/format.js';
 import { CairnError, CorruptionError } from '../util/errors.js';
-import { CliError, runTool, usageError, type CliIo, type ToolSpec } from './common.js';
+import { CliError, runTool, usageError, type CliIo, type Options, type ToolSpec } from './common.js';
+import { type ProgressRenderer, toolProgress } from './progress.js';
 import { headerFor, isRecnoType, recnoOfKey } from '../tools/dbmeta.js';
 import { pageLines } from '../tools/datafile.js';
 import { layoutOf, looksLikeEnvironment, refuseLiveOwner, requireHomeDir, requireQuiescent, resolveDataFile, resolveHome } from './home.js';
@@ -21,8 +22,9 @@ const SALVAGE = 'salvage mode is not supported: cairn pages carry checksums, so 
 
 export const spec: ToolSpec = {
   name: 'db_dump',
-  usage: ['db_dump [-klNpV] [-d ahr] [-f output] [-h home] [-s database] db_file'],
-  options: 'd:D:f:h:klNps:V',
+  usage: ['db_dump [-klNpVv] [-d ahr] [-f output] [-h home] [-s database] db_file', '[--json]'],
+  options: 'd:D:f:h:klNps:Vv',
+  long: { json: 'flag' },
   unsupported: {
     P: 'cairn environments are not encrypted',
     m: 'cairn has no in-memory databases',
@@ -41,6 +43,9 @@ export const spec: ToolSpec = {
     '  -p           format=print: printable bytes as they are, others as \\hh',
     '  -s database  dump only this database (the dump then has no database= line)',
     '  -V           print the version and exit',
+    '  -v           progress lines on stderr when it is not a terminal (on a terminal a live progress',
+    '               line is always drawn on stderr)',
+    '  --json       progress as NDJSON on stderr (the dump itself is unchanged)',
     'db_file is relative to the environment\'s data directories. Every database of the file is',
     'dumped, one block each, unless -s is given. Exit status: 0 success, 1 failure.',
   ].join('\n'),
@@ -48,7 +53,7 @@ export const spec: ToolSpec = {
 };
 
 /** Writes one database (header, records, DATA=END) to the sink. */
-async function dumpOne(env: Environment, file: string, name: string, format: DumpFormat, keys: boolean, withDatabaseLine: boolean, sink: Sink): Promise<void> {
+async function dumpOne(env: Environment, file: string, name: string, format: DumpFormat, keys: boolean, withDatabaseLine: boolean, sink: Sink, onRecord: () => void): Promise<void> {
   const db = await env.openDatabase(file, name === '' ? {} : { name });
   const where = name === '' ? file : `${file} (database "${name}")`;
   // The records come from the leaves' sibling links, which a damaged branch (a child in another
@@ -62,82 +67,106 @@ async function dumpOne(env: Environment, file: string, name: string, format: Dum
   const header = headerFor(db.descriptor, db.file.pageSize, { format, keys, database: withDatabaseLine && name !== '' ? name : undefined }, where);
   sink.write(formatHeader(header));
   if (isRecnoType(header.type)) {
-    for (const [k, v] of db.range()) sink.write(formatRecnoRecord(recnoOfKey(k, where), v, format, keys));
+    for (const [k, v] of db.range()) {
+      sink.write(formatRecnoRecord(recnoOfKey(k, where), v, format, keys));
+      onRecord();
+    }
   } else {
-    for (const [k, v] of db.range()) sink.write(formatRecord(k, v, format));
+    for (const [k, v] of db.range()) {
+      sink.write(formatRecord(k, v, format));
+      onRecord();
+    }
   }
   sink.write(formatFooter());
 }
 
 export function main(args: string[], io: CliIo): Promise<number> {
   return runTool(spec, args, io, async (opts) => {
-    const debug = opts.value('d');
-    if (debug !== undefined && !['a', 'h', 'r'].includes(debug)) throw usageError(`-d ${debug}: expected a, h or r`);
-    const resolved = resolveHome(opts, opts.operands[0]);
-    const home = resolved.home;
-    const file = resolved.file!;
-    requireHomeDir(home);
-    if (!looksLikeEnvironment(home)) {
-      throw new CliError(`${home} is not a cairn environment (no __cairn.control); give the environment directory with -h`);
-    }
-    const advice = `dump a hot backup of it instead (db_hotbackup -h ${home} -b DIR, then db_dump -h DIR), or stop that process`;
-    refuseLiveOwner(home, advice);
-    const layout = layoutOf(home);
-    const filePath = resolveDataFile(layout, file);
-    if (!fs.existsSync(filePath)) {
-      // A crashed environment's data may be only in its log: that needs recovery, not a missing file.
-      requireQuiescent(home, 'db_dump');
-      throw new CliError(`open: ${file}: No such file or directory (looked for ${filePath})`);
-    }
-    const makeSink = (): Sink => (opts.value('f') !== undefined ? fileSink(opts.value('f')!) : stdoutSink(io));
-    if (debug !== undefined) {
-      requireQuiescent(home, 'db_dump');
-      const sink = makeSink();
-      try {
-        for (const line of pageLines(filePath, debug !== 'r')) sink.write(line);
-        sink.finish();
-      } catch (e) {
-        sink.abort();
-        throw e;
-      }
-      return 0;
-    }
-    refuseLiveOwner(home, advice);
-    const env = await Environment.open(home, { readOnly: true });
-    let sink: Sink | undefined;
+    const bar = toolProgress(io, spec.name, { json: opts.long('json') !== undefined, verbose: opts.has('v'), streamsToStdout: opts.value('f') === undefined });
+    let ok = false;
     try {
-      const names = env.listDatabases(file);
-      const named = names.filter((n) => n !== '');
-      if (opts.has('l')) {
-        if (named.length === 0) throw new CliError(`${file}: does not contain multiple databases`);
-        sink = makeSink();
-        for (const n of named) sink.write(`${n}\n`);
-        sink.finish();
-        return 0;
-      }
-      let chosen: string[];
-      const only = opts.value('s');
-      if (only !== undefined) {
-        if (!names.includes(only)) {
-          throw new CliError(`open: ${file}: no database named "${only}"${named.length > 0 ? ` (it holds ${named.map((n) => `"${n}"`).join(', ')})` : ' (it holds only the unnamed database)'}`);
-        }
-        chosen = [only];
-      } else {
-        if (names.length === 0) throw new CliError(`${file}: holds no databases`);
-        chosen = names; // catalog order: the unnamed database ('') first, then names in byte order
-      }
-      const format: DumpFormat = opts.has('p') ? 'print' : 'bytevalue';
-      const withDatabaseLine = only === undefined && named.length > 0;
-      sink = makeSink();
-      for (const name of chosen) await dumpOne(env, file, name, format, opts.has('k'), withDatabaseLine, sink);
-      sink.finish();
-      return 0;
-    } catch (e) {
-      sink?.abort();
-      if (e instanceof CairnError && e.code === 'NOT_FOUND') throw new CliError(`open: ${e.message}`);
-      throw e;
+      const status = await dump(opts, io, bar);
+      ok = true;
+      return status;
     } finally {
-      await env.close();
+      bar.end(ok);
     }
   });
+}
+
+/** The dump (or -d listing, or -l list) itself, progress to `bar`. */
+async function dump(opts: Options, io: CliIo, bar: ProgressRenderer): Promise<number> {
+  const debug = opts.value('d');
+  if (debug !== undefined && !['a', 'h', 'r'].includes(debug)) throw usageError(`-d ${debug}: expected a, h or r`);
+  const resolved = resolveHome(opts, opts.operands[0]);
+  const home = resolved.home;
+  const file = resolved.file!;
+  requireHomeDir(home);
+  if (!looksLikeEnvironment(home)) {
+    throw new CliError(`${home} is not a cairn environment (no __cairn.control); give the environment directory with -h`);
+  }
+  const advice = `dump a hot backup of it instead (db_hotbackup -h ${home} -b DIR, then db_dump -h DIR), or stop that process`;
+  refuseLiveOwner(home, advice);
+  const layout = layoutOf(home);
+  const filePath = resolveDataFile(layout, file);
+  if (!fs.existsSync(filePath)) {
+    // A crashed environment's data may be only in its log: that needs recovery, not a missing file.
+    requireQuiescent(home, 'db_dump');
+    throw new CliError(`open: ${file}: No such file or directory (looked for ${filePath})`);
+  }
+  const makeSink = (): Sink => (opts.value('f') !== undefined ? fileSink(opts.value('f')!) : stdoutSink(io));
+  if (debug !== undefined) {
+    requireQuiescent(home, 'db_dump');
+    const sink = makeSink();
+    try {
+      for (const line of pageLines(filePath, debug !== 'r', bar.report)) sink.write(line);
+      sink.finish();
+    } catch (e) {
+      sink.abort();
+      throw e;
+    }
+    return 0;
+  }
+  refuseLiveOwner(home, advice);
+  const env = await Environment.open(home, { readOnly: true });
+  let sink: Sink | undefined;
+  try {
+    const names = env.listDatabases(file);
+    const named = names.filter((n) => n !== '');
+    if (opts.has('l')) {
+      if (named.length === 0) throw new CliError(`${file}: does not contain multiple databases`);
+      sink = makeSink();
+      for (const n of named) sink.write(`${n}\n`);
+      sink.finish();
+      return 0;
+    }
+    let chosen: string[];
+    const only = opts.value('s');
+    if (only !== undefined) {
+      if (!names.includes(only)) {
+        throw new CliError(`open: ${file}: no database named "${only}"${named.length > 0 ? ` (it holds ${named.map((n) => `"${n}"`).join(', ')})` : ' (it holds only the unnamed database)'}`);
+      }
+      chosen = [only];
+    } else {
+      if (names.length === 0) throw new CliError(`${file}: holds no databases`);
+      chosen = names; // catalog order: the unnamed database ('') first, then names in byte order
+    }
+    const format: DumpFormat = opts.has('p') ? 'print' : 'bytevalue';
+    const withDatabaseLine = only === undefined && named.length > 0;
+    sink = makeSink();
+    let records = 0;
+    const onRecord = () => {
+      if (++records % 1000 === 0) bar.report({ phase: 'records', done: records, total: undefined, unit: 'records' });
+    };
+    for (const name of chosen) await dumpOne(env, file, name, format, opts.has('k'), withDatabaseLine, sink, onRecord);
+    bar.report({ phase: 'records', done: records, total: records, unit: 'records' });
+    sink.finish();
+    return 0;
+  } catch (e) {
+    sink?.abort();
+    if (e instanceof CairnError && e.code === 'NOT_FOUND') throw new CliError(`open: ${e.message}`);
+    throw e;
+  } finally {
+    await env.close();
+  }
 }

@@ -8,6 +8,7 @@ import { dataDirsOf, readEnvId, readLayout } from '../backup/layout.js';
 import { connectChannel } from '../env/channel.js';
 import { Environment } from '../env/environment.js';
 import { nodeVfs } from '../io/node.js';
+import { toolProgress } from './progress.js';
 import { type CliIo, type ToolSpec, homeOf, printJson, requireEnvironment, runTool, usageError } from './common.js';
 
 export const spec: ToolSpec = {
@@ -38,10 +39,11 @@ start and end LSN, times) into the backup.
   -l dir       the log directory of the source (relative to the home); see -d
   -u           update an existing backup: move the source's inactive log files into it and
                copy the active ones (refused if a log file would be missing), then recover
-  -v           report each step on stdout
+  -v           report each step on stdout, and progress lines on stderr when it is not a
+               terminal (on a terminal a live progress line is always drawn on stderr)
   -V           print the version and exit
   --no-recover copy only; run db_recover -c -h backup_dir before opening the copy
-  --json       print the backup report as JSON
+  --json       print the backup report as JSON, and progress as NDJSON on stderr
 
 While a process has the environment open, db_hotbackup asks it through its coordination channel
 (__cairn.sock in the home) to checkpoint (-c) and to keep the log files it copies (no removal,
@@ -122,26 +124,38 @@ export function main(args: string[], io: CliIo): Promise<number> {
     const envId = readEnvId(nodeVfs, dirs);
     if (envId !== undefined) checkBackupTarget(nodeVfs, dirs, envId, target, { update: o.has('u'), layout: o.has('D') ? 'config' : 'flat' });
     const verbose = o.has('v');
-    const progress = verbose ? (m: string) => io.out(`db_hotbackup: ${m}\n`) : undefined;
-    const runOpts = { checkpoint: o.has('c'), update: o.has('u'), layout: o.has('D') ? ('config' as const) : ('flat' as const), keepLogs: o.has('g'), recover: o.long('no-recover') === undefined, progress };
+    const bar = toolProgress(io, spec.name, { json: o.long('json') !== undefined, verbose });
+    const log = verbose
+      ? (m: string) => {
+          bar.clear();
+          io.out(`db_hotbackup: ${m}\n`);
+        }
+      : undefined;
+    const runOpts = { checkpoint: o.has('c'), update: o.has('u'), layout: o.has('D') ? ('config' as const) : ('flat' as const), keepLogs: o.has('g'), recover: o.long('no-recover') === undefined, log, progress: bar.report };
 
     let report: BackupResult;
-    const client = await connectChannel(home);
-    if (client !== undefined) {
-      try {
-        if (verbose) progress!(`${home} is open in process ${client.pid}: working through its coordination channel`);
-        const status = await client.status();
-        report = await runHotBackup(channelSource(client, status), target, runOpts);
-      } finally {
-        client.close();
+    let ok = false;
+    try {
+      const client = await connectChannel(home);
+      if (client !== undefined) {
+        try {
+          log?.(`${home} is open in process ${client.pid}: working through its coordination channel`);
+          const status = await client.status();
+          report = await runHotBackup(channelSource(client, status), target, runOpts);
+        } finally {
+          client.close();
+        }
+      } else {
+        const env = await Environment.open(home, { checkpoint: false });
+        try {
+          report = await runHotBackup(environmentSource(env), target, { ...runOpts, vfs: env.vfs });
+        } finally {
+          await env.close();
+        }
       }
-    } else {
-      const env = await Environment.open(home, { checkpoint: false });
-      try {
-        report = await runHotBackup(environmentSource(env), target, { ...runOpts, vfs: env.vfs });
-      } finally {
-        await env.close();
-      }
+      ok = true;
+    } finally {
+      bar.end(ok);
     }
     if (o.long('json') !== undefined) printJson(io, report);
     else if (!runOpts.recover) ctx.warn(`copied into ${target} without recovery; run db_recover -c -h ${target} before opening it`);

@@ -1,7 +1,7 @@
 // db_load: load a Berkeley DB 5.3 dump (or -T text) into a database, atomically (issue 5;
 // docs/TOOLS.md §db_load; the engine side is src/tools/loader.ts).
 //
-//   db_load [-nTV] [-c name=value] [-f file] [-h home] [-t btree|hash|recno|queue] db_file
+//   db_load [-nTVv] [-c name=value] [-f file] [-h home] [-t btree|hash|recno|queue] db_file
 //
 // Exit status as Berkeley DB's: 0 success, 1 when -n left existing keys alone, 2 any error
 // (bad command line included). A malformed dump changes nothing on disk.
@@ -10,11 +10,13 @@ import { checkOverrides, DUMP_TYPES, DumpOverrideError, type DumpParserOptions, 
 import { CliError, runTool, usageError, type CliIo, type ToolSpec } from './common.js';
 import { refuseLiveOwner, requireHomeDir, resolveHome } from './home.js';
 import { runLoad, stdinChunks } from '../tools/loader.js';
+import { toolProgress } from './progress.js';
 
 export const spec: ToolSpec = {
   name: 'db_load',
-  usage: ['db_load [-nTV] [-c name=value] [-f file] [-h home] [-t btree | hash | recno | queue] db_file'],
-  options: 'c:f:h:nTt:V',
+  usage: ['db_load [-nTVv] [-c name=value] [-f file] [-h home] [-t btree | hash | recno | queue] db_file', '[--json]'],
+  options: 'c:f:h:nTt:Vv',
+  long: { json: 'flag' },
   repeatable: 'c',
   unsupported: {
     P: 'cairn environments are not encrypted',
@@ -34,6 +36,9 @@ export const spec: ToolSpec = {
     '  -t type        load as btree, hash, recno or queue (btree<->hash, recno<->queue; recno/queue dumps',
     '                 taken with db_dump -k load as btree/hash with the record numbers as keys)',
     '  -V             print the version and exit',
+    '  -v             progress lines on stderr when it is not a terminal (on a terminal a live',
+    '                 progress line is always drawn on stderr)',
+    '  --json         progress as NDJSON on stderr',
     'The whole input is checked before anything is written; a new file appears only when the load',
     'is complete, and a load into an existing file is one transaction.',
     'Exit status: 0 success, 1 keys skipped by -n, 2 error.',
@@ -63,15 +68,25 @@ export function main(args: string[], io: CliIo): Promise<number> {
     const resolved = resolveHome(opts, opts.operands[0], process.env, { creating: true });
     requireHomeDir(resolved.home, 2);
     refuseLiveOwner(resolved.home, 'load while it is stopped, or load through the API in that process', 2);
-    const result = await runLoad({
-      home: resolved.home,
-      file: resolved.file!,
-      input: opts.value('f'),
-      stdin: stdinChunks,
-      parser,
-      noOverwrite: opts.has('n'),
-      warn: (m) => ctx.warn(m),
-    });
+    const bar = toolProgress(io, spec.name, { json: opts.long('json') !== undefined, verbose: opts.has('v') });
+    let result;
+    try {
+      result = await runLoad({
+        home: resolved.home,
+        file: resolved.file!,
+        input: opts.value('f'),
+        stdin: stdinChunks,
+        parser,
+        noOverwrite: opts.has('n'),
+        warn: (m) => {
+          bar.clear();
+          ctx.warn(m);
+        },
+        progress: bar.report,
+      });
+    } finally {
+      bar.end(result !== undefined);
+    }
     return result.skipped > 0 ? 1 : 0;
   });
 }

@@ -7,6 +7,8 @@ export interface CliIo {
   err: (text: string) => void;
   /** stdout is a terminal: show progress. */
   tty: boolean;
+  /** stderr is a terminal: the long-running tools draw a live progress line there (src/cli/progress.ts). */
+  errTty?: boolean;
 }
 
 export const COMMANDS = ['archive', 'checkpoint', 'recover', 'hotbackup', 'dump', 'load', 'verify', 'stat', 'printlog'] as const;
@@ -52,6 +54,7 @@ const defaultIo: CliIo = {
   out: (t) => write(process.stdout, t),
   err: (t) => write(process.stderr, t),
   tty: process.stdout.isTTY === true,
+  errTty: process.stderr.isTTY === true,
 };
 
 function usage(): string {

@@ -2,15 +2,12 @@
 // optionally to a point in time (Berkeley DB's db_recover; docs/BACKUP.md §db_recover).
 // Unlike Berkeley DB, -t never deletes the later log: it is kept aside and the tool says where.
 
-import * as path from 'node:path';
 import { backupLockHolder, recordRecovery } from '../backup/manifest.js';
-import { readLayout } from '../backup/layout.js';
 import { Environment } from '../env/environment.js';
 import { nodeVfs } from '../io/node.js';
-import { listLogFiles } from '../log/reader.js';
-import { logFileName } from '../log/file.js';
 import { formatRecoverTime } from '../log/records.js';
-import { parseLsn, lsnFile, lsnOffset } from '../util/lsn.js';
+import type { Progress } from '../util/progress.js';
+import { toolProgress } from './progress.js';
 import { CliError, type CliIo, type ToolSpec, ctime, homeOf, liveOwner, printJson, requireEnvironment, runTool, usageError } from './common.js';
 
 export const spec: ToolSpec = {
@@ -30,9 +27,11 @@ export const spec: ToolSpec = {
                this form); commits up to the end of that second are kept, later ones are not
                applied. The later log files are NOT deleted (Berkeley DB deletes them): they are
                moved into __cairn.after-<time>/ in the log directory, and db_recover prints where.
-  -v           verbose: where recovery started and ended, how much it replayed
+  -v           verbose: where recovery started and ended, how much it replayed; progress
+               lines on stderr when it is not a terminal (on a terminal a live progress line is
+               always drawn on stderr)
   -V           print the version and exit
-  --json       print the recovery report as JSON
+  --json       print the recovery report as JSON, and progress as NDJSON on stderr
 
 Without -c, recovery starts at the last checkpoint (what opening the environment does by itself
 after a crash). db_recover refuses while a process has the environment open (it names the pid)
@@ -84,31 +83,24 @@ export function main(args: string[], io: CliIo): Promise<number> {
     const backup = backupLockHolder(nodeVfs, home);
     if (backup !== undefined) throw new CliError(`a db_hotbackup (process ${backup}) is writing into ${home}; wait for it to finish (it runs the recovery itself)`);
 
-    let progress: ((m: string) => void) | undefined;
-    if (o.has('f')) {
-      const dirs = readLayout(nodeVfs, home);
-      const files = listLogFiles(nodeVfs, dirs.logDir);
-      let size = 0;
-      try {
-        size = files.length > 0 ? (nodeVfs.stat(path.join(dirs.logDir, logFileName(files[files.length - 1]!)))?.size ?? 0) : 0;
-      } catch {
-        size = 0;
-      }
-      let base: number | undefined;
-      const pos = (f: number, off: number) => f * Math.max(size, 1) + off;
-      const end = pos(files[files.length - 1] ?? 0, size);
-      let last = -1;
-      progress = (m: string) => {
-        const lsn = parseLsn(/\[(\d+)\]\[(\d+)\]/.exec(m)?.[0] ?? '');
-        if (lsn === undefined || size === 0) return;
-        const p = pos(lsnFile(lsn), lsnOffset(lsn));
-        base ??= p;
-        const pct = end > base ? Math.min(99, Math.floor((100 * (p - base)) / (end - base))) : 0;
-        if (pct !== last) io.out(`Recovery ${pct}% complete\n`);
-        last = pct;
-      };
+    const bar = toolProgress(io, spec.name, { json: o.long('json') !== undefined, verbose });
+    let last = -1;
+    const progress = (p: Progress): void => {
+      bar.report(p);
+      // -f: "Recovery N% complete" on stdout as the log is replayed (at most 99 until it is over).
+      if (!o.has('f') || p.total === undefined || p.total === 0) return;
+      const pct = Math.min(99, Math.floor((100 * p.done) / p.total));
+      if (pct === last) return;
+      last = pct;
+      bar.clear();
+      io.out(`Recovery ${pct}% complete\n`);
+    };
+    let report;
+    try {
+      report = await Environment.recover(home, { catastrophic, until, progress });
+    } finally {
+      bar.end(report !== undefined);
     }
-    const report = await Environment.recover(home, { catastrophic, until, progress });
     if (report.kind === 'catastrophic') recordRecovery(nodeVfs, home, report);
     if (o.has('f')) io.out('Recovery 100% complete\n');
     if (o.long('json') !== undefined) {

@@ -1,6 +1,7 @@
 // The public options and reports of an environment, and the one table of their defaults
 // (ENV_DEFAULTS: Environment.open, Environment.recover and db_stat use it).
 
+import type { Progress } from '../util/progress.js';
 import type { Encoding, KeyEncodingName, ValueEncodingName } from './encoding.js';
 import type { DupMode } from '../btree/btree.js';
 import type { Vfs } from '../io/vfs.js';
@@ -63,8 +64,8 @@ export interface EnvironmentOptions {
   channelIdleMs?: number | undefined;
   /** The file system (tests pass a SimVfs). */
   vfs?: Vfs | undefined;
-  /** Progress messages from recovery. */
-  progress?: ((message: string) => void) | undefined;
+  /** Progress of recovery, if the open runs one: log bytes replayed of the log's total (src/util/progress.ts). */
+  progress?: ((progress: Progress) => void) | undefined;
 }
 
 /** Options of `env.openDatabase`. */
@@ -103,8 +104,8 @@ export interface RecoverOptions {
   untilLsn?: string | undefined;
   /** @internal The file system (tests pass a SimVfs). */
   vfs?: Vfs | undefined;
-  /** Progress messages, one line each. */
-  progress?: ((message: string) => void) | undefined;
+  /** Progress: log bytes replayed of the log's total, phase 'recovery' (src/util/progress.ts). */
+  progress?: ((progress: Progress) => void) | undefined;
 }
 
 /** What a recovery did (`Environment.recover`, `db_recover -v`). */
@@ -166,8 +167,8 @@ export interface HotBackupOptions {
   checkpoint?: boolean | undefined;
   /** Refresh an existing backup: move inactive logs into it, copy active ones (db_hotbackup -u). */
   update?: boolean | undefined;
-  /** Progress messages, one line each. */
-  progress?: ((message: string) => void) | undefined;
+  /** Progress: bytes copied of the total, phase 'data' then 'logs', then the copy's 'recovery' (src/util/progress.ts). */
+  progress?: ((progress: Progress) => void) | undefined;
   /** Recreate DB_CONFIG's directory layout in the target and copy DB_CONFIG (db_hotbackup -D); default 'flat'. */
   layout?: 'flat' | 'config' | undefined; // issue 3
   /** Keep every copied log file in the target after recovery (db_hotbackup -g). */

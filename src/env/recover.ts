@@ -9,6 +9,7 @@
 // home's directory layout (env/dirs.ts), all of which still live in env/. The pieces that need
 // none of that are below it already: recovery/point_in_time.ts and recovery/manifest.ts.
 
+import type { Progress } from '../util/progress.js';
 import * as path from 'node:path';
 import { nodeVfs } from '../io/node.js';
 import type { Vfs } from '../io/vfs.js';
@@ -89,7 +90,7 @@ function recoveryPoint(options: RecoverOptions): Lsn | undefined {
 }
 
 /** What recovery reads (recovery.ts's RecoveryContext) for the home in `dirs`. */
-function recoveryContext(vfs: Vfs, dirs: Dirs, pager: Pager, envId: Buffer, progress?: (m: string) => void) {
+function recoveryContext(vfs: Vfs, dirs: Dirs, pager: Pager, envId: Buffer, progress?: (p: Progress) => void) {
   return {
     vfs,
     pager,
@@ -112,7 +113,7 @@ export function runRecovery(
   control: Control | undefined,
   kind: 'normal' | 'catastrophic',
   opts: { untilTime?: number | undefined; untilLsn?: Lsn | undefined },
-  progress?: (m: string) => void,
+  progress?: (p: Progress) => void,
 ): { control: Control; result: RecoveryResult; keptLogDir?: string } {
   const { files, envId, logFileSize, base, marker } = recoveryStart(vfs, dirs, control, kind);
   const ctx = recoveryContext(vfs, dirs, pager, envId, progress);

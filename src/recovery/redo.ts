@@ -102,7 +102,7 @@ export interface RecoveryContext {
   resolve(name: string): string;
   /** Every candidate data file in the data directories: name → path. */
   listDataFiles(): Map<string, string>;
-  progress?: (message: string) => void;
+  progress?: (p: import('../util/progress.js').Progress) => void;
 }
 
 export interface RecoveryOptions {
@@ -335,6 +335,8 @@ class Redo {
     let stopped = false;
     let lastEnd = result.start;
     let nextReport = 0;
+    const { start } = result;
+    const logTotal = ctx.progress && reader.files.filter((n) => n >= lsnFile(start)).reduce((sum, n) => sum + (this.vfs.stat(reader.pathOf(n))?.size ?? 0), 0) - (start % 0x1_0000_0000); // progress: an upper bound (the last file is preallocated)
     for (const raw of reader.records(opts.from)) {
       if (opts.untilLsn !== undefined && raw.lsn >= opts.untilLsn) {
         // Cut at a transaction boundary: the unfinished transaction's records go too.
@@ -359,10 +361,11 @@ class Redo {
       }
       lastEnd = raw.next;
       if (ctx.progress && result.logBytes >= nextReport) {
-        ctx.progress(`recovery at ${formatLsn(raw.lsn)}: ${result.committed} transactions`);
-        nextReport += 16 * 1024 * 1024;
+        ctx.progress({ phase: 'recovery', done: result.logBytes, total: logTotal, unit: 'bytes' });
+        nextReport += 256 * 1024;
       }
     }
+    ctx.progress?.({ phase: 'recovery', done: result.logBytes, total: result.logBytes, unit: 'bytes' }); // the end: all of the log replayed
     result.end = stopped ? result.stoppedAt! : (reader.end ?? lastEnd);
   }
 

@@ -22,6 +22,7 @@ import { DATA_MAGIC, MetaOffset, readMeta, type MetaInfo } from '../page/meta.js
 import { checkPage } from '../page/pager.js';
 import { CairnError, CorruptionError } from '../util/errors.js';
 import { formatLsn, readLsn } from '../util/lsn.js';
+import type { ProgressCallback } from '../util/progress.js';
 import { headerFor, isRecnoType, RECNO_KEY_SIZE } from './dbmeta.js';
 
 const TYPE_NAMES = ['free', 'meta', 'branch', 'leaf', 'overflow'];
@@ -188,8 +189,15 @@ function splitPageMessage(s: string): Problem {
   return { what: s };
 }
 
+/** What db_verify checks with: the environment the file must belong to, and where progress goes. */
+export interface VerifyOptions {
+  envId?: Buffer;
+  /** Progress: 'pages' (every page checked, step 3), then 'trees' (pages reached through the trees, step 4; the total is an upper bound: free and leaked pages are in no tree). */
+  progress?: ProgressCallback | undefined;
+}
+
 /** Checks a whole data file; never throws for damage (only for a missing or unreadable file). */
-export function verifyDataFile(p: string, options: { envId?: Buffer } = {}): VerifyResult {
+export function verifyDataFile(p: string, options: VerifyOptions = {}): VerifyResult {
   const problems: Problem[] = [];
   let truncated = false;
   const add = (pr: Problem): void => {
@@ -213,18 +221,29 @@ export function verifyDataFile(p: string, options: { envId?: Buffer } = {}): Ver
   }
 }
 
-function verifyOpen(
-  file: RawDataFile,
-  options: { envId?: Buffer },
-  add: (p: Problem) => void,
-  isTruncated: () => boolean,
-  problems: Problem[],
-): VerifyResult {
-  const { meta, pageSize } = file;
+/** Steps 1–6 (the file header) on an open file. */
+function verifyOpen(file: RawDataFile, options: VerifyOptions, add: (p: Problem) => void, isTruncated: () => boolean, problems: Problem[]): VerifyResult {
   // Loops and arrays go by the pages the file holds, never by a count beyond them (issue 21, F11).
-  const onDisk = file.pagesOnDisk;
-  const count = Math.min(meta.pageCount, onDisk);
-  // 1. The meta page.
+  const count = Math.min(file.meta.pageCount, file.pagesOnDisk);
+  checkMeta(file, options, count, add);
+  checkSize(file, add);
+  const { types, bad } = checkPages(file, count, add, options.progress);
+  const walk = trackOwners(file, count, add, options.progress);
+  let databases: number;
+  try {
+    databases = checkDatabases(file, walk, count, add, readCatalog(file, walk, count, add));
+  } finally {
+    file.onRead = undefined;
+  }
+  options.progress?.({ phase: 'trees', done: walk.owner.size, total: Math.max(count - 1, walk.owner.size), unit: 'pages' });
+  const free = checkFreeList(file, count, bad, walk.owner, add);
+  checkLeaks(count, types, bad, walk.owner, free, add);
+  return { problems, truncated: isTruncated(), pages: count, databases, freePages: free.size };
+}
+
+/** 1. The meta page. */
+function checkMeta(file: RawDataFile, options: VerifyOptions, count: number, add: (p: Problem) => void): void {
+  const { meta } = file;
   if (file.metaProblem !== undefined) add({ pgno: 0, what: `meta page: ${file.metaProblem}` });
   if (options.envId !== undefined && !meta.envId.equals(options.envId)) {
     add({ pgno: 0, what: `the file belongs to another environment (id ${meta.envId.toString('hex')}, this one is ${options.envId.toString('hex')})` });
@@ -232,16 +251,27 @@ function verifyOpen(
   if (meta.pageCount < 2) add({ pgno: 0, what: `page count ${meta.pageCount} is too small (a data file has a meta page and a catalog root)` });
   if (meta.catalogRoot === 0 || meta.catalogRoot >= count) add({ pgno: 0, what: `catalog root ${meta.catalogRoot} is not a page of the file (page count ${count})` });
   if (meta.freeHead >= count) add({ pgno: 0, what: `free list head ${meta.freeHead} is not a page of the file (page count ${count})` });
-  // 2. Size.
+}
+
+/** 2. Size. */
+function checkSize(file: RawDataFile, add: (p: Problem) => void): void {
+  const { meta, pageSize } = file;
+  const onDisk = file.pagesOnDisk;
   if (file.size % pageSize !== 0) add({ what: `file size ${file.size} is not a multiple of the page size ${pageSize} (a torn extension?)` });
   if (onDisk < meta.pageCount) add({ pgno: 0, what: `page count ${meta.pageCount} exceeds the file (${onDisk} pages): truncated, or a damaged meta page` });
   if (onDisk > meta.pageCount) add({ what: `the file holds ${onDisk} pages but the meta page counts ${meta.pageCount}: pages ${meta.pageCount}..${onDisk - 1} are outside the file's page count` });
-  // 3. Every page.
-  const limit = count;
+}
+
+/** Pages between two progress reports. */
+const REPORT_PAGES = 64;
+
+/** 3. Every page: checksum, identity, a known type. Returns each page's type and which are bad. */
+function checkPages(file: RawDataFile, count: number, add: (p: Problem) => void, progress: ProgressCallback | undefined): { types: Uint8Array; bad: Uint8Array } {
   const types = new Uint8Array(Math.max(count, 1));
   const bad = new Uint8Array(Math.max(count, 1));
   types[0] = PageType.Meta;
-  for (let pgno = 1; pgno < limit; pgno++) {
+  for (let pgno = 1; pgno < count; pgno++) {
+    if (pgno % REPORT_PAGES === 0) progress?.({ phase: 'pages', done: pgno, total: count, unit: 'pages' });
     const buf = file.rawPage(pgno);
     const why = checkPage(buf, pgno, file.uid);
     if (why !== undefined) {
@@ -254,72 +284,96 @@ function verifyOpen(
     if (t === PageType.Meta) add({ pgno, what: 'a second meta page' });
     else if (t > PageType.Overflow) add({ pgno, what: `unknown page type ${t}` });
   }
-  // 4. Trees. Record which tree reaches each page.
-  const owner = new Map<number, string>();
-  let current = '';
+  progress?.({ phase: 'pages', done: count, total: count, unit: 'pages' });
+  return { types, bad };
+}
+
+/** Step 4's state: which tree reached each page first, and the tree being walked. */
+interface TreeWalk {
+  owner: Map<number, string>;
+  current: string;
+}
+
+/** 4. Records which tree reaches each page (file.onRead); a page reached from two trees is a problem. */
+function trackOwners(file: RawDataFile, count: number, add: (p: Problem) => void, progress: ProgressCallback | undefined): TreeWalk {
+  const walk: TreeWalk = { owner: new Map(), current: '' };
   const twice = new Set<number>();
   file.onRead = (pgno) => {
     if (pgno === 0 || pgno >= count) return;
-    const was = owner.get(pgno);
-    if (was === undefined) owner.set(pgno, current);
-    else if (was !== current && !twice.has(pgno)) {
+    const was = walk.owner.get(pgno);
+    if (was === undefined) {
+      walk.owner.set(pgno, walk.current);
+      if (walk.owner.size % REPORT_PAGES === 0) progress?.({ phase: 'trees', done: walk.owner.size, total: count - 1, unit: 'pages' });
+    } else if (was !== walk.current && !twice.has(pgno)) {
       twice.add(pgno);
-      add({ pgno, what: `in two trees: ${was} and ${current}` });
+      add({ pgno, what: `in two trees: ${was} and ${walk.current}` });
     }
   };
-  const checkTree = (name: string, root: number, dup: DupMode): boolean => {
-    current = name;
-    if (root === 0 || root >= count) {
-      add({ pgno: 0, what: `${name}: root page ${root} is not a page of the file` });
-      return false;
-    }
-    if (name !== 'catalog' && root === meta.catalogRoot) {
-      add({ pgno: root, what: `${name}: its root page ${root} is the catalog's root` });
-      return false;
-    }
-    const found = new BTree(root, dup).verify(file);
-    for (const s of found) {
-      const pr = splitPageMessage(s.replace(/unreadable: page \d+ at offset \d+: /, ''));
-      add({ ...pr, what: `${pr.what} (${name})` });
-    }
-    return found.length === 0;
-  };
-  let entries: CatalogEntry[] = [];
-  let databases = 0;
-  if (meta.catalogRoot !== 0 && meta.catalogRoot < count) {
-    checkTree('catalog', meta.catalogRoot, 'none');
-    current = 'catalog';
-    try {
-      const cat = new BTree(meta.catalogRoot, 'none');
-      const c = cat.cursor(file);
-      for (let e = c.first(); e !== undefined; e = c.next()) {
-        const name = e[0].toString('utf8');
-        try {
-          entries.push({ name, desc: decodeDescriptor(e[1], label(name)) });
-        } catch {
-          add({ pgno: meta.catalogRoot, what: `catalog entry for ${label(name)} is not a valid database descriptor` });
-        }
-      }
-    } catch (e) {
-      add({ what: `the catalog cannot be read: ${(e as Error).message}` });
-      entries = [];
-    }
+  return walk;
+}
+
+/** 4. One tree's structure (BTree.verify); true when sound. */
+function checkTree(file: RawDataFile, walk: TreeWalk, count: number, add: (p: Problem) => void, name: string, root: number, dup: DupMode): boolean {
+  walk.current = name;
+  if (root === 0 || root >= count) {
+    add({ pgno: 0, what: `${name}: root page ${root} is not a page of the file` });
+    return false;
   }
+  if (name !== 'catalog' && root === file.meta.catalogRoot) {
+    add({ pgno: root, what: `${name}: its root page ${root} is the catalog's root` });
+    return false;
+  }
+  const found = new BTree(root, dup).verify(file);
+  for (const s of found) {
+    const pr = splitPageMessage(s.replace(/unreadable: page \d+ at offset \d+: /, ''));
+    add({ ...pr, what: `${pr.what} (${name})` });
+  }
+  return found.length === 0;
+}
+
+/** 4. The catalog tree, and its entries that decode as database descriptors. */
+function readCatalog(file: RawDataFile, walk: TreeWalk, count: number, add: (p: Problem) => void): CatalogEntry[] {
+  const { meta } = file;
+  if (meta.catalogRoot === 0 || meta.catalogRoot >= count) return [];
+  checkTree(file, walk, count, add, 'catalog', meta.catalogRoot, 'none');
+  walk.current = 'catalog';
+  const entries: CatalogEntry[] = [];
+  try {
+    const cat = new BTree(meta.catalogRoot, 'none');
+    const c = cat.cursor(file);
+    for (let e = c.first(); e !== undefined; e = c.next()) {
+      const name = e[0].toString('utf8');
+      try {
+        entries.push({ name, desc: decodeDescriptor(e[1], label(name)) });
+      } catch {
+        add({ pgno: meta.catalogRoot, what: `catalog entry for ${label(name)} is not a valid database descriptor` });
+      }
+    }
+  } catch (e) {
+    add({ what: `the catalog cannot be read: ${(e as Error).message}` });
+    return [];
+  }
+  return entries;
+}
+
+/** 4. Every database tree, its descriptor, and record-number keys of recno/queue databases. Returns how many databases. */
+function checkDatabases(file: RawDataFile, walk: TreeWalk, count: number, add: (p: Problem) => void, entries: CatalogEntry[]): number {
+  let databases = 0;
   for (const { name, desc } of entries) {
     databases++;
     const lbl = label(name);
-    const sound = checkTree(lbl, desc.root, desc.dup);
+    const sound = checkTree(file, walk, count, add, lbl, desc.root, desc.dup);
     if (desc.type !== undefined && !['btree', 'hash', 'recno', 'queue'].includes(desc.type)) {
       add({ what: `${lbl}: unknown Berkeley DB type "${String(desc.type)}" in its descriptor` });
       continue;
     }
     try {
-      headerFor(desc, pageSize, { format: 'bytevalue', keys: false }, lbl);
+      headerFor(desc, file.pageSize, { format: 'bytevalue', keys: false }, lbl);
     } catch (e) {
       add({ what: (e as Error).message });
     }
     if (sound && desc.type !== undefined && isRecnoType(desc.type)) {
-      current = lbl;
+      walk.current = lbl;
       const c = new BTree(desc.root, desc.dup).cursor(file);
       let n = 0;
       for (let e = c.first(); e !== undefined; e = c.next()) {
@@ -331,10 +385,13 @@ function verifyOpen(
       }
     }
   }
-  file.onRead = undefined;
-  // 5. The free list.
+  return databases;
+}
+
+/** 5. The free list: in range, free pages only, no cycle, nothing also in a tree. Returns the pages on it. */
+function checkFreeList(file: RawDataFile, count: number, bad: Uint8Array, owner: Map<number, string>, add: (p: Problem) => void): Set<number> {
   const free = new Set<number>();
-  for (let pgno = meta.freeHead, prev = 0; pgno !== 0; ) {
+  for (let pgno = file.meta.freeHead, prev = 0; pgno !== 0; ) {
     if (pgno >= count) {
       add({ pgno: prev, what: `free list: next page ${pgno} is beyond the page count ${count}` });
       break;
@@ -353,12 +410,15 @@ function verifyOpen(
     prev = pgno;
     pgno = buf.readUInt32LE(PageOffset.next);
   }
-  // 6. Leaks.
+  return free;
+}
+
+/** 6. Leaks: every page is the meta page, in exactly one tree, or on the free list. */
+function checkLeaks(count: number, types: Uint8Array, bad: Uint8Array, owner: Map<number, string>, free: Set<number>, add: (p: Problem) => void): void {
   for (let pgno = 1; pgno < count; pgno++) {
     if (owner.has(pgno) || free.has(pgno) || bad[pgno]) continue;
     add({ pgno, what: `${pageTypeName(types[pgno]!)} page neither in a tree nor on the free list (leaked)` });
   }
-  return { problems, truncated: isTruncated(), pages: count, databases, freePages: free.size };
 }
 
 // ---- db_stat -d ---------------------------------------------------------------------------------
@@ -501,7 +561,7 @@ export function statDataFile(p: string, options: { name?: string; fast?: boolean
  * LSN, entry count, links, and whether the page passes its checks. `withFree` false (-d r)
  * leaves free pages out.
  */
-export function* pageLines(p: string, withFree: boolean): Generator<string> {
+export function* pageLines(p: string, withFree: boolean, progress?: ProgressCallback): Generator<string> {
   const file = RawDataFile.open(p);
   try {
     const m = file.meta;
@@ -510,6 +570,7 @@ export function* pageLines(p: string, withFree: boolean): Generator<string> {
     const n = file.pagesOnDisk;
     if (m.pageCount > n) yield `page count ${m.pageCount} exceeds the file (${n} pages): BAD\n`;
     for (let pgno = 0; pgno < n; pgno++) {
+      if (pgno % REPORT_PAGES === 0) progress?.({ phase: 'pages', done: pgno, total: n, unit: 'pages' });
       const buf = file.rawPage(pgno);
       const t = buf[PageOffset.type]!;
       if (!withFree && t === PageType.Free && pgno !== 0) continue;
@@ -540,6 +601,7 @@ export function* pageLines(p: string, withFree: boolean): Generator<string> {
       }
       yield `page ${pgno}: ${detail}: LSN ${lsn}${why === undefined ? '' : `: BAD: ${why}`}\n`;
     }
+    progress?.({ phase: 'pages', done: n, total: n, unit: 'pages' });
   } finally {
     file.close();
   }

@@ -58,6 +58,8 @@ export interface LoadRequest {
   noOverwrite: boolean;
   /** One line for each record -n skipped. */
   warn: (message: string) => void;
+  /** Progress: 'check' (input bytes read of its size, when it is a file), then 'load' (records written of those checked). */
+  progress?: import('../util/progress.js').ProgressCallback | undefined;
 }
 
 export interface LoadResult {
@@ -110,7 +112,7 @@ function isRegularFile(p: string): boolean {
 }
 
 /** Runs a parser over chunks, handing each event to `fn`. Parse errors become LoadErrors (exit 2). */
-async function parse(source: AsyncIterable<Uint8Array | string>, options: DumpParserOptions, fn: (e: DumpEvent) => void | Promise<void>, spool?: number): Promise<void> {
+async function parse(source: AsyncIterable<Uint8Array | string>, options: DumpParserOptions, fn: (e: DumpEvent) => void | Promise<void>, spool?: number, onBytes?: (bytes: number) => void): Promise<void> {
   let parser: DumpParser;
   try {
     // cairn's limits, checked while the lines stream in: a 200 MB key line is refused once 128 KiB
@@ -136,6 +138,7 @@ async function parse(source: AsyncIterable<Uint8Array | string>, options: DumpPa
       while (at < b.length) at += fs.writeSync(spool, b, at);
     }
     await run(() => parser.write(chunk));
+    onBytes?.(chunk.length); // progress
   }
   await run(() => parser.end());
 }
@@ -145,7 +148,9 @@ function valueLine(recordLine: number, keyed: boolean): number {
 }
 
 /** Pass 1: checks the whole input (and spools standard input). */
-async function check(source: AsyncIterable<Uint8Array | string>, options: DumpParserOptions, spool?: number): Promise<Checked> {
+async function check(source: AsyncIterable<Uint8Array | string>, options: DumpParserOptions, spool?: number, progress?: LoadRequest['progress'], size?: number): Promise<Checked> {
+  let read = 0; // progress
+  const onBytes = progress && ((n: number) => progress({ phase: 'check', done: (read += n), total: size, unit: 'bytes' }));
   const out: Checked = { sections: 0, records: 0, targets: new Map(), firstHeader: undefined };
   let cur: { h: DumpHeader; keyed: boolean; fixed: { reLen: number; pad: number } | undefined } | undefined;
   await parse(
@@ -192,6 +197,7 @@ async function check(source: AsyncIterable<Uint8Array | string>, options: DumpPa
       }
     },
     spool,
+    onBytes,
   );
   return out;
 }
@@ -302,14 +308,14 @@ export async function runLoad(req: LoadRequest): Promise<LoadResult> {
   if (inputPath !== undefined && !fs.existsSync(inputPath)) fail(`${inputPath}: No such file or directory`);
   try {
     if (inputPath !== undefined && isRegularFile(inputPath)) {
-      checked = await check(chunks(inputPath), req.parser);
+      checked = await check(chunks(inputPath), req.parser, undefined, req.progress, fs.statSync(inputPath).size);
     } else {
       spoolDir = fs.mkdtempSync(path.join(os.tmpdir(), 'db_load-'));
       const spoolPath = path.join(spoolDir, 'input');
       const fd = fs.openSync(spoolPath, 'w', 0o600);
       try {
         const source = inputPath !== undefined ? chunks(inputPath) : req.stdin();
-        checked = await check(source, req.parser, fd);
+        checked = await check(source, req.parser, fd, req.progress);
       } finally {
         fs.closeSync(fd);
       }
@@ -317,7 +323,8 @@ export async function runLoad(req: LoadRequest): Promise<LoadResult> {
     }
     if (checked.sections === 0) fail('the input holds no database');
     precheckExisting(layout, req.file, checked.targets);
-    return await loadChecked(req, layout, inputPath, checked);
+    const progress = req.progress; // the load's records of those checked
+    return await loadChecked(progress === undefined ? req : { ...req, progress: (p) => progress({ ...p, total: checked.records }) }, layout, inputPath, checked);
   } finally {
     if (spoolDir !== undefined) fs.rmSync(spoolDir, { recursive: true, force: true });
   }
@@ -350,6 +357,7 @@ async function loadChecked(req: LoadRequest, layout: Layout, inputPath: string, 
     }
     if (existing === undefined) await loadNewFile(env, req, inputPath, result);
     else await loadExistingFile(env, req, inputPath, new Set(existing), result);
+    req.progress?.({ phase: 'load', done: result.records, total: checked.records, unit: 'records' });
     ok = true;
   } finally {
     await env.close();
@@ -387,6 +395,7 @@ function putRecord(req: LoadRequest, cur: Current, txn: Transaction, ev: Extract
   const key = storeKey(cur, r.key, r.recno);
   const value = storeValue(cur, r.value);
   result.records++;
+  if (result.records % 1000 === 0) req.progress?.({ phase: 'load', done: result.records, total: undefined, unit: 'records' });
   const stored = cur.db.put(key, value, txn, req.noOverwrite ? { noOverwrite: true } : undefined);
   if (!stored) {
     result.skipped++;
