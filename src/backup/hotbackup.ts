@@ -125,20 +125,6 @@ export interface BackupRunOptions extends HotBackupOptions {
 /** What a run did; `recovery` is missing when the run was told not to recover. */
 export type BackupResult = Omit<HotBackupReport, 'recovery'> & { recovery?: RecoveryReport };
 
-/**
- * env.hotBackup(dir, opts): a hot backup of an environment open in this process. On real files
- * the backup runs in a worker thread (backupthread.ts), so this process's writers keep the event
- * loop; only checkpoint and pin/unpin come back to this thread.
- */
-export async function hotBackup(env: Environment, dir: string, opts: HotBackupOptions): Promise<HotBackupReport> {
-  const source = environmentSource(env);
-  if (env.vfs === nodeVfs) {
-    const { runHotBackupInThread } = await import('./backupthread.js');
-    return (await runHotBackupInThread(source, dir, { ...opts, recover: true })) as HotBackupReport;
-  }
-  return (await runHotBackup(source, dir, { ...opts, vfs: env.vfs, recover: true })) as HotBackupReport;
-}
-
 // ---- helpers -----------------------------------------------------------------------------------
 
 const DAYS = ['Sun', 'Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat'];
