@@ -13,7 +13,7 @@ import { type Lsn, lsnFile, readLsn, writeLsn } from '../util/lsn.js';
 import { MetaOffset } from '../page/meta.js';
 import { writePageMap } from '../page/lsnmap.js';
 import { writeControl } from './control.js';
-import { isDataFileName } from './dirs.js';
+import { isDataFileName } from '../recovery/layout.js';
 import type { Environment } from './environment.js';
 import { planted } from '../util/plant.js'; // PLANT: the planted-bug yardstick (src/util/plant.ts)
 

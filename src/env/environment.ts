@@ -23,7 +23,7 @@ import { type Channel, startChannel } from './channel.js';
 import { Checkpointer } from './checkpointer.js';
 import { type Control, writeControl } from './control.js';
 import type { Database } from './database.js';
-import { type Dirs, resolveDataFile } from './dirs.js';
+import { type Dirs, checkedDataFile } from '../recovery/layout.js';
 import { type OwnerLock, lockEnvironment } from './lock.js';
 import { type OpenContext, type Opening, openControl, openLog, prepareHome } from './open.js';
 import { type ArchiveOptions, ENV_DEFAULTS, type EnvironmentOptions, type EnvironmentStat, type HotBackupOptions, type HotBackupReport, type OpenDatabaseOptions, type RecoverOptions, type RecoveryReport, checkOptions, resolveOptions } from './options.js';
@@ -372,7 +372,7 @@ export class Environment {
 
   /** @internal Where a data file of this name is, or would be created. */
   resolveDataFile(name: string): string {
-    return resolveDataFile(this.vfs, this.dirs, name);
+    return checkedDataFile(this.vfs, this.dirs, name);
   }
 
   /** Names of the databases in a data file ('' is the unnamed database). */

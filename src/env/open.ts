@@ -13,9 +13,9 @@ import { PageLsnMap, pageMapPath, readPageMap, writePageMap } from '../page/lsnm
 import type { Pager } from '../page/pager.js';
 import { CairnError, IoError, RunRecoveryError, invalid } from '../util/errors.js';
 import { formatLsn, lsnFile } from '../util/lsn.js';
-import { type ParsedDbConfig, configLine } from './config.js';
+import { type ParsedDbConfig, configLine } from '../recovery/config.js';
 import { type Control, CONTROL_FILE, readControl, writeControl } from './control.js';
-import { type Dirs, isDataFileName, layout, loadConfig } from './dirs.js';
+import { type Dirs, isDataFileName, layout, loadConfig } from '../recovery/layout.js';
 import { checkHistory, newHistory } from './history.js';
 import { type OwnerLock, foreignLogs } from './lock.js';
 import type { EnvironmentOptions } from './options.js';

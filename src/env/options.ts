@@ -9,7 +9,7 @@ import { DEFAULT_LOG_BUFFER_SIZE, DEFAULT_LOG_FILE_SIZE, LOG_HEADER_SIZE, MIN_LO
 import { DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, MIN_PAGE_SIZE } from '../page/format.js';
 import { DURABILITIES, type Durability } from '../txn/txn.js';
 import { CairnError, invalid } from '../util/errors.js';
-import { type ParsedDbConfig, configLine } from './config.js';
+import { type ParsedDbConfig, configLine } from '../recovery/config.js';
 import type { Descriptor } from './database.js';
 import type { KeptLog } from '../log/retention.js';
 

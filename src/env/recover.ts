@@ -22,7 +22,7 @@ import { findStopPoint, keepLaterLog } from '../recovery/point_in_time.js';
 import { CairnError, CorruptionError, invalid } from '../util/errors.js';
 import { type Lsn, formatLsn, parseLsn } from '../util/lsn.js';
 import { type Control, readControl, writeControl } from './control.js';
-import { type Dirs, layout, listDataFiles, loadConfig, resolveDataFile } from './dirs.js';
+import { type Dirs, checkedDataFile, dataFiles, layout, loadConfig } from '../recovery/layout.js';
 import { checkHistory, checkHistoryChain, lastLogHeader } from './history.js';
 import { lockEnvironment } from './lock.js';
 import { ENV_DEFAULTS, type RecoverOptions, type RecoveryReport } from './options.js';
@@ -96,8 +96,8 @@ function recoveryContext(vfs: Vfs, dirs: Dirs, pager: Pager, envId: Buffer, prog
     pager,
     logDir: dirs.logDir,
     envId,
-    resolve: (name: string) => resolveDataFile(vfs, dirs, name),
-    listDataFiles: () => listDataFiles(vfs, dirs),
+    resolve: (name: string) => checkedDataFile(vfs, dirs, name),
+    listDataFiles: () => dataFiles(vfs, dirs),
     progress,
   };
 }
@@ -216,7 +216,7 @@ function loadStartPageMap(vfs: Vfs, dirs: Dirs, pager: Pager, control: Control |
  */
 function redoAfter(vfs: Vfs, dirs: Dirs, envId: Buffer, files: number[], end: Lsn): Lsn {
   let redo = end;
-  for (const [name, p] of listDataFiles(vfs, dirs)) {
+  for (const [name, p] of dataFiles(vfs, dirs)) {
     const need = openDataFile(vfs, name, p, envId)?.needsLog ?? 0;
     if (need > 0 && need < redo) redo = need;
   }

@@ -14,6 +14,8 @@
 // A wrong layout makes recovery look for logs and data files in the wrong place (I7), so every
 // reader of DB_CONFIG goes through here: nothing else parses its directory directives.
 
+import { fileNameProblem } from './names.js';
+import { invalid } from '../util/errors.js';
 import * as path from 'node:path';
 import type { Vfs } from '../io/vfs.js';
 import { parseLogFileName } from '../log/file.js';
@@ -61,7 +63,8 @@ export function dataDirsOf(dirs: Dirs): string[] {
 /**
  * Where a data file of this name is (the first data directory holding it), or would be created.
  * An absolute name is taken as given. The name is not checked: callers that take names from
- * users check them first (env/names.ts fileNameProblem), so no name leads out of the directories.
+ * users check them first (names.ts fileNameProblem; the engine calls checkedDataFile), so no name
+ * leads out of the directories.
  */
 export function resolveDataFile(vfs: Vfs, dirs: Dirs, name: string): string {
   if (path.isAbsolute(name)) return name;
@@ -70,6 +73,17 @@ export function resolveDataFile(vfs: Vfs, dirs: Dirs, name: string): string {
     if (vfs.stat(p) !== undefined) return p;
   }
   return path.join(dirs.createDir, name);
+}
+
+/**
+ * resolveDataFile for the engine: the name is checked again (fileNameProblem: INVALID_ARGUMENT),
+ * so that no caller, and no name taken from a log record, reaches a path out of the data
+ * directories (F5).
+ */
+export function checkedDataFile(vfs: Vfs, dirs: Dirs, name: string): string {
+  const why = fileNameProblem(name);
+  if (why !== undefined) throw invalid(why);
+  return resolveDataFile(vfs, dirs, name);
 }
 
 /** A name the environment does not use for anything but a data file. */
