@@ -155,6 +155,7 @@ import {
 } from './page.js';
 import { commonPrefix, copyOf, encodeKey, memcmp2, terminatorAt, unescapeKey } from './keys.js';
 import { type Dirty, track, writableWhole } from './ranges.js';
+import './pagecheck.js'; // registers the structural check of pages read from disk with the pager (issue 21)
 
 /** Duplicate keys: 'none', 'sorted' (a key's values in memcmp order) or 'unsorted' (insertion order). */
 export type DupMode = 'none' | 'sorted' | 'unsorted';

@@ -131,6 +131,12 @@ export function checkPage(buf: Buffer, pgno: number, uid: number): string | unde
   return undefined;
 }
 
+/** The B-tree's structural check of a page entering the cache from disk (btree/pagecheck.ts registers it; issue 21). */
+let contentCheck: ((buf: Buffer, pgno: number) => void) | undefined;
+export function setPageContentCheck(check: (buf: Buffer, pgno: number) => void): void {
+  contentCheck = check;
+}
+
 /**
  * The B-tree knows pages, not files: its structure errors name `page N` and an offset within the
  * page. Callers that know the data file turn them into the file's path and byte offset (I6).
@@ -470,6 +476,7 @@ export class Pager {
     const why = checkPage(buf, pgno, file.uid) ?? this.checkLsn(file, pgno, buf);
     if (why !== undefined) throw new CorruptionError(file.path, pgno * file.pageSize, why);
     if (pgno === 0) this.checkMetaCounts(file, buf);
+    else if (contentCheck !== undefined) inFile(file, () => contentCheck!(buf, pgno));
     const p = this.cachePage(file, pgno, buf, 0);
     if (frame) p.frame = buf;
     if (this.cached * file.pageSize > this.opts.cacheSize) this.evict(file.pageSize);
