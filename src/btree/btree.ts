@@ -101,6 +101,7 @@ import { MAX_LEN, WritePath, bumpWriteEpoch, checkLen } from './put.js';
 import { del as delKey, drop as dropTree, truncate as truncateTree } from './delete.js';
 import { verifyTree } from './verify.js';
 import { type TreeStat, countEntries, stat as statTree, walkPages as walkTreePages } from './stat.js';
+import './pagecheck.js'; // registers the check of each page read from disk with the pager
 
 export type { Cursor, DupMode, ScanOptions, TreeStat };
 export { appendCache } from './put.js';

@@ -29,7 +29,7 @@ function setup(cachePages = 64): { pager: Pager; file: DataFile } {
   pager.addFile(file);
   for (let pgno = 0; pgno < 16; pgno++) {
     const buf = Buffer.alloc(PAGE, pgno);
-    initPageHeader(buf, pgno, file.uid, 3);
+    initPageHeader(buf, pgno, file.uid, 0); // type 0: raw bytes, no B-tree structure for the load check (btree/pagecheck.ts)
     pager.writePage(file, pgno, buf);
   }
   return { pager, file };

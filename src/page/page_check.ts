@@ -61,3 +61,20 @@ export function inFile<T>(file: DataFile, fn: () => T): T {
     throw locateCorruption(e, file);
   }
 }
+
+/**
+ * The check of a page's content that the layer above registers (the B-tree's page structure:
+ * btree/pagecheck.ts). Pager.load runs it on every page read from disk after checkPage, and never
+ * on a cache hit.
+ */
+let contentCheck: ((buf: Buffer, pgno: number) => void) | undefined;
+
+/** Registers the content check (once, by btree/pagecheck.ts). */
+export function setPageContentCheck(check: (buf: Buffer, pgno: number) => void): void {
+  contentCheck = check;
+}
+
+/** Runs the registered content check on a page of `file` read from disk; its CorruptionError names the file. */
+export function checkContent(file: DataFile, buf: Buffer, pgno: number): void {
+  if (contentCheck !== undefined) inFile(file, () => contentCheck!(buf, pgno));
+}

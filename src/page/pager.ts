@@ -24,12 +24,12 @@ import { PageOffset } from './format.js';
 import { DATA_MAGIC, MetaOffset } from './meta.js';
 import { PageLsnMap } from './lsnmap.js';
 import { CachedPage, type DataFile, keptImageEpoch } from './datafile.js';
-import { checkPage, isZeroPage, pageChecksum } from './page_check.js';
+import { checkContent, checkPage, isZeroPage, pageChecksum } from './page_check.js';
 import { Arena } from './arena.js';
 import { planted } from '../util/plant.js'; // PLANT: the planted-bug yardstick (src/util/plant.ts)
 
 export { CachedPage, DataFile, type PageVersion } from './datafile.js';
-export { checkPage, inFile, initPageHeader, isZeroPage, locateCorruption, pageChecksum } from './page_check.js';
+export { checkPage, inFile, initPageHeader, isZeroPage, locateCorruption, pageChecksum, setPageContentCheck } from './page_check.js';
 export { POISON, arenaCheck } from './arena.js';
 export { FilePages, PeekReader, SnapshotReader } from './readers.js';
 export { applyDelta, diffInto } from './delta.js';
@@ -297,6 +297,7 @@ export class Pager {
     const why = checkPage(buf, pgno, file.uid) ?? this.checkLsn(file, pgno, buf);
     if (why !== undefined) throw new CorruptionError(file.path, pgno * file.pageSize, why);
     if (pgno === 0) this.checkMetaCounts(file, buf);
+    else checkContent(file, buf, pgno);
     const p = this.cachePage(file, pgno, buf, 0);
     if (frame) p.frame = buf;
     if (this.cached * file.pageSize > this.opts.cacheSize) this.evict(file.pageSize);

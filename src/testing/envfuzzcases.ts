@@ -117,7 +117,7 @@ function writeControlText(json: string): Buffer {
   return Buffer.from(`${json}\ncrc32 ${crc}\n`, 'utf8');
 }
 
-function mutateControl(r: R, data: Buffer): { data: Buffer; what: string } {
+export function mutateControl(r: R, data: Buffer): { data: Buffer; what: string } {
   const json = data.toString('utf8').split('\n')[0]!;
   let parsed: unknown;
   try {
@@ -916,23 +916,34 @@ async function main(job: EnvFuzzJob & { from?: number; tmp?: string }): Promise<
       let historyOnly = false;
       const count = 1 + (randInt(r, 4) === 0 ? 1 + randInt(r, 2) : 0);
       const baseline = i % 100 === 99; // undamaged: everything must equal the model
-      for (let s = 0; s < count && !baseline; s++) {
-        const t = randInt(r, 10);
-        if (t === 0) {
-          const map = `${HOME}/__cairn.pages`;
-          const m = randInt(r, 3) === 0 && files.has(map) ? mutatePageMap(r, files.get(map)!) : mutateControl(r, files.get(control)!);
-          files.set(m.what.startsWith('page map') ? map : control, m.data);
-          steps.push(m.what);
-          historyOnly = true;
-        } else if (t <= 4) {
-          steps.push(mutateLog(r, files, logs));
-          historyOnly = true;
-        } else steps.push(mutateData(r, files, dataFiles));
+      // A mutation that throws is this case's failure, named with its replay, not a worker that
+      // dies "between cases" (NEW-D: mutateControl parsing an earlier mutation's non-JSON text).
+      let broken: string | undefined;
+      try {
+        for (let s = 0; s < count && !baseline; s++) {
+          const t = randInt(r, 10);
+          if (t === 0) {
+            const map = `${HOME}/__cairn.pages`;
+            const m = randInt(r, 3) === 0 && files.has(map) ? mutatePageMap(r, files.get(map)!) : mutateControl(r, files.get(control)!);
+            files.set(m.what.startsWith('page map') ? map : control, m.data);
+            steps.push(m.what);
+            historyOnly = true;
+          } else if (t <= 4) {
+            steps.push(mutateLog(r, files, logs));
+            historyOnly = true;
+          } else steps.push(mutateData(r, files, dataFiles));
+        }
+      } catch (e) {
+        broken = `harness: mutation ${steps.length + 1} threw: ${(e as Error)?.stack ?? String(e)}`;
       }
       const anyValue = steps.some((s) => CONTENT.test(s));
       const action = pick(r, ['open', 'open', 'normal', 'catastrophic']);
       const what = `case ${i} (CAIRN_SEED=${seed} CAIRN_FUZZ_CASE=${i}; ${crashed ? 'crashed' : 'closed'} image, ${action}): ${baseline ? 'no damage (baseline)' : steps.join('; ')}`;
       post({ t: 'case', index: g, what });
+      if (broken !== undefined) {
+        post({ t: 'result', outcome: { kind: 'fail', message: broken }, ms: 0, maxAlloc: 0 });
+        continue;
+      }
       const c: CaseCtx = {
         index: i,
         history: images.history,
