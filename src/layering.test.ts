@@ -45,7 +45,6 @@ const ALLOWED: Array<{ file: string; spec: string; why: string }> = [
   { file: 'tools/datafile.ts', spec: 'node:fs', why: 'db_verify reader over the Vfs' },
   { file: 'tools/envstat.ts', spec: 'node:fs', why: 'over the Vfs' },
   { file: 'tools/loader.ts', spec: 'node:fs', why: 'over the Vfs' },
-  { file: 'util/plant.ts', spec: 'node:fs', why: 'the planted-bug yardstick leaves the engine' },
 ];
 
 function unitOf(file: string): string {

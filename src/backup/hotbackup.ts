@@ -50,7 +50,6 @@ import {
   writeManifest,
 } from './manifest.js';
 import type { ProgressCallback } from '../util/progress.js';
-import { planted } from '../util/plant.js'; // PLANT: the planted-bug yardstick (src/util/plant.ts)
 
 /** Where the backup copies from: checkpoint and pin go through the owner. */
 export interface BackupSource {
@@ -711,8 +710,8 @@ async function copyDataFiles(run: Run, base: Omit<Manifest, 'state' | 'files'>, 
   }
   writeManifest(vfs, target, { ...base, state: 'copying', files });
 
-      // PLANT(backup-logs-first): the log copied before the data files (the log loop below then skips it)
-      if (planted('backup-logs-first')) for (const n of listLogFiles(vfs, src.logDir).filter((x) => x >= lsnFile(start)).reverse()) { const to = path.join(tdirs.logDir, logFileName(n)); const r = await copyPlain(vfs, path.join(src.logDir, logFileName(n)), to); files.push({ path: rel(to), kind: 'log', size: r.size, sha256: r.sha256, how: 'copied' }); logsCopied.push(rel(to)); }
+      // The planted bug backup-logs-first copies the log here, before the data files (the log loop below then skips it):
+      // PLANT(backup-logs-first): for (const n of listLogFiles(vfs, src.logDir).filter((x) => x >= lsnFile(start)).reverse()) { const to = path.join(tdirs.logDir, logFileName(n)); const r = await copyPlain(vfs, path.join(src.logDir, logFileName(n)), to); files.push({ path: rel(to), kind: 'log', size: r.size, sha256: r.sha256, how: 'copied' }); logsCopied.push(rel(to)); }
   // The page LSN map, now that the redo point is taken: whichever map is on disk was written
   // by the checkpoint that set it or a later one, so it holds the right LSN for every page
   // the log copied from R does not touch (src/page/lsnmap.ts). Without it recovery of the
@@ -771,7 +770,7 @@ async function copyLogsFrom(run: Run, start: Lsn): Promise<void> {
   const meter = new Meter('logs', run.progress);
   meter.grow(sizeOf(vfs, toCopy.map((n) => path.join(src.logDir, logFileName(n)))));
   const copyLogs = (numbers: number[], skip?: () => boolean) => copyLogFiles(run, meter, numbers, skip);
-  await copyLogs(toCopy, () => planted('backup-logs-first')); // PLANT(backup-logs-first)
+  await copyLogs(toCopy); // PLANT(backup-logs-first): await copyLogs(toCopy, () => true);
   await catchUp(run, meter, toCopy);
 }
 

@@ -5,7 +5,6 @@
 import type { PageReader, PageWriter } from '../page/store.js';
 import { CairnError } from '../util/errors.js';
 import { assert } from '../util/assert.js';
-import { planted } from '../util/plant.js';
 import {
   F_KOVF,
   F_VOVF,
@@ -315,7 +314,7 @@ export class WritePath {
     const off = reserve(p, pgno, idx, size, dirty);
     if (off >= 0) {
       writeLeafCell(p, off, fl, ikey, kin, kref, ival, vin, vref);
-      if (!planted('ranges-skip-mark')) dirty.mark(off, off + size); // PLANT(ranges-skip-mark)
+      dirty.mark(off, off + size); // PLANT(ranges-skip-mark):
       if (idx === (p[22] | (p[23] << 8)) - 1 && u32(p, H_NEXT) === 0) {
         // An append to the rightmost leaf that did not split: the next one may skip the descent.
         this.cacheLeaf = dirty;
@@ -323,7 +322,7 @@ export class WritePath {
       }
       return;
     }
-    if (planted('append-cache-split')) [this.cacheLeaf, this.cacheEpoch] = [dirty, writeEpoch]; // PLANT(append-cache-split)
+    // PLANT(append-cache-split): [this.cacheLeaf, this.cacheEpoch] = [dirty, writeEpoch];
     const cell = Buffer.allocUnsafe(size);
     writeLeafCell(cell, 0, fl, ikey, kin, kref, ival, vin, vref);
     splitInsert(this, w, d, idx, cell);

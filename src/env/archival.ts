@@ -2,13 +2,13 @@
 // pinned, their removal (by checkpoints, and by db_archive -d through the owner's channel), and
 // the pins.
 
+import { assert } from '../util/assert.js';
 import * as path from 'node:path';
 import type { Vfs } from '../io/vfs.js';
 import { logFileName } from '../log/file.js';
 import { listLogFiles } from '../log/reader.js';
 import { lsnFile } from '../util/lsn.js';
 import type { Environment } from './environment.js';
-import { planted } from '../util/plant.js'; // PLANT: the planted-bug yardstick (src/util/plant.ts)
 
 export class Archival {
   /** Log files that must not be removed (pinned by a running backup: I5). */
@@ -30,7 +30,7 @@ export class Archival {
     let minPin = Infinity;
     for (const f of this.pins.keys()) minPin = Math.min(minPin, f);
     const limit = Math.min(redoFile, minPin);
-    if (planted('archive-needed-log')) return listLogFiles(this.vfs, this.dirs.logDir).filter((n) => n <= limit); // PLANT(archive-needed-log)
+    // PLANT(archive-needed-log): return listLogFiles(this.vfs, this.dirs.logDir).filter((n) => n <= limit);
     return listLogFiles(this.vfs, this.dirs.logDir).filter((n) => n < limit);
   }
 
@@ -48,6 +48,7 @@ export class Archival {
       if (done) return;
       done = true;
       const n = this.pins.get(fromFile)! - 1;
+      assert(n >= 0, `pin count of log file ${fromFile} below zero`);
       if (n === 0) this.pins.delete(fromFile);
       else this.pins.set(fromFile, n);
     };

@@ -2,6 +2,7 @@
 // renamed, on disk after the commit: applyFileOp) and the databases inside them (each file's
 // catalog B-tree names its databases: DESIGN.md §Data file names).
 
+import { assert } from '../util/assert.js';
 import { randomInt } from 'node:crypto';
 import * as path from 'node:path';
 import { BTree, type DupMode } from '../btree/btree.js';
@@ -193,6 +194,28 @@ export class Catalog {
       cat.put(w, key, encodeDescriptor(desc));
     });
     return this.handle(file, options.name, desc!);
+  }
+
+  /**
+   * CAIRN_CHECKS=strict (util/checks.ts): every tree of these data files — the catalog and each
+   * database — verifies at the latest committed state, or an AssertionError names the first problem.
+   */
+  verifyFiles(files: Iterable<DataFile>): void {
+    for (const file of files) {
+      if (file.removed) continue;
+      const r = new SnapshotReader(this.env.pager, file, Infinity);
+      const catalog = this.catalog(file, r);
+      const problems = inFile(file, () => {
+        const out = catalog.verify(r).map((p) => `catalog: ${p}`);
+        const c = catalog.cursor(r);
+        for (let e = c.first(); e !== undefined; e = c.next()) {
+          const d = decodeDescriptor(e[1], file.path);
+          for (const p of new BTree(d.root, d.dup).verify(r)) out.push(`database "${e[0].toString('utf8')}": ${p}`);
+        }
+        return out;
+      });
+      assert(problems.length === 0, `strict check after a commit: ${file.name}: ${problems.slice(0, 3).join('; ')}`);
+    }
   }
 
   private handle<K = Buffer, V = Buffer>(file: DataFile, name: string | undefined, desc: Descriptor, encodings?: Encodings<K, V>): Database<K, V> {

@@ -15,7 +15,6 @@ import { writePageMap } from '../page/lsnmap.js';
 import { writeControl } from './control.js';
 import { isDataFileName } from '../recovery/layout.js';
 import type { Environment } from './environment.js';
-import { planted } from '../util/plant.js'; // PLANT: the planted-bug yardstick (src/util/plant.ts)
 
 /** For promises whose outcome is reported elsewhere. */
 const noop = (): void => {};
@@ -112,7 +111,7 @@ export class Checkpointer {
     // fsyncs); none starts while the checkpoint runs (backgroundWriteBack).
     while (this.wbRunning !== undefined) await this.wbRunning;
     const log = this.log;
-    let redo = log.end; // PLANT(ckpt-late-redo): `let` only for the planted bug below
+    const redo = log.end; // PLANT(ckpt-late-redo): let redo = log.end;
     this.env.pager.epoch++;
     this.logAtLastCkpt = log.stats.bytes;
     this.logNeedsLog(redo);
@@ -124,7 +123,7 @@ export class Checkpointer {
     const letGo = this.env.pager.hold(dirty);
     // Through the internal transaction's commit: the meta pages it changed are among the dirty (I1).
     await log.flush(log.end);
-    await this.writeDirty(planted('ckpt-skip-dirty') ? dirty.slice(0, -1) : dirty); // PLANT(ckpt-skip-dirty): the last dirty page is not written, yet marked clean below
+    await this.writeDirty(dirty); // PLANT(ckpt-skip-dirty): await this.writeDirty(dirty.slice(0, -1));
     // Every data file written since its last fsync: by this checkpoint, or by write-backs since the
     // last one (their pages are clean now, and the checkpoint record says they need no log before
     // the redo point).
@@ -140,7 +139,7 @@ export class Checkpointer {
     // file names it: a crash between leaves the control file 'open', and recovery rebuilds it).
     const pageMapTag = redo;
     writePageMap(this.env.vfs, this.env.home, this.env.pager.lsns, this.env.envId, pageMapTag);
-    if (planted('ckpt-late-redo')) redo = log.end; // PLANT(ckpt-late-redo)
+    // PLANT(ckpt-late-redo): redo = log.end;
     const files = [...this.env.pager.files.values()].filter((f) => !f.removed).map((f) => `${f.uid} ${f.name}`).join('\n');
     const ckp = log.append({ type: 'checkpoint', redo, prev: this.lastCkpt, time: Date.now(), durable: log.durableLsn, files });
     await log.flush();
@@ -218,7 +217,7 @@ export class Checkpointer {
     const letGo = pager.hold(pages); // as a checkpoint's list (runCheckpoint)
     let newest = 0;
     for (const d of pages) if (d.lsn > newest) newest = d.lsn;
-    if (!planted('wb-skip-log-flush')) await this.log.flush(newest); // PLANT(wb-skip-log-flush)
+    await this.log.flush(newest); // PLANT(wb-skip-log-flush):
     if (this.env.closed) return letGo();
     await this.writeDirty(pages);
     for (const d of pages) pager.markClean(d.file, d.pgno, d.buf);

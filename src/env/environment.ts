@@ -10,7 +10,7 @@ import * as path from 'node:path';
 import { nodeVfs } from '../io/node.js';
 import type { Vfs } from '../io/vfs.js';
 import type { LogWriter } from '../log/writer.js';
-import { Pager } from '../page/pager.js';
+import { type DataFile, Pager } from '../page/pager.js';
 import { CommitPipeline } from '../txn/commit.js';
 import { DURABILITIES, type Durability, Transaction } from '../txn/txn.js';
 import { ActiveTxns } from '../txn/forgotten.js';
@@ -111,6 +111,8 @@ export class Environment {
     this.pager = args.pager;
     this.writer = args.log;
     this.readOnly = args.log === undefined;
+    const log = args.log;
+    if (log !== undefined) this.pager.durableLsn = () => log.durableLsn;
     this.lock = args.lock;
     this.control = args.control;
     this.autoRemove = args.autoRemove;
@@ -378,6 +380,11 @@ export class Environment {
   /** Names of the databases in a data file ('' is the unnamed database). */
   listDatabases(fileName: string): string[] {
     return this.catalog.listDatabases(fileName);
+  }
+
+  /** @internal CAIRN_CHECKS=strict after each commit (txn/commit.ts): catalog.ts verifyFiles. */
+  verifyFiles(files: Iterable<DataFile>): void {
+    this.catalog.verifyFiles(files);
   }
 
   /** Opens (or creates) a database: the unnamed one of a file, or a named one inside it. */

@@ -28,7 +28,7 @@ async function openEnv(vfs: SimVfs, pages: number): Promise<[Environment, Databa
 }
 
 async function run(seed: number, snapshotsAcrossCommits: boolean): Promise<void> {
-  const poisoned0 = arenaCheck.poisoned; // CAIRN_CHECK_ARENA=1: buffers are poisoned instead of reused
+  const poisoned0 = arenaCheck.poisoned; // CAIRN_CHECKS=arena: buffers are poisoned instead of reused
   {
     const r = rng(seed);
     const where = (i: number, what: string) => `seed ${seed} step ${i}: ${what}; replay with CAIRN_SEED=${seed}`;

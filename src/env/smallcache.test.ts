@@ -45,7 +45,7 @@ interface HeldIter {
 
 for (const seed of testSeeds(3)) {
   test(`small cache: ${OPS} operations with a 16-page cache, cursors and iterators held across evictions, seed ${seed}`, async () => {
-    const poisoned0 = arenaCheck.poisoned; // CAIRN_CHECK_ARENA=1: buffers are poisoned instead of reused
+    const poisoned0 = arenaCheck.poisoned; // CAIRN_CHECKS=arena: buffers are poisoned instead of reused
     const r = rng(seed);
     const where = (i: number, what: string) => `seed ${seed} op ${i} (${what}); replay with CAIRN_SEED=${seed}`;
     const vfs = new SimVfs();

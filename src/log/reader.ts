@@ -37,7 +37,6 @@ import {
 } from './file.js';
 import { DURABLE_AT, type LogRecord, bodyFits, decodeRecord, recordName } from './records.js';
 import { zlib } from '../util/node.js';
-import { planted } from '../util/plant.js'; // PLANT: the planted-bug yardstick (src/util/plant.ts)
 
 export interface RawRecord {
   lsn: Lsn;
@@ -63,7 +62,7 @@ export function listLogFiles(vfs: Vfs, dir: string): number[] {
  */
 function sound(fileNo: number, offset: number, body: Buffer, sum: number): boolean {
   if (recordName(body[0]!) === undefined) return false;
-  if (planted('log-ignore-checksum')) return true; // PLANT(log-ignore-checksum)
+  // PLANT(log-ignore-checksum): return true;
   return sum === recordChecksum(fileNo, offset, body);
 }
 
@@ -75,7 +74,7 @@ const NO_BYTES = Buffer.alloc(0);
  * when given, holds the first body bytes already. The type byte is the caller's to check.
  */
 function checksumStreaming(h: FileHandle, fileNo: number, offset: number, len: number, sum: number, scratch: Buffer, have: Buffer = NO_BYTES): boolean {
-  if (planted('log-ignore-checksum')) return true; // PLANT(log-ignore-checksum)
+  // PLANT(log-ignore-checksum): return true;
   const first = Math.min(have.length, len);
   // (Not an empty view: zlib.crc32 of a subarray of a zero-length Buffer returns 0 on Node 20.)
   let crc = recordChecksum(fileNo, offset, first === 0 ? NO_BYTES : have.subarray(0, first));
@@ -486,7 +485,7 @@ export class LogReader {
         }
         // The last file: look for proof that the bytes at `offset` were durable.
         const proof = this.tailProof(fileNo, offset + 1, stop, offset);
-        if (proof !== undefined && !planted('log-corrupt-as-end')) { // PLANT(log-corrupt-as-end)
+        if (proof !== undefined) { // PLANT(log-corrupt-as-end): if (false) {
           throw new CorruptionError(this.pathOf(fileNo), offset, `bad log record before valid ones (a record at offset ${proof.at} says the log was durable to [${lsnFile(proof.claim)}][${lsnOffset(proof.claim)}]); the log is corrupt, not torn: restore it from a backup or run catastrophic recovery from an intact copy`);
         }
         this.end = stop;

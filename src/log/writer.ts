@@ -32,7 +32,6 @@ import { RunRecoveryError } from '../util/errors.js';
 import { type Lsn, lsnFile, lsnOffset, makeLsn } from '../util/lsn.js';
 import { LOG_HEADER_SIZE, MAX_RECORD_BODY, NO_HISTORY, RECORD_HEADER_SIZE, decodeLogHeader, encodeLogHeader, logFileName, recordChecksum } from './file.js';
 import { type LogRecord, encodeRecord } from './records.js';
-import { planted } from '../util/plant.js'; // PLANT: the planted-bug yardstick (src/util/plant.ts)
 
 export interface LogWriterOptions {
   envId: Buffer;
@@ -212,7 +211,7 @@ export class LogWriter {
     }
     handle.write(encodeLogHeader({ fileNo, fileSize: opts.fileSize, envId: opts.envId, prevEnd, history: opts.history, parent: opts.parent }), 0);
     handle.sync();
-    if (planted('log-skip-dir-fsync')) return handle; // PLANT(log-skip-dir-fsync)
+    // PLANT(log-skip-dir-fsync): return handle;
     vfs.syncDir(dir);
     return handle;
   }
@@ -414,7 +413,7 @@ export class LogWriter {
       { op: 'sync', handle },
       { op: 'rename', from: file, to: name },
     ];
-    if (!planted('log-skip-dir-fsync')) steps.push({ op: 'syncDir', dir: this.dir }); // PLANT(log-skip-dir-fsync)
+    steps.push({ op: 'syncDir', dir: this.dir }); // PLANT(log-skip-dir-fsync):
     this.jobs.push({ work: this.vfs.background(steps), durable: makeLsn(fileNo - 1, prevEnd), syncs: 2, switch: { old: this.handle, next: handle, name } });
     this.handle = handle;
     // The buffer is empty here (switchFile wrote it): appends fill a larger one while the switch runs.
@@ -468,7 +467,7 @@ export class LogWriter {
     this.vfs.rename(file, name);
     const handle = this.vfs.open(name); // by its name: errors about it name the log file
     this.preparedSwitches++;
-    if (planted('log-skip-dir-fsync')) return handle; // PLANT(log-skip-dir-fsync)
+    // PLANT(log-skip-dir-fsync): return handle;
     this.vfs.syncDir(this.dir);
     return handle;
   }
@@ -549,9 +548,9 @@ export class LogWriter {
     try {
       this.settle(true); // a switch in flight first: the file before it durable, this one named
       this.write();
-      if (!planted('log-skip-fsync')) this.handle.sync(); // PLANT(log-skip-fsync): else the line was just `this.handle.sync();`
+      this.handle.sync(); // PLANT(log-skip-fsync):
     } catch (e) {
-      if (planted('fsync-retry') && !this.failure && (() => { try { this.handle.sync(); return true; } catch { return false; } })()) { this.durable = Math.max(this.durable, target); this.resolveWaiters(); return; } // PLANT(fsync-retry)
+      // PLANT(fsync-retry): if (!this.failure && (() => { try { this.handle.sync(); return true; } catch { return false; } })()) { this.durable = Math.max(this.durable, target); this.resolveWaiters(); return; }
       throw this.fail(e as Error);
     }
     this.stats.syncs++;
@@ -586,9 +585,9 @@ export class LogWriter {
         }
         const handle = this.handle; // after write(): the handle the bytes went to
         try {
-          if (!planted('log-skip-fsync')) await handle.syncAsync(); // PLANT(log-skip-fsync): else the line was just `await handle.syncAsync();`
+          await handle.syncAsync(); // PLANT(log-skip-fsync):
         } catch (e) {
-          if (planted('fsync-retry') && (await handle.syncAsync().then(() => true, () => false))) { this.durable = Math.max(this.durable, target); this.resolveWaiters(); continue; } // PLANT(fsync-retry)
+          // PLANT(fsync-retry): if (await handle.syncAsync().then(() => true, () => false)) { this.durable = Math.max(this.durable, target); this.resolveWaiters(); continue; }
           this.fail(e as Error);
           return;
         }

@@ -2,7 +2,7 @@
 // private copies, new pages and loads, and a buffer becomes a spare only when provably
 // unreferenced — the version an install replaces while no snapshot is open and no checkpoint or
 // write-back list is held, an aborted or rebased transaction's private pages, a page evicted
-// between operations with no snapshot open. With `arenaCheck.on` (CAIRN_CHECK_ARENA=1) such a
+// between operations with no snapshot open. With `arenaCheck.on` (CAIRN_CHECKS=arena) such a
 // buffer is poisoned instead and never reused. The last tests run seeded random workloads
 // (snapshots, cursors, aborts, rebases, checkpoints, write-backs, a cache of a few pages) against
 // a model, with and without poisoning; `arena-ignore-snapshots` (recycling under open snapshots)
@@ -165,7 +165,7 @@ test('a new or freed page made from a spare is all zeros past its header (no sta
   });
 });
 
-test('CAIRN_CHECK_ARENA: a buffer that would be recycled is poisoned and never reused', async () => {
+test('CAIRN_CHECKS=arena: a buffer that would be recycled is poisoned and never reused', async () => {
   await withCheck(true, () => {
     const { pager, file } = setup();
     const before = arenaCheck.poisoned;

@@ -1,19 +1,19 @@
 // The pager's page arena (docs/DESIGN.md §Page arena) and its check mode (`arenaCheck`). The
 // pager owns one and hands it out through `Pager.spare`, `recycle`, `hold` and `settle`.
 
+import { checks } from '../util/checks.js';
 import type { CachedPage } from './datafile.js';
-import { planted } from '../util/plant.js'; // PLANT: the planted-bug yardstick (src/util/plant.ts)
 
 /**
- * `CAIRN_CHECK_ARENA=1`: every page buffer that would go back to the spares (`Pager.recycle`)
+ * `CAIRN_CHECKS=arena` (util/checks.ts): every page buffer that would go back to the spares (`Pager.recycle`)
  * is filled with `POISON` instead and never reused, so a holder that reads it later reads
  * garbage (a structure or checksum error, or wrong data) instead of a newer page's bytes.
  * `poisoned` counts them.
  */
-export const arenaCheck: { on: boolean; poisoned: number } = { on: process.env['CAIRN_CHECK_ARENA'] === '1', poisoned: 0 };
+export const arenaCheck: { on: boolean; poisoned: number } = { on: checks.arena, poisoned: 0 };
 export const POISON = 0xdb;
 
-/** What `CAIRN_CHECK_ARENA=1` does instead of keeping a buffer as a spare. */
+/** What `CAIRN_CHECKS=arena` does instead of keeping a buffer as a spare. */
 function poison(buf: Buffer): void {
   buf.fill(POISON);
   arenaCheck.poisoned++;
@@ -59,7 +59,7 @@ export class Arena {
 
   /** Can this committed buffer, which nobody else was handed, be recycled now? No snapshot may read it, no held page list write it. */
   unshared(buf: Buffer): boolean {
-    return (this.snapshots.size === 0 || planted('arena-ignore-snapshots')) && !this.held.has(buf); // PLANT(arena-ignore-snapshots)
+    return this.snapshots.size === 0 && !this.held.has(buf); // PLANT(arena-ignore-snapshots): return !this.held.has(buf);
   }
 
   /** A spare buffer of `pageSize` bytes (contents stale: the caller overwrites all of it), or undefined. */

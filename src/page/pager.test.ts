@@ -10,7 +10,7 @@ import { randInt, rng, testSeeds } from '../util/random.js';
 
 const PAGE = 512;
 
-/** Frames reused, or under CAIRN_CHECK_ARENA=1 poisoned instead (counted from the last setup). */
+/** Frames reused, or under CAIRN_CHECKS=arena poisoned instead (counted from the last setup). */
 let poisoned0 = 0;
 function reused(pager: Pager): number {
   return arenaCheck.on ? arenaCheck.poisoned - poisoned0 : pager.stats.framesReused;

@@ -26,7 +26,6 @@ import { PageLsnMap } from './lsnmap.js';
 import { CachedPage, type DataFile, keptImageEpoch } from './datafile.js';
 import { checkContent, checkPage, isZeroPage, pageChecksum } from './page_check.js';
 import { Arena } from './arena.js';
-import { planted } from '../util/plant.js'; // PLANT: the planted-bug yardstick (src/util/plant.ts)
 
 export { CachedPage, DataFile, type PageVersion } from './datafile.js';
 export { checkPage, inFile, initPageHeader, isZeroPage, locateCorruption, pageChecksum, setPageContentCheck } from './page_check.js';
@@ -141,6 +140,12 @@ export class Pager {
     for (const c of this.snapshots.values()) n += c;
     return n;
   }
+
+  /**
+   * The log's durable LSN, once the environment's log writer is open (not during recovery, whose
+   * page writes replay a durable log): every page written must carry an LSN at or below it (I1).
+   */
+  durableLsn: (() => Lsn) | undefined;
 
   /** Throws SNAPSHOT_TOO_OLD when the snapshot at `seq` was invalidated (its holder's next step). */
   checkSnapshot(seq: number): void {
@@ -380,7 +385,7 @@ export class Pager {
   /** A reason when a sound page read from disk is not the version the LSN map expects (stale). */
   checkLsn(file: DataFile, pgno: number, buf: Buffer): string | undefined {
     const want = this.lsns.get(file.uid, pgno);
-    if (want === 0 || planted('page-ignore-stale')) return undefined; // PLANT(page-ignore-stale)
+    if (want === 0) return undefined; // PLANT(page-ignore-stale): return undefined;
     const have = readLsn(buf, PageOffset.lsnFile);
     if (have === want) return undefined;
     return `stale page: page ${pgno} has LSN ${formatLsn(have)} but the last change written to it is at ${formatLsn(want)} (a lost or misdirected write, or a data file from another time); restore the environment from a backup or the data file from a copy made with its logs, then run db_recover -c`;
@@ -526,7 +531,7 @@ export class Pager {
   /** Does the page's next change need a full image in the log (I4)? */
   needsImage(file: DataFile, pgno: number): boolean {
     const p = file.pages.get(pgno);
-    if (planted('drop-page-image') && this.epoch > 0) return false; // PLANT(drop-page-image)
+    // PLANT(drop-page-image): if (this.epoch > 0) return false;
     // A page not cached: the epoch it had when it left the cache (cachePage restores the same).
     return (p !== undefined ? p.imageEpoch : keptImageEpoch(file, pgno)) < this.epoch;
   }
@@ -580,9 +585,15 @@ export class Pager {
   /** After pages pgno, pgno + 1, … were written through h: the file's size on disk, the page LSN map, the counter, the file to fsync. */
   private wrote(file: DataFile, h: FileHandle, pgno: number, bufs: readonly Buffer[]): void {
     this.unsynced.add(file);
+    const durable = this.durableLsn?.();
     const last = pgno + bufs.length - 1;
     if (file.sizedHandle === h && last >= file.diskPages) file.diskPages = last + 1;
-    for (let i = 0; i < bufs.length; i++) this.lsns.set(file.uid, pgno + i, readLsn(bufs[i]!, PageOffset.lsnFile));
+    for (let i = 0; i < bufs.length; i++) {
+      const lsn = readLsn(bufs[i]!, PageOffset.lsnFile);
+      // I1 where it is enforced: no page reaches a data file ahead of the durable log.
+      assert(durable === undefined || lsn <= durable, `I1: page ${pgno + i} of ${file.name} written with LSN ${lsn} past the durable log ${durable}`);
+      this.lsns.set(file.uid, pgno + i, lsn);
+    }
     this.stats.pagesWritten += bufs.length;
   }
 

@@ -14,8 +14,9 @@
 // private page that was already changed before it was tracked (by the pager's allocate/free,
 // the environment's meta-page writes, or a B-tree path that does not report ranges) is whole.
 // `src/btree/ranges.test.ts` checks the deltas against a full diff over random B-tree operations,
-// and `deltaCheck.on` (CAIRN_CHECK_DELTAS=1) makes every commit check its range-built deltas so.
+// and `deltaCheck.on` (CAIRN_CHECKS=deltas: util/checks.ts) makes every commit check its range-built deltas so.
 
+import { checks } from '../util/checks.js';
 import type { PageWriter } from './store.js';
 import { diffInto } from './delta.js';
 import { PageOffset } from './format.js';
@@ -130,4 +131,4 @@ function isSet(d: Dirty, b: number): boolean {
 }
 
 /** Test hook: when on, every range-built delta is compared with a full diffInto (a mismatch throws). */
-export const deltaCheck: { on: boolean; checked: number } = { on: process.env['CAIRN_CHECK_DELTAS'] === '1', checked: 0 };
+export const deltaCheck: { on: boolean; checked: number } = { on: checks.deltas, checked: 0 };

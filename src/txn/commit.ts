@@ -14,6 +14,7 @@ import { PageOffset } from '../page/format.js';
 import { type DataFile, type Pager, diffInto } from '../page/pager.js';
 import { CairnError, RunRecoveryError, invalid } from '../util/errors.js';
 import { type Lsn, readLsn, writeLsn } from '../util/lsn.js';
+import { checks } from '../util/checks.js';
 import { DURABILITIES, type Durability, type Transaction } from './txn.js';
 
 /** A page a commit installs: its new buffer, logged whole (image) or as a delta. */
@@ -48,6 +49,8 @@ export interface CommitHost {
   track<T>(p: Promise<T>): Promise<T>;
   /** Carries out a committed file removal or rename on disk (after the commit is durable). */
   applyFileOp(op: Transaction['fileOps'][number]): void;
+  /** CAIRN_CHECKS=strict: verifies every tree in these data files at the latest state; an AssertionError when one does not. */
+  verifyFiles(files: Iterable<DataFile>): void;
   /** A commit is as durable as `mode` asks: checkpoint triggers, back-pressure. */
   committed(mode: Durability): Promise<void> | undefined;
 }
@@ -257,5 +260,7 @@ export class CommitPipeline {
   /** Installs a commit's pages as sequence `seq`: from here new readers see them. */
   install(installs: PageInstall[], seq: number): void {
     for (const p of installs) this.host.pager.install(p.file, p.pgno, p.buf, seq, p.image);
+    // CAIRN_CHECKS=strict: every tree of every file the commit changed verifies (a bug otherwise).
+    if (checks.strict && installs.length > 0) this.host.verifyFiles(new Set(installs.map((p) => p.file)));
   }
 }
