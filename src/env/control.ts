@@ -57,9 +57,15 @@ export function controlPath(home: string): string {
   return path.join(home, CONTROL_FILE);
 }
 
+/** The largest control file read: its JSON holds a few fields and the history chain (one short entry per failover). */
+export const MAX_CONTROL_BYTES = 1024 * 1024;
+
 export function readControl(vfs: Vfs, home: string): Control | undefined {
   const file = controlPath(home);
-  if (vfs.stat(file) === undefined) return undefined;
+  const st = vfs.stat(file);
+  if (st === undefined) return undefined;
+  // Read whole only when it could be a control file: a huge (or sparse) file is refused unread.
+  if (st.size > MAX_CONTROL_BYTES) throw new CorruptionError(file, 0, `control file of ${st.size} bytes, more than any control file (${MAX_CONTROL_BYTES}); run db_recover -c (catastrophic recovery) to rebuild it from the logs`);
   const text = vfs.readFile(file).toString('utf8');
   const nl = text.indexOf('\n');
   const json = nl < 0 ? text : text.slice(0, nl);

@@ -109,9 +109,15 @@ export function pageMapPath(home: string): string {
 }
 
 /** Reads `__cairn.pages` in `home`; undefined when there is none. */
+/** The largest page LSN map read: 1 GiB holds 128 Mi pages (512 GiB of data in 4 KiB pages). */
+export const MAX_PAGE_MAP_BYTES = 1024 * 1024 * 1024;
+
 export function readPageMap(vfs: Vfs, home: string): { map: PageLsnMap; envId: Buffer; tag: Lsn } | undefined {
   const file = pageMapPath(home);
-  if (vfs.stat(file) === undefined) return undefined;
+  const st = vfs.stat(file);
+  if (st === undefined) return undefined;
+  // Read whole only when it could be a map: a huge (or sparse) file is refused unread.
+  if (st.size > MAX_PAGE_MAP_BYTES) throw new CorruptionError(file, 0, `page LSN map of ${st.size} bytes, more than any map (${MAX_PAGE_MAP_BYTES}: 8 bytes per page); run db_recover -c (catastrophic recovery) to rebuild it`);
   return PageLsnMap.decode(vfs.readFile(file), file);
 }
 
