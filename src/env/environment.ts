@@ -27,6 +27,7 @@ import { type Dirs, checkedDataFile } from '../recovery/layout.js';
 import { type OwnerLock, lockEnvironment } from './lock.js';
 import { type OpenContext, type Opening, openControl, openLog, prepareHome } from './open.js';
 import { type ArchiveOptions, ENV_DEFAULTS, type EnvironmentOptions, type EnvironmentStat, type HotBackupOptions, type HotBackupReport, type OpenDatabaseOptions, type RecoverOptions, type RecoveryReport, checkOptions, resolveOptions } from './options.js';
+import { TxnRunner } from './runner.js';
 import { recoverHome } from './recover.js';
 import { environmentStat } from './stat.js';
 
@@ -66,7 +67,6 @@ export class Environment {
   /** @internal */
   readonly active = new ActiveTxns<Transaction>();
   /** env.transaction() callbacks running synchronously right now (a nested call is refused). */
-  private inCallback = 0;
   /** stat().txn.oldSnapshots lists snapshots keeping more than this many bytes of older page versions. */
   /** @internal */
   snapshotWarnBytes = Infinity;
@@ -78,6 +78,8 @@ export class Environment {
   /** @internal */
   readonly counters = { begun: 0, commits: 0, aborts: 0 };
   private channel: Channel | undefined;
+  /** @internal env.transaction and auto-commits (runner.ts). */
+  private readonly runner: TxnRunner;
   /** @internal The commit path. */
   readonly pipeline: CommitPipeline;
   /** @internal Checkpoints and write-back. */
@@ -117,6 +119,7 @@ export class Environment {
     this.control = args.control;
     this.autoRemove = args.autoRemove;
     this.pipeline = new CommitPipeline(this, args.control.nextTxn);
+    this.runner = new TxnRunner(this);
     this.catalog = new Catalog(this);
     this.archival = new Archival(this);
     this.checkpointer = new Checkpointer(this, { kbytes: args.ckptKbytes, minutes: args.ckptMinutes, lastCkpt: args.control.checkpoint, logBytes: this.writer?.stats.bytes ?? 0 });
@@ -245,7 +248,8 @@ export class Environment {
     return this.startTxn(options, true);
   }
 
-  private startTxn(options: { readOnly?: boolean | undefined; durability?: Durability | undefined }, weakly: boolean): Transaction {
+  /** @internal A transaction on the latest state; `weakly`: forgotten ones are aborted when collected (begin). */
+  startTxn(options: { readOnly?: boolean | undefined; durability?: Durability | undefined }, weakly: boolean): Transaction {
     this.checkUsable();
     if (options.durability !== undefined && !DURABILITIES.includes(options.durability)) throw invalid(`durability must be one of ${DURABILITIES.join(', ')}`);
     if (this.readOnly && !options.readOnly) {
@@ -264,73 +268,13 @@ export class Environment {
    * retries run one at a time):
    * keep fn free of side effects other than the transaction's. A synchronous fn never conflicts.
    */
-  async transaction<T>(fn: (txn: Transaction) => T | Promise<T>, options: { durability?: Durability | undefined; readOnly?: boolean | undefined; retries?: number | undefined } = {}): Promise<T> {
-    if (this.inCallback > 0) {
-      // An inner transaction would commit on its own and the outer one then overwrite it.
-      throw invalid('env.transaction() was called inside another env.transaction() callback; use the outer callback\'s transaction (pass it to get/put/del) instead of nesting');
-    }
-    const retries = options.retries ?? ENV_DEFAULTS.retries;
-    for (let attempt = 0; ; attempt++) {
-      // After a conflict, attempts run one at a time, so that contenders make progress.
-      const release = attempt > 0 ? await this.retryTurn() : undefined;
-      try {
-        return await this.attempt(fn, options);
-      } catch (e) {
-        if (!(e instanceof CairnError && e.code === 'CONFLICT') || attempt >= retries) throw e;
-      } finally {
-        release?.();
-      }
-    }
+  transaction<T>(fn: (txn: Transaction) => T | Promise<T>, options: { durability?: Durability | undefined; readOnly?: boolean | undefined; retries?: number | undefined } = {}): Promise<T> {
+    return this.runner.transaction(fn, options);
   }
 
-  private retryQueue: Promise<void> = Promise.resolve();
-
-  private async retryTurn(): Promise<() => void> {
-    let release!: () => void;
-    const turn = new Promise<void>((r) => (release = r));
-    const before = this.retryQueue;
-    this.retryQueue = before.then(() => turn);
-    await before;
-    return release;
-  }
-
-  private async attempt<T>(fn: (txn: Transaction) => T | Promise<T>, options: { durability?: Durability; readOnly?: boolean }): Promise<T> {
-    const txn = this.startTxn(options, false);
-    let result: T;
-    try {
-      let r: T | Promise<T>;
-      this.inCallback++;
-      try {
-        r = fn(txn);
-      } finally {
-        this.inCallback--;
-      }
-      // A synchronous callback commits in the same turn: nothing can interleave (no conflict).
-      result = r instanceof Promise ? await r : r;
-    } catch (e) {
-      txn.abort();
-      throw e;
-    }
-    if (txn.active) {
-      // Straight into the commit path: a commit that need not wait (relaxed, or a lone committer's
-      // flush done in commitTxn) returns no promise, so no promise hop is added here.
-      const wait = txn.commitNow();
-      if (wait !== undefined) await wait;
-    }
-    return result;
-  }
-
-  /** @internal */
+  /** @internal A write without a transaction: fn in its own transaction, committed. */
   autoCommit<T>(fn: (txn: Transaction) => T): Promise<T> {
-    const txn = this.startTxn({}, false);
-    let result: T;
-    try {
-      result = fn(txn);
-    } catch (e) {
-      txn.abort();
-      throw e;
-    }
-    return txn.commit().then(() => result);
+    return this.runner.autoCommit(fn);
   }
 
   /** @internal */
