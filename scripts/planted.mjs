@@ -135,7 +135,14 @@ async function main() {
     const queue = [...names];
     const worker = async () => {
       for (let name = queue.shift(); name !== undefined; name = queue.shift()) {
-        const dir = await plantedBuild(name, tmp);
+        let dir;
+        try {
+          dir = await plantedBuild(name, tmp);
+        } catch (e) {
+          process.stdout.write(`BROKEN      ${name.padEnd(22)} ${e.message}\n`);
+          results.push({ name, caught: undefined });
+          continue;
+        }
         const { catchers } = PLANTS[name];
         let caught;
         for (let seed = 1; seed <= seeds && caught === undefined; seed++) {
