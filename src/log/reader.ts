@@ -485,7 +485,7 @@ export class LogReader {
         }
         // The last file: look for proof that the bytes at `offset` were durable.
         const proof = this.tailProof(fileNo, offset + 1, stop, offset);
-        if (proof !== undefined) { // PLANT(log-corrupt-as-end): if (proof !== undefined && false) {
+        if (proof !== undefined) { // PLANT(log-corrupt-as-end): if (proof !== undefined && proof.at < 0) {
           throw new CorruptionError(this.pathOf(fileNo), offset, `bad log record before valid ones (a record at offset ${proof.at} says the log was durable to [${lsnFile(proof.claim)}][${lsnOffset(proof.claim)}]); the log is corrupt, not torn: restore it from a backup or run catastrophic recovery from an intact copy`);
         }
         this.end = stop;
