@@ -12,6 +12,7 @@
 
 import * as path from 'node:path';
 import type { Vfs } from '../io/vfs.js';
+import { writeFileAtomic } from '../io/atomic.js';
 import { CorruptionError } from '../util/errors.js';
 import { type Lsn, makeLsn } from '../util/lsn.js';
 import { zlib } from '../util/node.js';
@@ -117,16 +118,5 @@ export function readPageMap(vfs: Vfs, home: string): { map: PageLsnMap; envId: B
 
 /** Replaces `__cairn.pages` atomically: temp file, fsync, rename, fsync of the directory. */
 export function writePageMap(vfs: Vfs, home: string, map: PageLsnMap, envId: Buffer, tag: Lsn): void {
-  const file = pageMapPath(home);
-  const tmp = `${file}.tmp`;
-  const h = vfs.open(tmp, { create: true });
-  try {
-    h.truncate(0);
-    h.write(map.encode(envId, tag), 0);
-    h.sync();
-  } finally {
-    h.close();
-  }
-  vfs.rename(tmp, file);
-  vfs.syncDir(home);
+  writeFileAtomic(vfs, pageMapPath(home), map.encode(envId, tag));
 }
