@@ -14,7 +14,7 @@ import * as path from 'node:path';
 import type { Vfs } from '../io/vfs.js';
 import { writeFileAtomic } from '../io/atomic.js';
 import { CorruptionError } from '../util/errors.js';
-import { type Lsn, makeLsn } from '../util/lsn.js';
+import { type Lsn, makeLsn, writeLsn } from '../util/lsn.js';
 import { zlib } from '../util/node.js';
 
 export const PAGE_MAP_FILE = '__cairn.pages';
@@ -64,17 +64,14 @@ export class PageLsnMap {
     MAGIC.copy(buf, 0);
     buf.writeUInt32LE(lists.length, 12);
     envId.copy(buf, 16, 0, 16);
-    buf.writeUInt32LE(Math.floor(tag / 0x1_0000_0000), 32);
-    buf.writeUInt32LE(tag % 0x1_0000_0000, 36);
+    writeLsn(buf, 32, tag);
     let at = HEADER;
     for (const [uid, a, n] of lists) {
       buf.writeUInt32LE(uid, at);
       buf.writeUInt32LE(n, at + 4);
       at += 8;
       for (let i = 0; i < n; i++) {
-        const lsn = a[i]!;
-        buf.writeUInt32LE(Math.floor(lsn / 0x1_0000_0000), at);
-        buf.writeUInt32LE(lsn % 0x1_0000_0000, at + 4);
+        writeLsn(buf, at, a[i]!);
         at += 8;
       }
     }
