@@ -168,7 +168,7 @@ function recoveryStart(vfs: Vfs, dirs: Dirs, control: Control | undefined, kind:
   if (control !== undefined) envId = Buffer.from(control.envId, 'hex');
   else {
     const h = new LogReader(vfs, dirs.logDir).header(files[0]!);
-    if (h === undefined) throw new CairnError('CORRUPT', `${path.join(dirs.logDir, logFileName(files[0]!))}: log file header is damaged`);
+    if (h === undefined) throw new CorruptionError(path.join(dirs.logDir, logFileName(files[0]!)), 0, 'log file header is damaged');
     envId = h.envId;
   }
   const first = new LogReader(vfs, dirs.logDir).header(files[0]!);

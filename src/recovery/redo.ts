@@ -487,8 +487,9 @@ class Redo {
   /** Applies a page_delta onto `next`, a sound copy of the page found at `pageLsn` (I7: it must be the delta's `prev`). */
   private redoDelta(file: DataFile, lsn: Lsn, rec: RecordOf<'page_delta'>, pageLsn: Lsn, next: Buffer): void {
     if (pageLsn !== rec.prev) {
-      throw new CairnError(
-        'CORRUPT',
+      throw new CorruptionError(
+        this.reader.pathOf(lsnFile(lsn)),
+        lsnOffset(lsn),
         `log sequence error: page ${rec.pgno} of ${file.path} has LSN ${formatLsn(pageLsn)} but the change at ${formatLsn(lsn)} follows ${formatLsn(rec.prev)}; log records between them are missing (the data file is older than the first log file, or a log file is missing): copy the data files again and then the logs`,
       );
     }
