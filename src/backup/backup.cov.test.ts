@@ -76,6 +76,7 @@ function backup(env: Environment, vfs: Vfs, opts: Parameters<typeof runHotBackup
 }
 
 const code = (c: string, re: RegExp) => (e: unknown) => e instanceof CairnError && e.code === c && re.test(e.message);
+const corrupt = (file: string, offset: number, re: RegExp) => (e: unknown) => e instanceof CorruptionError && e.file === file && e.offset === offset && re.test(e.message);
 
 /** A Vfs that passes everything to `inner` except what `hooks` override. */
 function hooked(inner: SimVfs, hooks: Partial<Vfs>): Vfs {
@@ -360,9 +361,9 @@ test('the manifest: unreadable, of another format, logs missing before its start
   assert.throws(() => checkBackupLogs(vfs, TARGET), code('NOT_FOUND', /has no log files; its manifest says recovery needs every log file from/));
   // Unreadable and foreign manifests.
   vfs.writeFile(path.join(TARGET, MANIFEST_FILE), Buffer.from('{"format": '));
-  assert.throws(() => readManifest(vfs, TARGET), code('CORRUPT', /is not a readable backup manifest/));
+  assert.throws(() => readManifest(vfs, TARGET), corrupt(path.join(TARGET, MANIFEST_FILE), 0, /is not a readable backup manifest/));
   vfs.writeFile(path.join(TARGET, MANIFEST_FILE), Buffer.from('null'));
-  assert.throws(() => readManifest(vfs, TARGET), code('CORRUPT', /is not a cairn backup manifest \(format undefined\)/));
+  assert.throws(() => readManifest(vfs, TARGET), corrupt(path.join(TARGET, MANIFEST_FILE), 0, /is not a cairn backup manifest \(format undefined\)/));
   vfs.writeFile(path.join(TARGET, MANIFEST_FILE), Buffer.from('{"format":"other/2"}'));
   assert.throws(() => readManifest(vfs, TARGET), code('CORRUPT', /\(format "other\/2"\)/));
 });
@@ -442,7 +443,7 @@ test('layout helpers: ids from the first log, a damaged header, no logs; data di
   const dirs = readLayout(vfs, HOME);
   assert.equal(readEnvId(vfs, dirs), undefined, 'no control file, no logs: no id');
   vfs.writeFile(path.join(HOME, logFileName(1)), Buffer.alloc(64));
-  assert.throws(() => readEnvId(vfs, dirs), code('CORRUPT', /log\.0000000001: log file header is damaged/));
+  assert.throws(() => readEnvId(vfs, dirs), corrupt(path.join(HOME, logFileName(1)), 0, /log\.0000000001 at offset 0: log file header is damaged/));
   vfs.writeFile(path.join(HOME, logFileName(1)), encodeLogHeader({ fileNo: 1, fileSize: 32768, envId: Buffer.alloc(16, 3), prevEnd: 0 }));
   assert.deepEqual(readEnvId(vfs, dirs), Buffer.alloc(16, 3));
   vfs.writeFile('/notadir', Buffer.from('x'));

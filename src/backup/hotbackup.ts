@@ -50,6 +50,7 @@ import {
   writeManifest,
 } from './manifest.js';
 import type { ProgressCallback } from '../util/progress.js';
+import { ctime } from '../util/time.js';
 
 /** Where the backup copies from: checkpoint and pin go through the owner. */
 export interface BackupSource {
@@ -125,15 +126,6 @@ export interface BackupRunOptions extends HotBackupOptions {
 export type BackupResult = Omit<HotBackupReport, 'recovery'> & { recovery?: RecoveryReport };
 
 // ---- helpers -----------------------------------------------------------------------------------
-
-const DAYS = ['Sun', 'Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat'];
-const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
-
-/** ctime(3) without the newline, local time, as Berkeley DB's messages print times. */
-function ctime(d: Date = new Date()): string {
-  const p2 = (n: number) => String(n).padStart(2, '0');
-  return `${DAYS[d.getDay()]} ${MONTHS[d.getMonth()]} ${String(d.getDate()).padStart(2, ' ')} ${p2(d.getHours())}:${p2(d.getMinutes())}:${p2(d.getSeconds())} ${d.getFullYear()}`;
-}
 
 const yieldNow = () => new Promise<void>((r) => setImmediate(r));
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));

@@ -386,7 +386,7 @@ async function interleaving(rec: Recording, seed: number, index: number): Promis
         // files can be read, for the damaged header.
         const re = new RegExp(
           `data file ${COPY}/.* needs the log from \\[${logs[0]!}\\]\\[\\d+\\], but the first log file is ${logFileName(logs[1]!).replace('.', '\\.')}: copy ${logFileName(logs[0]!).replace('.', '\\.')} from the primary or its archive, then run db_recover -c` +
-            (logs.length === 2 ? `|^${COPY}/${logFileName(logs[1]!).replace('.', '\\.')}: log file header is damaged$` : ''),
+            (logs.length === 2 ? `|^${COPY}/${logFileName(logs[1]!).replace('.', '\\.')} at offset 0: log file header is damaged$` : ''),
         );
         const refused = await expectRefusal(negative, re, needy === undefined, `${where} (data files need ${needs.map((n) => `${n.f.name} ${n.lsn > 0 ? `log ${lsnFile(n.lsn)}` : 'none'}`).join(', ')})`);
         return { rounds: 0, tally: [`${refused ? 'refused' : 'accepted'}:${negative}`] };

@@ -9,7 +9,7 @@ import { CONTROL_FILE, readControl } from '../env/control.js';
 import { LogReader, listLogFiles } from '../log/reader.js';
 import { logFileName } from '../log/file.js';
 import { readMeta } from '../page/meta.js';
-import { CairnError } from '../util/errors.js';
+import { CorruptionError } from '../util/errors.js';
 
 // The directory layout itself is src/recovery/layout.ts; these names are kept for the backup code.
 export { type Dirs, dataDirsOf, isDataFileName, loadConfig as readConfig, readLayout } from '../recovery/layout.js';
@@ -64,7 +64,7 @@ export function readEnvId(vfs: Vfs, dirs: Dirs): Buffer | undefined {
   const logs = listLogFiles(vfs, dirs.logDir);
   if (logs.length === 0) return undefined;
   const h = new LogReader(vfs, dirs.logDir).header(logs[0]!);
-  if (h === undefined) throw new CairnError('CORRUPT', `${path.join(dirs.logDir, logFileName(logs[0]!))}: log file header is damaged`);
+  if (h === undefined) throw new CorruptionError(path.join(dirs.logDir, logFileName(logs[0]!)), 0, 'log file header is damaged');
   return h.envId;
 }
 

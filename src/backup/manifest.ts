@@ -15,6 +15,7 @@
 import { randomBytes } from 'node:crypto';
 import * as path from 'node:path';
 import type { Vfs } from '../io/vfs.js';
+import { writeFileAtomic } from '../io/atomic.js';
 import { processIsAlive } from '../env/lock.js';
 import { readBootId } from '../io/node.js';
 import { LogReader, listLogFiles } from '../log/reader.js';
@@ -38,18 +39,7 @@ function canonical(m: Manifest): Record<string, unknown> {
 
 /** Replaces the manifest atomically and durably (temp file, fsync, rename, fsync directory). */
 export function writeManifest(vfs: Vfs, dir: string, m: Manifest): void {
-  const p = path.join(dir, MANIFEST_FILE);
-  const tmp = `${p}.tmp`;
-  const h = vfs.open(tmp, { create: true });
-  try {
-    h.truncate(0);
-    h.write(Buffer.from(`${JSON.stringify(canonical(m), null, 2)}\n`, 'utf8'), 0);
-    h.sync();
-  } finally {
-    h.close();
-  }
-  vfs.rename(tmp, p);
-  vfs.syncDir(dir);
+  writeFileAtomic(vfs, path.join(dir, MANIFEST_FILE), Buffer.from(`${JSON.stringify(canonical(m), null, 2)}\n`, 'utf8'));
 }
 
 /**

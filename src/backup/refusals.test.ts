@@ -62,7 +62,7 @@ test('I7: refusals of catastrophic recovery, each with its message, exit 1 and t
       const d = path.join(dir, 'logs-first');
       copyFiles(early, earlyLogs, d);
       copyFiles(['orders.db'], dataNow, d);
-      await refused(d, /page \d+ has LSN \[\d+\]\[\d+\], past the end of the log at \[\d+\]\[\d+\]: the log files were copied before the data files \(copy data files first, then logs\)/);
+      await refused(d, /orders\.db at offset \d+: data file .*orders\.db page \d+ has LSN \[\d+\]\[\d+\], past the end of the log at \[\d+\]\[\d+\]: the log files were copied before the data files \(copy data files first, then logs\)/);
     });
 
     await t.test('a log file missing in the middle', async () => {
@@ -81,7 +81,7 @@ test('I7: refusals of catastrophic recovery, each with its message, exit 1 and t
       const d = path.join(dir, 'foreign');
       copyFiles(['orders.db', ...all], src, d);
       fs.copyFileSync(path.join(other, 'foreign.db'), path.join(d, 'foreign.db'));
-      await refused(d, /data file .*foreign\.db belongs to another environment \(id [0-9a-f]{32}, this one is [0-9a-f]{32}\); remove it or copy the right one/);
+      await refused(d, /foreign\.db at offset 48: data file .*foreign\.db belongs to another environment \(id [0-9a-f]{32}, this one is [0-9a-f]{32}\); remove it or copy the right one/);
     });
 
     await t.test('a corrupt log record before valid ones', async () => {

@@ -6,6 +6,7 @@
 
 import * as path from 'node:path';
 import type { Vfs } from '../io/vfs.js';
+import { writeFileAtomic } from '../io/atomic.js';
 import { CorruptionError } from '../util/errors.js';
 import { assert } from '../util/assert.js';
 import type { Lsn } from '../util/lsn.js';
@@ -118,16 +119,5 @@ export function writeControl(vfs: Vfs, home: string, c: Control): void {
     assert(false, `writeControl: refusing to write a control file its reader refuses: ${(e as Error).message}`);
   }
   const crc = zlib.crc32(Buffer.from(json, 'utf8')).toString(16).padStart(8, '0');
-  const file = controlPath(home);
-  const tmp = `${file}.tmp`;
-  const h = vfs.open(tmp, { create: true });
-  try {
-    h.truncate(0);
-    h.write(Buffer.from(`${json}\ncrc32 ${crc}\n`, 'utf8'), 0);
-    h.sync();
-  } finally {
-    h.close();
-  }
-  vfs.rename(tmp, file);
-  vfs.syncDir(home);
+  writeFileAtomic(vfs, controlPath(home), Buffer.from(`${json}\ncrc32 ${crc}\n`, 'utf8'));
 }

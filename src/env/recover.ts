@@ -20,7 +20,7 @@ import { Pager } from '../page/pager.js';
 import { checkManifestLogs } from '../recovery/manifest.js';
 import { findStopPoint, keepLaterLog } from '../recovery/point_in_time.js';
 import { CairnError, CorruptionError, invalid } from '../util/errors.js';
-import { type Lsn, formatLsn, parseLsn } from '../util/lsn.js';
+import { type Lsn, formatLsn, makeLsn, parseLsn } from '../util/lsn.js';
 import { type Control, readControl, writeControl } from './control.js';
 import { type Dirs, checkedDataFile, dataFiles, layout, loadConfig } from '../recovery/layout.js';
 import { checkHistory, checkHistoryChain, lastLogHeader } from './history.js';
@@ -168,7 +168,7 @@ function recoveryStart(vfs: Vfs, dirs: Dirs, control: Control | undefined, kind:
   if (control !== undefined) envId = Buffer.from(control.envId, 'hex');
   else {
     const h = new LogReader(vfs, dirs.logDir).header(files[0]!);
-    if (h === undefined) throw new CairnError('CORRUPT', `${path.join(dirs.logDir, logFileName(files[0]!))}: log file header is damaged`);
+    if (h === undefined) throw new CorruptionError(path.join(dirs.logDir, logFileName(files[0]!)), 0, 'log file header is damaged');
     envId = h.envId;
   }
   const first = new LogReader(vfs, dirs.logDir).header(files[0]!);
@@ -220,5 +220,5 @@ function redoAfter(vfs: Vfs, dirs: Dirs, envId: Buffer, files: number[], end: Ls
     const need = openDataFile(vfs, name, p, envId)?.needsLog ?? 0;
     if (need > 0 && need < redo) redo = need;
   }
-  return Math.max(redo, files[0]! * 0x1_0000_0000 + LOG_HEADER_SIZE);
+  return Math.max(redo, makeLsn(files[0]!, LOG_HEADER_SIZE));
 }

@@ -11,7 +11,7 @@
 //   str   u32 length + UTF-8 bytes
 
 import { CairnError } from '../util/errors.js';
-import { type Lsn, formatLsn, makeLsn } from '../util/lsn.js';
+import { type Lsn, formatLsn, makeLsn, writeLsn } from '../util/lsn.js';
 
 export type FieldKind = 'u32' | 'lsn' | 'time' | 'bytes' | 'str';
 
@@ -96,8 +96,7 @@ export function encodeRecord(rec: LogRecord): Buffer {
         at += 4;
         break;
       case 'lsn':
-        buf.writeUInt32LE(Math.floor((v as number) / 0x1_0000_0000), at);
-        buf.writeUInt32LE((v as number) % 0x1_0000_0000, at + 4);
+        writeLsn(buf, at, v as number);
         at += 8;
         break;
       case 'time':
@@ -150,8 +149,7 @@ export function pageDeltaBody(dst: Buffer, txn: number, file: number, pgno: numb
   dst.writeUInt32LE(txn, 1);
   dst.writeUInt32LE(file, 5);
   dst.writeUInt32LE(pgno, 9);
-  dst.writeUInt32LE(Math.floor(prev / 0x1_0000_0000), 13);
-  dst.writeUInt32LE(prev % 0x1_0000_0000, 17);
+  writeLsn(dst, 13, prev);
   dst.writeUInt32LE(rangesLength, 21);
   return dst.subarray(0, PAGE_DELTA_FIXED + rangesLength);
 }
@@ -168,8 +166,7 @@ export function commitBody(dst: Buffer, txn: number, time: number, durable: Lsn)
   dst[0] = RECORD_TABLE.commit.code;
   dst.writeUInt32LE(txn, 1);
   dst.writeDoubleLE(time, 5);
-  dst.writeUInt32LE(Math.floor(durable / 0x1_0000_0000), 13);
-  dst.writeUInt32LE(durable % 0x1_0000_0000, 17);
+  writeLsn(dst, 13, durable);
   return dst.subarray(0, COMMIT_SIZE);
 }
 

@@ -12,8 +12,9 @@
 
 import * as path from 'node:path';
 import type { Vfs } from '../io/vfs.js';
+import { writeFileAtomic } from '../io/atomic.js';
 import { CorruptionError } from '../util/errors.js';
-import { type Lsn, makeLsn } from '../util/lsn.js';
+import { type Lsn, makeLsn, writeLsn } from '../util/lsn.js';
 import { zlib } from '../util/node.js';
 
 export const PAGE_MAP_FILE = '__cairn.pages';
@@ -63,17 +64,14 @@ export class PageLsnMap {
     MAGIC.copy(buf, 0);
     buf.writeUInt32LE(lists.length, 12);
     envId.copy(buf, 16, 0, 16);
-    buf.writeUInt32LE(Math.floor(tag / 0x1_0000_0000), 32);
-    buf.writeUInt32LE(tag % 0x1_0000_0000, 36);
+    writeLsn(buf, 32, tag);
     let at = HEADER;
     for (const [uid, a, n] of lists) {
       buf.writeUInt32LE(uid, at);
       buf.writeUInt32LE(n, at + 4);
       at += 8;
       for (let i = 0; i < n; i++) {
-        const lsn = a[i]!;
-        buf.writeUInt32LE(Math.floor(lsn / 0x1_0000_0000), at);
-        buf.writeUInt32LE(lsn % 0x1_0000_0000, at + 4);
+        writeLsn(buf, at, a[i]!);
         at += 8;
       }
     }
@@ -123,16 +121,5 @@ export function readPageMap(vfs: Vfs, home: string): { map: PageLsnMap; envId: B
 
 /** Replaces `__cairn.pages` atomically: temp file, fsync, rename, fsync of the directory. */
 export function writePageMap(vfs: Vfs, home: string, map: PageLsnMap, envId: Buffer, tag: Lsn): void {
-  const file = pageMapPath(home);
-  const tmp = `${file}.tmp`;
-  const h = vfs.open(tmp, { create: true });
-  try {
-    h.truncate(0);
-    h.write(map.encode(envId, tag), 0);
-    h.sync();
-  } finally {
-    h.close();
-  }
-  vfs.rename(tmp, file);
-  vfs.syncDir(home);
+  writeFileAtomic(vfs, pageMapPath(home), map.encode(envId, tag));
 }

@@ -4,10 +4,10 @@
 // map expects. Also the one reader of a candidate data file's meta page that recovery trusts.
 
 import type { Vfs } from '../io/vfs.js';
-import { readMeta } from '../page/meta.js';
+import { MetaOffset, readMeta } from '../page/meta.js';
 import { MAX_PAGE_SIZE, MIN_PAGE_SIZE, PageOffset } from '../page/format.js';
 import { DataFile, type Pager, checkPage, isZeroPage } from '../page/pager.js';
-import { CairnError, CorruptionError } from '../util/errors.js';
+import { CorruptionError } from '../util/errors.js';
 import { type Lsn, formatLsn, readLsn } from '../util/lsn.js';
 
 /**
@@ -100,7 +100,7 @@ export function openDataFile(vfs: Vfs, name: string, p: string, envId: Buffer): 
     h.close();
   }
   if (!meta.envId.equals(envId)) {
-    throw new CairnError('CORRUPT', `data file ${p} belongs to another environment (id ${meta.envId.toString('hex')}, this one is ${envId.toString('hex')}); remove it or copy the right one`);
+    throw new CorruptionError(p, MetaOffset.envId, `data file ${p} belongs to another environment (id ${meta.envId.toString('hex')}, this one is ${envId.toString('hex')}); remove it or copy the right one`);
   }
   const file = new DataFile(name, p, meta.fileUid, meta.pageSize);
   file.needsLog = meta.needsLog;
@@ -144,7 +144,7 @@ export function checkAllPages(pager: Pager, ctx: CheckContext, end: Lsn, hint: s
           const lsn = readLsn(page, PageOffset.lsnFile);
           if (lsn >= end) {
             // A page LSN is the LSN of the record that made it: at `end` or later, that record is not in the log.
-            throw new CairnError('CORRUPT', `data file ${file.path} page ${pgno} has LSN ${formatLsn(lsn)}, past the end of the log at ${formatLsn(end)}: ${hint}`);
+            throw new CorruptionError(file.path, base + off, `data file ${file.path} page ${pgno} has LSN ${formatLsn(lsn)}, past the end of the log at ${formatLsn(end)}: ${hint}`);
           }
           const stale = pager.checkLsn(file, pgno, page);
           if (stale !== undefined) throw new CorruptionError(file.path, base + off, stale);

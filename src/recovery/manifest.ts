@@ -7,7 +7,7 @@ import * as path from 'node:path';
 import type { Vfs } from '../io/vfs.js';
 import { listLogFiles } from '../log/reader.js';
 import { logFileName } from '../log/file.js';
-import { CairnError } from '../util/errors.js';
+import { CairnError, CorruptionError } from '../util/errors.js';
 import { type Lsn, lsnFile } from '../util/lsn.js';
 
 export const MANIFEST_FILE = '__cairn.backup.json';
@@ -75,10 +75,10 @@ export function readManifest(vfs: Vfs, dir: string): Manifest | undefined {
   try {
     m = JSON.parse(vfs.readFile(p).toString('utf8')) as Manifest;
   } catch (e) {
-    throw new CairnError('CORRUPT', `${p} is not a readable backup manifest (${(e as Error).message}); take a new full backup (db_hotbackup without -u)`);
+    throw new CorruptionError(p, 0, `${p} is not a readable backup manifest (${(e as Error).message}); take a new full backup (db_hotbackup without -u)`);
   }
   if (m === null || typeof m !== 'object' || m.format !== MANIFEST_FORMAT) {
-    throw new CairnError('CORRUPT', `${p} is not a cairn backup manifest (format ${JSON.stringify((m as { format?: unknown })?.format)}); take a new full backup`);
+    throw new CorruptionError(p, 0, `${p} is not a cairn backup manifest (format ${JSON.stringify((m as { format?: unknown })?.format)}); take a new full backup`);
   }
   return m;
 }

@@ -204,7 +204,7 @@ test('a change that follows another LSN than the page has is a log sequence erro
   let ctx = ctxFor(vfs);
   assert.throws(
     () => recover(ctx, { from: deltas[1]!.lsn }),
-    (e: unknown) => e instanceof CairnError && e.code === 'CORRUPT' && /log sequence error: page \d+ of \/env\/a\.db has LSN .* log records between them are missing/.test(e.message),
+    (e: unknown) => e instanceof CorruptionError && e.file === path.join(HOME, logFileName(lsnFile(deltas[1]!.lsn))) && e.offset === lsnOffset(deltas[1]!.lsn) && /log sequence error: page \d+ of \/env\/a\.db has LSN .* log records between them are missing/.test(e.message),
   );
   closeFiles(ctx);
   // A delta whose ranges point outside the page, checksummed as valid: corruption naming the log record.
@@ -331,4 +331,13 @@ test("a panicked environment's checkpoint timer starts no checkpoint (and throws
   assert.equal(checkpoints, 0, 'no checkpoint on a panicked environment');
   vfs.clearFaults();
   await env.close().catch(() => {});
+});
+
+test('recovery without a control file refuses a first log file whose header is damaged: corruption at offset 0 of that file', async () => {
+  const vfs = fresh();
+  vfs.writeFile(path.join(HOME, logFileName(1)), Buffer.alloc(64));
+  await assert.rejects(
+    Environment.recover(HOME, { vfs, catastrophic: true }),
+    (e: unknown) => e instanceof CorruptionError && e.file === path.join(HOME, logFileName(1)) && e.offset === 0 && /log file header is damaged/.test(e.message),
+  );
 });

@@ -28,7 +28,7 @@ import { DATA_MAGIC, MetaOffset } from '../page/meta.js';
 import { MAX_PAGE_SIZE, MIN_PAGE_SIZE, PageOffset } from '../page/format.js';
 import { DataFile, type Pager, applyDelta, checkPage, isZeroPage } from '../page/pager.js';
 import { CairnError, CorruptionError, IoError } from '../util/errors.js';
-import { type Lsn, formatLsn, lsnFile, readLsn, writeLsn } from '../util/lsn.js';
+import { type Lsn, formatLsn, lsnFile, lsnOffset, makeLsn, readLsn, writeLsn } from '../util/lsn.js';
 import { logFileName } from '../log/file.js';
 import { RETENTION_HINT } from '../log/retention.js';
 import { INTERNAL_TXN } from '../txn/txn.js';
@@ -274,7 +274,7 @@ class Redo {
     this.blocks = new PageBlocks(ctx.pager);
     this.reader = new LogReader(ctx.vfs, ctx.logDir, ctx.envId, { ...opts.pieces, reuseBuffer: true, beforeReuse: (reused) => this.keepPending(reused) });
     if (this.reader.files.length === 0) throw new CairnError('NOT_FOUND', `no log files in ${ctx.logDir}; nothing to recover from`);
-    const start = opts.from ?? this.reader.files[0]! * 0x1_0000_0000 + 64;
+    const start = opts.from ?? makeLsn(this.reader.files[0]!, 64);
     this.result = { start, end: start, committed: 0, maxTxn: 0, lastCheckpoint: 0, logBytes: 0, pagesRedone: 0 };
   }
 
@@ -336,7 +336,7 @@ class Redo {
     let lastEnd = result.start;
     let nextReport = 0;
     const { start } = result;
-    const logTotal = ctx.progress && reader.files.filter((n) => n >= lsnFile(start)).reduce((sum, n) => sum + (this.vfs.stat(reader.pathOf(n))?.size ?? 0), 0) - (start % 0x1_0000_0000); // progress: an upper bound (the last file is preallocated)
+    const logTotal = ctx.progress && reader.files.filter((n) => n >= lsnFile(start)).reduce((sum, n) => sum + (this.vfs.stat(reader.pathOf(n))?.size ?? 0), 0) - lsnOffset(start); // progress: an upper bound (the last file is preallocated)
     for (const raw of reader.records(opts.from)) {
       if (opts.untilLsn !== undefined && raw.lsn >= opts.untilLsn) {
         // Cut at a transaction boundary: the unfinished transaction's records go too.
@@ -345,7 +345,7 @@ class Redo {
         break;
       }
       const rec = reader.decode(raw);
-      if (rec.type !== 'page_image' && rec.type !== 'page_delta') checkRecord(rec, () => [reader.pathOf(lsnFile(raw.lsn)), raw.lsn % 0x1_0000_0000]);
+      if (rec.type !== 'page_image' && rec.type !== 'page_delta') checkRecord(rec, () => [reader.pathOf(lsnFile(raw.lsn)), lsnOffset(raw.lsn)]);
       result.logBytes += raw.next - raw.lsn;
       if (rec.type === 'commit') {
         if (opts.untilTime !== undefined && rec.time > opts.untilTime && rec.txn !== INTERNAL_TXN) {
@@ -471,7 +471,7 @@ class Redo {
     // not size a write or the page LSN map.
     const g = this.grown.get(file) ?? 0;
     if (rec.pgno > Math.ceil(this.diskSize(file) / file.pageSize) + g) {
-      throw new CorruptionError(reader.pathOf(lsnFile(lsn)), lsn % 0x1_0000_0000, `${rec.type} record for page ${rec.pgno} of ${file.path}, which cannot have more than ${Math.ceil(this.diskSize(file) / file.pageSize) + g} pages at this point of the log`);
+      throw new CorruptionError(reader.pathOf(lsnFile(lsn)), lsnOffset(lsn), `${rec.type} record for page ${rec.pgno} of ${file.path}, which cannot have more than ${Math.ceil(this.diskSize(file) / file.pageSize) + g} pages at this point of the log`);
     }
     this.grown.set(file, g + 1);
     if (rec.type === 'page_image') {
@@ -479,7 +479,7 @@ class Redo {
       // another file or of another size would put it at the wrong place.
       const img = rec.image;
       if (img.length !== file.pageSize || img.readUInt32LE(PageOffset.pgno) !== rec.pgno || img.readUInt32LE(PageOffset.fileUid) !== file.uid) {
-        throw new CorruptionError(reader.pathOf(lsnFile(lsn)), lsn % 0x1_0000_0000, `page image record for page ${rec.pgno} of ${file.path} holds ${img.length >= PageOffset.fileUid + 4 ? `page ${img.readUInt32LE(PageOffset.pgno)} of file id ${img.readUInt32LE(PageOffset.fileUid)}` : 'no page'} (${img.length} bytes, pages are ${file.pageSize})`);
+        throw new CorruptionError(reader.pathOf(lsnFile(lsn)), lsnOffset(lsn), `page image record for page ${rec.pgno} of ${file.path} holds ${img.length >= PageOffset.fileUid + 4 ? `page ${img.readUInt32LE(PageOffset.pgno)} of file id ${img.readUInt32LE(PageOffset.fileUid)}` : 'no page'} (${img.length} bytes, pages are ${file.pageSize})`);
       }
     }
   }
@@ -487,15 +487,16 @@ class Redo {
   /** Applies a page_delta onto `next`, a sound copy of the page found at `pageLsn` (I7: it must be the delta's `prev`). */
   private redoDelta(file: DataFile, lsn: Lsn, rec: RecordOf<'page_delta'>, pageLsn: Lsn, next: Buffer): void {
     if (pageLsn !== rec.prev) {
-      throw new CairnError(
-        'CORRUPT',
+      throw new CorruptionError(
+        this.reader.pathOf(lsnFile(lsn)),
+        lsnOffset(lsn),
         `log sequence error: page ${rec.pgno} of ${file.path} has LSN ${formatLsn(pageLsn)} but the change at ${formatLsn(lsn)} follows ${formatLsn(rec.prev)}; log records between them are missing (the data file is older than the first log file, or a log file is missing): copy the data files again and then the logs`,
       );
     }
     try {
       applyDelta(next, rec.ranges);
     } catch (e) {
-      throw new CorruptionError(this.reader.pathOf(lsnFile(lsn)), lsn % 0x1_0000_0000, (e as Error).message);
+      throw new CorruptionError(this.reader.pathOf(lsnFile(lsn)), lsnOffset(lsn), (e as Error).message);
     }
   }
 
@@ -505,7 +506,7 @@ class Redo {
     if (this.known(rec.file) !== undefined) return;
     const p = ctx.resolve(rec.name);
     if (!mayCreateOver(vfs, p)) {
-      throw new CorruptionError(this.reader.pathOf(lsnFile(lsn)), lsn % 0x1_0000_0000, `file_create record of transaction ${rec.txn} names ${p}, which is a symbolic link or a file that is not a cairn data file; recovery never writes through a link or over another file: move it away, then recover again`);
+      throw new CorruptionError(this.reader.pathOf(lsnFile(lsn)), lsnOffset(lsn), `file_create record of transaction ${rec.txn} names ${p}, which is a symbolic link or a file that is not a cairn data file; recovery never writes through a link or over another file: move it away, then recover again`);
     }
     const existing = vfs.stat(p) !== undefined ? openDataFile(vfs, rec.name, p, ctx.envId) : undefined;
     if (existing !== undefined && existing.uid !== rec.file) {
@@ -537,7 +538,7 @@ class Redo {
     if (f === undefined) return;
     const to = this.ctx.resolve(rec.newName);
     if (!mayCreateOver(vfs, to)) {
-      throw new CorruptionError(this.reader.pathOf(lsnFile(lsn)), lsn % 0x1_0000_0000, `file_rename record of transaction ${rec.txn} renames to ${to}, which is a symbolic link or a file that is not a cairn data file; recovery never renames over one: move it away, then recover again`);
+      throw new CorruptionError(this.reader.pathOf(lsnFile(lsn)), lsnOffset(lsn), `file_rename record of transaction ${rec.txn} renames to ${to}, which is a symbolic link or a file that is not a cairn data file; recovery never renames over one: move it away, then recover again`);
     }
     if (vfs.stat(f.path) !== undefined) {
       f.handle?.close();
