@@ -6,10 +6,15 @@
 // Exit status as Berkeley DB's: 0 success, 1 when -n left existing keys alone, 2 any error
 // (bad command line included). A malformed dump changes nothing on disk.
 
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import type { Readable } from 'node:stream';
 import { checkOverrides, DUMP_TYPES, DumpOverrideError, type DumpParserOptions, type DumpType } from '../dump/format.js';
 import { CliError, runTool, usageError, type CliIo, type ToolSpec } from './common.js';
 import { refuseLiveOwner, requireHomeDir, resolveHome } from './home.js';
-import { runLoad, stdinChunks } from '../tools/loader.js';
+import { runLoad, type LoadInput } from '../tools/loader.js';
+import { CairnError } from '../util/errors.js';
 import { toolProgress } from './progress.js';
 
 export const spec: ToolSpec = {
@@ -74,8 +79,7 @@ export function main(args: string[], io: CliIo): Promise<number> {
       result = await runLoad({
         home: resolved.home,
         file: resolved.file!,
-        input: opts.value('f'),
-        stdin: stdinChunks,
+        input: dumpInput(opts.value('f')),
         parser,
         noOverwrite: opts.has('n'),
         warn: (m) => {
@@ -89,4 +93,70 @@ export function main(args: string[], io: CliIo): Promise<number> {
     }
     return result.skipped > 0 ? 1 : 0;
   });
+}
+
+/** Standard input as chunks. */
+export function stdinChunks(): AsyncIterable<Uint8Array | string> {
+  return process.stdin as Readable as AsyncIterable<Uint8Array | string>;
+}
+
+/** Reads a file as chunks. */
+function chunks(p: string): AsyncIterable<Buffer> {
+  return fs.createReadStream(p, { highWaterMark: 1024 * 1024 }) as AsyncIterable<Buffer>;
+}
+
+function isRegularFile(p: string): boolean {
+  try {
+    return fs.statSync(p).isFile();
+  } catch {
+    return false;
+  }
+}
+
+/** Hands on each chunk of `source` after writing it to `fd`; calls `done` at the end. */
+async function* spooled(source: AsyncIterable<Uint8Array | string>, fd: number, done: () => void): AsyncIterable<Uint8Array | string> {
+  try {
+    for await (const chunk of source) {
+      const b = typeof chunk === 'string' ? Buffer.from(chunk, 'utf8') : chunk;
+      let at = 0;
+      while (at < b.length) at += fs.writeSync(fd, b, at);
+      yield chunk;
+    }
+  } finally {
+    done();
+  }
+}
+
+/**
+ * The dump db_load reads: `file` (-f), else standard input. A regular file is read twice (the
+ * check, then the load); any other input (standard input, a pipe) is copied to a spool file in
+ * the OS temporary directory while it is checked, and the load reads the spool.
+ */
+export function dumpInput(file: string | undefined, stdin: () => AsyncIterable<Uint8Array | string> = stdinChunks): LoadInput {
+  let source = file;
+  let spoolDir: string | undefined;
+  let spoolFd: number | undefined;
+  const closeSpool = (): void => {
+    const fd = spoolFd;
+    spoolFd = undefined;
+    if (fd !== undefined) fs.closeSync(fd);
+  };
+  return {
+    first: () => {
+      if (file !== undefined && !fs.existsSync(file)) throw new CairnError('INVALID_ARGUMENT', `${file}: No such file or directory`);
+      if (file !== undefined && isRegularFile(file)) return { chunks: chunks(file), size: fs.statSync(file).size };
+      spoolDir = fs.mkdtempSync(path.join(os.tmpdir(), 'db_load-'));
+      source = path.join(spoolDir, 'input');
+      spoolFd = fs.openSync(source, 'w', 0o600);
+      return { chunks: spooled(file !== undefined ? chunks(file) : stdin(), spoolFd, closeSpool), size: undefined };
+    },
+    again: () => chunks(source!),
+    close: () => {
+      try {
+        closeSpool();
+      } finally {
+        if (spoolDir !== undefined) fs.rmSync(spoolDir, { recursive: true, force: true });
+      }
+    },
+  };
 }

@@ -3,6 +3,7 @@
 
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -90,10 +91,25 @@ test('mkdir, readdir sorted, rename, rmdir, syncDir, readFile, writeFile, stat',
     const st = vfs.stat(path.join(dir, 'a', 'm'));
     assert.equal(st?.size, 1);
     assert.equal(st?.isDirectory, false);
+    assert.equal(st?.isFile, true);
     assert.equal(vfs.stat(path.join(dir, 'a'))?.isDirectory, true);
+    assert.equal(vfs.stat(path.join(dir, 'a'))?.isFile, false);
     vfs.rmdir(path.join(dir, 'a', 'b'));
     assert.equal(errno(() => vfs.rmdir(path.join(dir, 'a'))), 'ENOTEMPTY');
     assert.equal(errno(() => vfs.syncDir(path.join(dir, 'missing'))), 'ENOENT');
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('stat of a FIFO: neither a regular file nor a directory (opening one would block)', () => {
+  const dir = tmpDir();
+  try {
+    const fifo = path.join(dir, 'fifo');
+    execFileSync('mkfifo', [fifo]);
+    const st = nodeVfs.stat(fifo);
+    assert.equal(st?.isFile, false);
+    assert.equal(st?.isDirectory, false);
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }

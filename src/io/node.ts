@@ -264,7 +264,7 @@ export class NodeVfs implements Vfs {
     try {
       const st = fs.statSync(path, { throwIfNoEntry: false });
       if (st === undefined) return undefined;
-      return { size: st.size, isDirectory: st.isDirectory(), mtimeMs: st.mtimeMs };
+      return { size: st.size, isDirectory: st.isDirectory(), isFile: st.isFile(), mtimeMs: st.mtimeMs };
     } catch (err) {
       if (errnoOf(err) === 'ENOTDIR') return undefined;
       throw wrap('stat', path, err);

@@ -59,6 +59,9 @@ test('read, write, size, truncate, readdir sorted, stat, mkdir recursive, relati
   assert.deepEqual(vfs.readdir('/a/b'), ['c', 'e', 'f']);
   assert.deepEqual(vfs.readdir('/'), ['a']);
   assert.equal(vfs.stat('/a/b')?.isDirectory, true);
+  assert.equal(vfs.stat('/a/b')?.isFile, false);
+  assert.equal(vfs.stat('/a/b/e')?.isFile, true);
+  assert.equal(vfs.stat('/a/b/e')?.isDirectory, false);
   assert.equal(vfs.stat('/a/zz'), undefined);
   assert.deepEqual(vfs.readFile('/a/b/e'), Buffer.from('z'));
   const ro = vfs.open('/a/b/e', { readOnly: true });

@@ -475,9 +475,9 @@ class SimCore {
   stat(path: string): Stat | undefined {
     const node = this.ns.get(norm(path));
     if (node === undefined) return undefined;
-    if (node.kind === 'dir') return { size: 0, isDirectory: true, mtimeMs: 0 };
+    if (node.kind === 'dir') return { size: 0, isDirectory: true, isFile: false, mtimeMs: 0 };
     const inode = this.inodes.get(node.id)!;
-    return { size: inode.cur.size, isDirectory: false, mtimeMs: inode.mtimeMs };
+    return { size: inode.cur.size, isDirectory: false, isFile: true, mtimeMs: inode.mtimeMs };
   }
 
   /** The current state (what reads see). */

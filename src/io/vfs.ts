@@ -34,6 +34,8 @@ export interface OpenOptions {
 export interface Stat {
   size: number;
   isDirectory: boolean;
+  /** A regular file (not a directory, FIFO, socket or device). */
+  isFile: boolean;
   mtimeMs: number;
 }
 

@@ -22,6 +22,7 @@ import { CliError } from '../cli/common.js';
 import { rng, randInt, randBytes } from '../util/random.js';
 import { guardAllocations, newStats, tally, type CaseOutcome, type WorkerMessage } from './fuzzkit.js';
 import { runLoad } from '../tools/loader.js';
+import { dumpInput } from '../cli/load.js';
 import { snapshot, tmpDir, VECTORS } from './toolskit.js';
 
 export interface DumpFuzzJob {
@@ -182,7 +183,7 @@ function classify(e: unknown, cli: boolean): CaseOutcome {
 async function load(home: string, input: string, file: string, opts: DumpParserOptions): Promise<CaseOutcome> {
   const before = snapshot(home);
   try {
-    await runLoad({ home, file, input, stdin: async function* () {}, parser: opts, noOverwrite: false, warn: () => {} });
+    await runLoad({ home, file, input: dumpInput(input), parser: opts, noOverwrite: false, warn: () => {} });
     return { kind: 'ok' };
   } catch (e) {
     const outcome = classify(e, true);

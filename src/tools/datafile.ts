@@ -2,6 +2,7 @@
 // (issue 5). Nothing here goes through the environment: the file is read with plain reads,
 // every page is checked as it is read (checksum, page number, file id: I6), and nothing is
 // ever written. Callers make sure the file is quiescent first (tools/home.ts requireQuiescent).
+// Files are read through a Vfs (the real file system unless one is given: tests use SimVfs).
 //
 // What db_verify checks (verifyDataFile), in order:
 //   1. the meta page: magic, version, page size, checksum, identity, type, environment id;
@@ -13,15 +14,16 @@
 //   5. the free list: in range, free pages only, no cycle, nothing also in a tree;
 //   6. leaks: every page is the meta page, in exactly one tree, or on the free list.
 
-import * as fs from 'node:fs';
 import { BTree, type DupMode } from '../btree/btree.js';
 import type { PageReader } from '../page/store.js';
 import { badDescriptorRoot, decodeDescriptor, type Descriptor } from '../env/database.js';
 import { MAX_PAGE_SIZE, MIN_PAGE_SIZE, PAGE_HEADER_SIZE, PageOffset, PageType } from '../page/format.js';
 import { DATA_MAGIC, MetaOffset, readMeta, type MetaInfo } from '../page/meta.js';
 import { checkPage } from '../page/pager.js';
-import { CairnError, CorruptionError } from '../util/errors.js';
+import { CairnError, CorruptionError, IoError } from '../util/errors.js';
 import { formatLsn, readLsn } from '../util/lsn.js';
+import { nodeVfs } from '../io/node.js';
+import type { FileHandle, Vfs } from '../io/vfs.js';
 import type { ProgressCallback } from '../util/progress.js';
 import { headerFor, isRecnoType, RECNO_KEY_SIZE } from './dbmeta.js';
 
@@ -44,6 +46,14 @@ export interface CatalogEntry {
   desc: Descriptor;
 }
 
+/** What RawDataFile.open throws when the file cannot be opened or is a directory. */
+function openError(p: string, e: unknown): Error {
+  if (!(e instanceof IoError)) return e as Error;
+  if (e.errno === 'ENOENT') return new CairnError('NOT_FOUND', `${p}: No such file or directory`);
+  if (e.errno === 'EISDIR') return new CairnError('INVALID_ARGUMENT', `${p} is a directory, not a data file`);
+  return new CairnError('IO', `${p}: ${e.cause instanceof Error ? e.cause.message : e.message}`);
+}
+
 /** An open data file, read page by page. Implements the B-tree's PageReader with checks. */
 export class RawDataFile implements PageReader {
   readonly path: string;
@@ -54,14 +64,14 @@ export class RawDataFile implements PageReader {
   readonly size: number;
   /** Problem with page 0 itself (checksum, identity, type), or undefined. */
   readonly metaProblem: string | undefined;
-  private readonly fd: number;
+  private readonly handle: FileHandle;
   private readonly cache = new Map<number, Buffer>();
   /** Called with every page number read through page() (db_verify records tree membership). */
   onRead: ((pgno: number) => void) | undefined;
 
-  private constructor(p: string, fd: number, size: number, meta: MetaInfo, metaProblem: string | undefined) {
+  private constructor(p: string, handle: FileHandle, size: number, meta: MetaInfo, metaProblem: string | undefined) {
     this.path = p;
-    this.fd = fd;
+    this.handle = handle;
     this.size = size;
     this.meta = meta;
     this.pageSize = meta.pageSize;
@@ -73,40 +83,39 @@ export class RawDataFile implements PageReader {
    * Opens a data file. Throws CairnError NOT_FOUND when it does not exist and CORRUPT when it is
    * not a cairn data file at all (no magic, bad version or page size).
    */
-  static open(p: string): RawDataFile {
-    let fd: number;
+  static open(p: string, vfs: Vfs = nodeVfs): RawDataFile {
+    let handle: FileHandle;
     try {
-      fd = fs.openSync(p, 'r');
+      handle = vfs.open(p, { readOnly: true });
     } catch (e) {
-      const code = (e as NodeJS.ErrnoException).code;
-      if (code === 'ENOENT') throw new CairnError('NOT_FOUND', `${p}: No such file or directory`);
-      if (code === 'EISDIR') throw new CairnError('INVALID_ARGUMENT', `${p} is a directory, not a data file`);
-      throw new CairnError('IO', `${p}: ${(e as Error).message}`);
+      throw openError(p, e);
     }
     try {
-      const size = fs.fstatSync(fd).size;
+      const size = handle.size();
       if (size < MIN_PAGE_SIZE) {
         throw new CorruptionError(p, 0, `not a cairn data file (${size} bytes, shorter than the smallest page)`);
       }
       const head = Buffer.alloc(MIN_PAGE_SIZE);
-      fs.readSync(fd, head, 0, head.length, 0);
+      handle.read(head, 0);
       const meta = readMeta(head, p);
       if (!validPageSize(meta.pageSize)) {
         throw new CorruptionError(p, MetaOffset.pageSize, `meta page gives an impossible page size ${meta.pageSize}`);
       }
       const page0 = Buffer.alloc(meta.pageSize);
-      fs.readSync(fd, page0, 0, page0.length, 0);
+      handle.read(page0, 0);
       let problem = checkPage(page0, 0, meta.fileUid);
       if (problem === undefined && page0[PageOffset.type] !== PageType.Meta) problem = `page type is ${pageTypeName(page0[PageOffset.type]!)}, not meta`;
-      return new RawDataFile(p, fd, size, readMeta(page0, p), problem);
+      return new RawDataFile(p, handle, size, readMeta(page0, p), problem);
     } catch (e) {
-      fs.closeSync(fd);
+      handle.close();
+      // A directory opens on Linux and fails at its first read.
+      if (e instanceof IoError && e.errno === 'EISDIR') throw openError(p, e);
       throw e;
     }
   }
 
   close(): void {
-    fs.closeSync(this.fd);
+    this.handle.close();
   }
 
   /** Pages the file holds on disk (whole pages). */
@@ -117,7 +126,7 @@ export class RawDataFile implements PageReader {
   /** The bytes of a page as they are on disk, unchecked (zeros past the end of the file). */
   rawPage(pgno: number): Buffer {
     const buf = Buffer.alloc(this.pageSize);
-    if (pgno < this.pagesOnDisk) fs.readSync(this.fd, buf, 0, this.pageSize, pgno * this.pageSize);
+    if (pgno < this.pagesOnDisk) this.handle.read(buf, pgno * this.pageSize);
     return buf;
   }
 
@@ -194,6 +203,8 @@ export interface VerifyOptions {
   envId?: Buffer;
   /** Progress: 'pages' (every page checked, step 3), then 'trees' (pages reached through the trees, step 4; the total is an upper bound: free and leaked pages are in no tree). */
   progress?: ProgressCallback | undefined;
+  /** The file system the file is on (default: the real one). */
+  vfs?: Vfs;
 }
 
 /** Checks a whole data file; never throws for damage (only for a missing or unreadable file). */
@@ -206,7 +217,7 @@ export function verifyDataFile(p: string, options: VerifyOptions = {}): VerifyRe
   };
   let file: RawDataFile;
   try {
-    file = RawDataFile.open(p);
+    file = RawDataFile.open(p, options.vfs);
   } catch (e) {
     if (e instanceof CorruptionError) {
       add({ pgno: 0, what: e.message.replace(`${p} at offset ${e.offset}: `, '') });

@@ -2,7 +2,6 @@
 // coordination channel's `status` request when a process owns the environment, otherwise from
 // the files at rest (control file, log files, data files' meta pages). Never writes anything.
 
-import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { VERSION } from '../util/version.js';
 import { connectChannel, type ChannelStatus } from '../env/channel.js';
@@ -78,7 +77,7 @@ const DEFAULT_CACHE = ENV_DEFAULTS.cacheSize;
 
 function fileSize(p: string): number {
   try {
-    return fs.statSync(p).size;
+    return nodeVfs.stat(p)?.size ?? 0;
   } catch {
     return 0;
   }
@@ -104,7 +103,7 @@ function dataFiles(dirs: string[], envId: string): EnvReport['cache']['files'] {
   for (const dir of dirs) {
     let names: string[];
     try {
-      names = fs.readdirSync(dir).sort();
+      names = nodeVfs.readdir(dir);
     } catch {
       continue;
     }
@@ -112,7 +111,7 @@ function dataFiles(dirs: string[], envId: string): EnvReport['cache']['files'] {
       if (name.startsWith('__cairn') || name === 'DB_CONFIG' || parseLogFileName(name) !== undefined || seen.has(name)) continue;
       const p = path.join(dir, name);
       try {
-        if (!fs.statSync(p).isFile()) continue;
+        if (nodeVfs.stat(p)?.isFile !== true) continue; // a FIFO would block the open
         const f = RawDataFile.open(p);
         try {
           if (f.meta.envId.toString('hex') !== envId) continue;

@@ -4,7 +4,7 @@
 //   1. Check: the whole dump is parsed (src/dump/) and every record checked against what the
 //      load will need (key and value limits, fixed record lengths, one type per database).
 //      Standard input (or any input that is not a regular file) is copied to a spool file in
-//      the OS temporary directory meanwhile. Nothing in the environment has been touched yet,
+//      the OS temporary directory meanwhile (by the command line: cli/load.ts dumpInput). Nothing in the environment has been touched yet,
 //      so a malformed dump changes nothing on disk: no environment, no file, no log record.
 //   2. Load, atomically:
 //      * a new data file is built under a temporary name beside it (`.db_load.<pid>.<name>`) in
@@ -19,15 +19,12 @@
 //   When db_load created the environment itself and the load fails, the files it created are
 //   removed again.
 
-import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
-import { Readable } from 'node:stream';
 import { DumpParser, encodeItem, type DumpEvent, type DumpHeader, type DumpParserOptions } from '../dump/format.js';
 import { Environment } from '../env/environment.js';
 import { MAX_KEY_SIZE, MAX_VALUE_SIZE, type Database } from '../env/database.js';
 import type { Transaction } from '../txn/txn.js';
-import { CairnError } from '../util/errors.js';
+import { CairnError, IoError } from '../util/errors.js';
 import { RawDataFile } from './datafile.js';
 import { descriptorFor, dupModeOf, fixedLength, headerFor, isRecnoType, recnoKey } from './dbmeta.js';
 import { controlOf, looksLikeEnvironment } from './envfiles.js';
@@ -50,9 +47,8 @@ export interface LoadRequest {
   home: string;
   /** The db_file operand (a name in the environment's data directories, or a path). */
   file: string;
-  /** -f file; undefined: standard input. */
-  input: string | undefined;
-  stdin: () => AsyncIterable<Uint8Array | string>;
+  /** The dump (-f file, else standard input), opened by the command line. */
+  input: LoadInput;
   parser: DumpParserOptions;
   /** -n: do not overwrite existing keys. */
   noOverwrite: boolean;
@@ -60,6 +56,19 @@ export interface LoadRequest {
   warn: (message: string) => void;
   /** Progress: 'check' (input bytes read of its size, when it is a file), then 'load' (records written of those checked). */
   progress?: import('../util/progress.js').ProgressCallback | undefined;
+}
+
+/** Where the dump comes from: the command line opens it (cli/load.ts dumpInput) and hands it down. */
+export interface LoadInput {
+  /**
+   * Pass 1, called once, after the request's own checks: the dump's chunks, and its size in bytes
+   * when known (the check's progress total). Throws when the input cannot be opened.
+   */
+  first(): { chunks: AsyncIterable<Uint8Array | string>; size: number | undefined };
+  /** Pass 2, after pass 1 has read it all: the same dump again. */
+  again(): AsyncIterable<Uint8Array | string>;
+  /** Releases what pass 1 kept (the spool of a one-pass input); called once when runLoad ends. */
+  close(): void;
 }
 
 export interface LoadResult {
@@ -98,21 +107,8 @@ interface Checked {
   firstHeader: DumpHeader | undefined;
 }
 
-/** Reads an input as chunks. */
-function chunks(p: string): AsyncIterable<Buffer> {
-  return fs.createReadStream(p, { highWaterMark: 1024 * 1024 }) as AsyncIterable<Buffer>;
-}
-
-function isRegularFile(p: string): boolean {
-  try {
-    return fs.statSync(p).isFile();
-  } catch {
-    return false;
-  }
-}
-
 /** Runs a parser over chunks, handing each event to `fn`. Parse errors become LoadErrors (exit 2). */
-async function parse(source: AsyncIterable<Uint8Array | string>, options: DumpParserOptions, fn: (e: DumpEvent) => void | Promise<void>, spool?: number, onBytes?: (bytes: number) => void): Promise<void> {
+async function parse(source: AsyncIterable<Uint8Array | string>, options: DumpParserOptions, fn: (e: DumpEvent) => void | Promise<void>, onBytes?: (bytes: number) => void): Promise<void> {
   let parser: DumpParser;
   try {
     // cairn's limits, checked while the lines stream in: a 200 MB key line is refused once 128 KiB
@@ -132,11 +128,6 @@ async function parse(source: AsyncIterable<Uint8Array | string>, options: DumpPa
     for (const ev of list) await fn(ev);
   };
   for await (const chunk of source) {
-    if (spool !== undefined) {
-      const b = typeof chunk === 'string' ? Buffer.from(chunk, 'utf8') : chunk;
-      let at = 0;
-      while (at < b.length) at += fs.writeSync(spool, b, at);
-    }
     await run(() => parser.write(chunk));
     onBytes?.(chunk.length); // progress
   }
@@ -147,8 +138,8 @@ function valueLine(recordLine: number, keyed: boolean): number {
   return keyed ? recordLine + 1 : recordLine;
 }
 
-/** Pass 1: checks the whole input (and spools standard input). */
-async function check(source: AsyncIterable<Uint8Array | string>, options: DumpParserOptions, spool?: number, progress?: LoadRequest['progress'], size?: number): Promise<Checked> {
+/** Pass 1: checks the whole input. */
+async function check(source: AsyncIterable<Uint8Array | string>, options: DumpParserOptions, progress?: LoadRequest['progress'], size?: number): Promise<Checked> {
   let read = 0; // progress
   const onBytes = progress && ((n: number) => progress({ phase: 'check', done: (read += n), total: size, unit: 'bytes' }));
   const out: Checked = { sections: 0, records: 0, targets: new Map(), firstHeader: undefined };
@@ -196,7 +187,6 @@ async function check(source: AsyncIterable<Uint8Array | string>, options: DumpPa
         }
       }
     },
-    spool,
     onBytes,
   );
   return out;
@@ -222,7 +212,7 @@ function checkCompatible(desc: Parameters<typeof headerFor>[0], pageSize: number
  */
 function precheckExisting(layout: Layout, file: string, targets: Map<string, Plan>): void {
   const p = resolveDataFile(nodeVfs, layout, file);
-  if (!fs.existsSync(p)) return;
+  if (!exists(p)) return;
   const control = controlOf(layout.home);
   if (control === undefined || control.state !== 'closed') return;
   let raw: RawDataFile;
@@ -249,12 +239,33 @@ function precheckExisting(layout: Layout, file: string, targets: Map<string, Pla
   }
 }
 
+function exists(p: string): boolean {
+  try {
+    return nodeVfs.stat(p) !== undefined;
+  } catch {
+    return false;
+  }
+}
+
 function listFiles(dir: string): Set<string> {
   try {
-    return new Set(fs.readdirSync(dir));
+    return new Set(nodeVfs.readdir(dir));
   } catch {
     return new Set();
   }
+}
+
+/** Removes a file, or a directory and all in it (a symbolic link is removed, never followed). */
+function removeAll(p: string): void {
+  try {
+    nodeVfs.unlink(p);
+    return;
+  } catch (e) {
+    if (e instanceof IoError && e.errno === 'ENOENT') return;
+    if (!(e instanceof IoError && (e.errno === 'EISDIR' || e.errno === 'EPERM'))) throw e; // unlink(2) of a directory: EISDIR (Linux), EPERM (POSIX)
+  }
+  for (const name of nodeVfs.readdir(p)) removeAll(path.join(p, name));
+  nodeVfs.rmdir(p);
 }
 
 /** Removes what an environment creation left (the files that were not there before). */
@@ -263,7 +274,7 @@ function removeCreated(dirs: Map<string, Set<string>>): void {
     for (const name of listFiles(dir)) {
       if (before.has(name)) continue;
       try {
-        fs.rmSync(path.join(dir, name), { recursive: true, force: true });
+        removeAll(path.join(dir, name));
       } catch {
         // best effort: report the load's own error
       }
@@ -302,35 +313,19 @@ export async function runLoad(req: LoadRequest): Promise<LoadResult> {
   if (req.file.startsWith(LOAD_TEMP_PREFIX)) fail(`database file name ${JSON.stringify(req.file)} is reserved for db_load's temporary files; choose another name`);
   const layout = readLayout(nodeVfs, req.home);
   // Pass 1.
-  let spoolDir: string | undefined;
-  let inputPath = req.input;
-  let checked: Checked;
-  if (inputPath !== undefined && !fs.existsSync(inputPath)) fail(`${inputPath}: No such file or directory`);
   try {
-    if (inputPath !== undefined && isRegularFile(inputPath)) {
-      checked = await check(chunks(inputPath), req.parser, undefined, req.progress, fs.statSync(inputPath).size);
-    } else {
-      spoolDir = fs.mkdtempSync(path.join(os.tmpdir(), 'db_load-'));
-      const spoolPath = path.join(spoolDir, 'input');
-      const fd = fs.openSync(spoolPath, 'w', 0o600);
-      try {
-        const source = inputPath !== undefined ? chunks(inputPath) : req.stdin();
-        checked = await check(source, req.parser, fd, req.progress);
-      } finally {
-        fs.closeSync(fd);
-      }
-      inputPath = spoolPath;
-    }
+    const input = req.input.first();
+    const checked = await check(input.chunks, req.parser, req.progress, input.size);
     if (checked.sections === 0) fail('the input holds no database');
     precheckExisting(layout, req.file, checked.targets);
     const progress = req.progress; // the load's records of those checked
-    return await loadChecked(progress === undefined ? req : { ...req, progress: (p) => progress({ ...p, total: checked.records }) }, layout, inputPath, checked);
+    return await loadChecked(progress === undefined ? req : { ...req, progress: (p) => progress({ ...p, total: checked.records }) }, layout, checked);
   } finally {
-    if (spoolDir !== undefined) fs.rmSync(spoolDir, { recursive: true, force: true });
+    req.input.close();
   }
 }
 
-async function loadChecked(req: LoadRequest, layout: Layout, inputPath: string, checked: Checked): Promise<LoadResult> {
+async function loadChecked(req: LoadRequest, layout: Layout, checked: Checked): Promise<LoadResult> {
   const createdEnvironment = !looksLikeEnvironment(req.home);
   const before = new Map<string, Set<string>>();
   if (createdEnvironment) {
@@ -355,8 +350,8 @@ async function loadChecked(req: LoadRequest, layout: Layout, inputPath: string, 
     } catch (e) {
       if (!(e instanceof CairnError && e.code === 'NOT_FOUND')) throw e;
     }
-    if (existing === undefined) await loadNewFile(env, req, inputPath, result);
-    else await loadExistingFile(env, req, inputPath, new Set(existing), result);
+    if (existing === undefined) await loadNewFile(env, req, result);
+    else await loadExistingFile(env, req, new Set(existing), result);
     req.progress?.({ phase: 'load', done: result.records, total: checked.records, unit: 'records' });
     ok = true;
   } finally {
@@ -409,7 +404,7 @@ function currentFor(db: Database, h: DumpHeader): Current {
 }
 
 /** A new file: built under a temporary name in batches, renamed into place at the end. */
-async function loadNewFile(env: Environment, req: LoadRequest, inputPath: string, result: LoadResult): Promise<void> {
+async function loadNewFile(env: Environment, req: LoadRequest, result: LoadResult): Promise<void> {
   const tmp = tempName(req.file);
   const handles = new Map<string, Database>();
   let txn: Transaction | undefined;
@@ -424,7 +419,7 @@ async function loadNewFile(env: Environment, req: LoadRequest, inputPath: string
   };
   let cur: Current | undefined;
   try {
-    await parse(chunks(inputPath), req.parser, async (ev) => {
+    await parse(req.input.again(), req.parser, async (ev) => {
       if (ev.kind === 'header') {
         result.sections++;
         const h = ev.header;
@@ -471,12 +466,12 @@ async function loadNewFile(env: Environment, req: LoadRequest, inputPath: string
 }
 
 /** An existing file: one transaction for the whole load. */
-async function loadExistingFile(env: Environment, req: LoadRequest, inputPath: string, names: Set<string>, result: LoadResult): Promise<void> {
+async function loadExistingFile(env: Environment, req: LoadRequest, names: Set<string>, result: LoadResult): Promise<void> {
   const txn = env.begin();
   const handles = new Map<string, Database>();
   let cur: Current | undefined;
   try {
-    await parse(chunks(inputPath), req.parser, async (ev) => {
+    await parse(req.input.again(), req.parser, async (ev) => {
       if (ev.kind === 'header') {
         result.sections++;
         const h = ev.header;
@@ -507,9 +502,4 @@ async function loadExistingFile(env: Environment, req: LoadRequest, inputPath: s
     txn.abort();
     throw e;
   }
-}
-
-/** Standard input as chunks. */
-export function stdinChunks(): AsyncIterable<Uint8Array | string> {
-  return process.stdin as Readable as AsyncIterable<Uint8Array | string>;
 }
