@@ -281,6 +281,10 @@ async function misdirected(c: Craft, lost: string[]): Promise<void> {
   assert.match(d.stderr, /d\.db at offset \d+: /);
   const v = tool('verify', ['-h', c.home, 'd.db']);
   assert.equal(v.code, 1);
+  // db_stat -d walks the pages: a damaged tree is reported, never counted as if sound.
+  const s = tool('stat', ['-d', 'd.db', '-h', c.home]);
+  assert.notEqual(s.code, 0, `db_stat -d exited 0:\n${s.stdout}`);
+  assert.match(s.stderr, /d\.db at offset \d+: .*run db_verify/);
 }
 
 test('F13: a branch child pointing at another database\'s root is a CorruptionError on get, range and put', async () => {

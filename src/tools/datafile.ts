@@ -20,6 +20,7 @@ import { badDescriptorRoot, decodeDescriptor, type Descriptor } from '../env/dat
 import { MAX_PAGE_SIZE, MIN_PAGE_SIZE, PAGE_HEADER_SIZE, PageOffset, PageType } from '../page/format.js';
 import { DATA_MAGIC, MetaOffset, readMeta, type MetaInfo } from '../page/meta.js';
 import { checkPage } from '../page/pager.js';
+import * as path from 'node:path';
 import { CairnError, CorruptionError, IoError } from '../util/errors.js';
 import { formatLsn, readLsn } from '../util/lsn.js';
 import { nodeVfs } from '../io/node.js';
@@ -484,6 +485,14 @@ function treeStat(file: RawDataFile, entry: CatalogEntry, fast: boolean): Databa
   const { desc } = entry;
   const tree = new BTree(desc.root, desc.dup);
   const ps = file.pageSize;
+  // The counts come from a walk of the tree's pages: a damaged tree (a child in another tree, or
+  // twice) is reported with its page, never counted as if sound (issue 21, F13).
+  const bad = tree.verify(file)[0];
+  if (bad !== undefined) {
+    const m = /^page (\d+): /.exec(bad);
+    const where = entry.name === '' ? path.basename(file.path) : `${path.basename(file.path)} (database "${entry.name}")`;
+    throw new CorruptionError(file.path, m === null ? 0 : Number(m[1]) * ps, `${m === null ? bad : bad.slice(m[0].length)} (${where}); run db_verify`);
+  }
   const n = { internal: 0, internalFree: 0, leaf: 0, leafFree: 0, ovf: 0, ovfFree: 0, empty: 0, levels: 0 };
   tree.walkPages(file, (pgno, type) => {
     const p = file.page(pgno);
