@@ -209,28 +209,6 @@ void main();
   });
 });
 
-test('no engine source imports test support (src/testing/; tests and testing/ itself may)', () => {
-  const hits: string[] = [];
-  let scanned = 0;
-  const walk = (dir: string): void => {
-    for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
-      const p = path.join(dir, e.name);
-      if (e.isDirectory()) {
-        if (p !== path.join(root, 'src', 'testing')) walk(p);
-      } else if (e.name.endsWith('.ts') && !e.name.endsWith('.test.ts')) {
-        scanned++;
-        for (const spec of importsOf(fs.readFileSync(p, 'utf8'))) {
-          const target = spec.startsWith('.') ? path.resolve(path.dirname(p), spec.split('${')[0]!) : '';
-          if (target.startsWith(path.join(root, 'src', 'testing') + path.sep)) hits.push(`${path.relative(root, p)} imports ${spec}`);
-        }
-      }
-    }
-  };
-  walk(path.join(root, 'src'));
-  assert.ok(scanned > 50, `only ${scanned} source files scanned`);
-  assert.deepEqual(hits, []);
-});
-
 test('the repository is self-contained: no source, script or bench file names a path outside it', () => {
   const hits: string[] = [];
   let scanned = 0;
