@@ -187,10 +187,9 @@ async function pinSource(run: Run, checkpoint: boolean, startedAt: Date): Promis
  * Copies log files newest first: a file that fills up during the copy is then followed by a
  * successor we did not take, never copied half-written before one we did.
  */
-async function copyLogFiles(run: Run, meter: Meter, numbers: number[], skip?: () => boolean): Promise<void> {
+async function copyLogFiles(run: Run, meter: Meter, numbers: number[]): Promise<void> {
   const { vfs, src, tdirs, files, rel } = run;
   for (const n of [...numbers].reverse()) {
-    if (skip?.()) continue;
     const from = path.join(src.logDir, logFileName(n));
     const to = path.join(tdirs.logDir, logFileName(n));
     const r = await copyPlain(vfs, from, to, logHeaderCheck(vfs, from, n, run.source.envId), run.syncs, (b) => meter.add(b));
@@ -245,7 +244,7 @@ async function copyDataFiles(run: Run, base: Omit<Manifest, 'state' | 'files'>, 
   }
   writeManifest(vfs, target, { ...base, state: 'copying', files });
 
-      // The planted bug backup-logs-first copies the log here, before the data files (the log loop below then skips it):
+      // The planted bug backup-logs-first copies the log here, before the data files (and drops the log copy after them):
       // PLANT(backup-logs-first): for (const n of listLogFiles(vfs, src.logDir).filter((x) => x >= lsnFile(start)).reverse()) { const to = path.join(tdirs.logDir, logFileName(n)); const r = await copyPlain(vfs, path.join(src.logDir, logFileName(n)), to); files.push({ path: rel(to), kind: 'log', size: r.size, sha256: r.sha256, how: 'copied' }); logsCopied.push(rel(to)); }
   // The page LSN map, now that the redo point is taken: whichever map is on disk was written
   // by the checkpoint that set it or a later one, so it holds the right LSN for every page
@@ -304,8 +303,7 @@ async function copyLogsFrom(run: Run, start: Lsn): Promise<void> {
   }
   const meter = new Meter('logs', run.progress);
   meter.grow(sizeOf(vfs, toCopy.map((n) => path.join(src.logDir, logFileName(n)))));
-  const copyLogs = (numbers: number[], skip?: () => boolean) => copyLogFiles(run, meter, numbers, skip);
-  await copyLogs(toCopy); // PLANT(backup-logs-first): await copyLogs(toCopy, () => true);
+  await copyLogFiles(run, meter, toCopy); // PLANT(backup-logs-first):
   await catchUp(run, meter, toCopy);
 }
 
