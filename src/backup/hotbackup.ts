@@ -231,7 +231,7 @@ function sizeOf(vfs: Vfs, paths: string[]): number {
  * every data file (page by page, verified) and, with -D, DB_CONFIG. Returns the data files copied.
  */
 async function copyDataFiles(run: Run, base: Omit<Manifest, 'state' | 'files'>, start: Lsn): Promise<ManifestFile[]> {
-  const { vfs, src, target, tdirs, files, logsCopied, rel, say } = run;
+  const { vfs, src, target, tdirs, files, rel, say } = run;
   // Clean the earlier backup of this environment out of the target, its manifest last: a
   // run stopped half way leaves a directory that is still recognised as a backup to replace.
   for (const d of new Set([target, tdirs.logDir, ...tdirs.dataMap.values()])) {
@@ -245,7 +245,7 @@ async function copyDataFiles(run: Run, base: Omit<Manifest, 'state' | 'files'>, 
   writeManifest(vfs, target, { ...base, state: 'copying', files });
 
       // The planted bug backup-logs-first copies the log here, before the data files (and drops the log copy after them):
-      // PLANT(backup-logs-first): for (const n of listLogFiles(vfs, src.logDir).filter((x) => x >= lsnFile(start)).reverse()) { const to = path.join(tdirs.logDir, logFileName(n)); const r = await copyPlain(vfs, path.join(src.logDir, logFileName(n)), to); files.push({ path: rel(to), kind: 'log', size: r.size, sha256: r.sha256, how: 'copied' }); logsCopied.push(rel(to)); }
+      // PLANT(backup-logs-first): for (const n of listLogFiles(vfs, src.logDir).filter((x) => x >= lsnFile(start)).reverse()) { const to = path.join(tdirs.logDir, logFileName(n)); const r = await copyPlain(vfs, path.join(src.logDir, logFileName(n)), to); files.push({ path: rel(to), kind: 'log', size: r.size, sha256: r.sha256, how: 'copied' }); run.logsCopied.push(rel(to)); }
   // The page LSN map, now that the redo point is taken: whichever map is on disk was written
   // by the checkpoint that set it or a later one, so it holds the right LSN for every page
   // the log copied from R does not touch (src/page/lsnmap.ts). Without it recovery of the

@@ -23,7 +23,7 @@ import { LOG_HEADER_SIZE } from '../log/file.js';
 import { CairnError, IoError } from '../util/errors.js';
 import { type Lsn, formatLsn, lsnFile, makeLsn, parseLsn } from '../util/lsn.js';
 import { type Dirs, listDataFiles, readLayout } from './layout.js';
-import { MANIFEST_FILE, MANIFEST_FORMAT, type Manifest, checkManifestLogs, readManifest } from '../recovery/manifest.js';
+import { MANIFEST_FILE, type Manifest, checkManifestLogs, readManifest } from '../recovery/manifest.js';
 
 export { MANIFEST_FILE, MANIFEST_FORMAT, type Manifest, type ManifestFile, type ManifestRun, readManifest } from '../recovery/manifest.js';
 export const BACKUP_LOCK_FILE = '__cairn.backup.lock';

@@ -26,7 +26,7 @@ import type { Database } from './database.js';
 import { type Dirs, checkedDataFile } from '../recovery/layout.js';
 import { type OwnerLock, lockEnvironment } from './lock.js';
 import { type OpenContext, type Opening, openControl, openLog, prepareHome } from './open.js';
-import { type ArchiveOptions, ENV_DEFAULTS, type EnvironmentOptions, type EnvironmentStat, type HotBackupOptions, type HotBackupReport, type OpenDatabaseOptions, type RecoverOptions, type RecoveryReport, checkOptions, resolveOptions } from './options.js';
+import { type ArchiveOptions, type EnvironmentOptions, type EnvironmentStat, type HotBackupOptions, type HotBackupReport, type OpenDatabaseOptions, type RecoverOptions, type RecoveryReport, checkOptions, resolveOptions } from './options.js';
 import { TxnRunner } from './runner.js';
 import { recoverHome } from './recover.js';
 import { environmentStat } from './stat.js';
