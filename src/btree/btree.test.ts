@@ -558,3 +558,23 @@ test('64 KiB pages: multi-level tree, compaction, merges', () => {
   for (let i = 0; i < n; i += 10) t.del(w, key(i));
   assert.equal(w.livePages(), 1);
 });
+
+test('scan with keysOnly reads no overflow page: count and clear never load the values they skip', () => {
+  for (const dup of ['none', 'unsorted'] as const) {
+    const w = new MemStore(512);
+    const t = new BTree(BTree.create(w), dup);
+    for (let i = 0; i < 40; i++) t.put(w, Buffer.from(`k${String(i).padStart(2, '0')}`), Buffer.alloc(3000, i));
+    let reads = 0;
+    const counting = { pageSize: w.pageSize, page: (n: number) => (reads++, w.page(n)) };
+    const withValues = t.scan(counting, { gte: Buffer.from('k10'), lt: Buffer.from('k30') }, () => {});
+    const valueReads = reads;
+    reads = 0;
+    const keys: string[] = [];
+    const keysOnly = t.scan(counting, { gte: Buffer.from('k10'), lt: Buffer.from('k30'), keysOnly: true }, (k, v) => void keys.push(`${k}:${v.length}`));
+    assert.equal(withValues, 20);
+    assert.equal(keysOnly, 20);
+    assert.deepEqual(keys, Array.from({ length: 20 }, (_, i) => `k${i + 10}:0`));
+    assert.ok(valueReads >= 20 * 6, `${dup}: ${valueReads} page reads with values (each a 6-page chain)`);
+    assert.ok(reads < 20, `${dup}: ${reads} page reads for keys only`);
+  }
+});

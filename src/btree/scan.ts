@@ -17,6 +17,8 @@ export interface ScanOptions {
   lt?: Buffer;
   reverse?: boolean;
   limit?: number;
+  /** Hand fn the keys only (value: an empty buffer): no overflow value is read (count, clear). */
+  keysOnly?: boolean;
 }
 
 /**
@@ -50,7 +52,7 @@ export function scan(t: TreeRef, r: PageReader, opts: ScanOptions, fn: (key: Buf
   }
   const limit = opts.limit === undefined || opts.limit < 0 ? -1 : opts.limit;
   if (limit === 0) return 0;
-  return scanI(t, r, lo, loIncl, hi, hiIncl, opts.reverse === true, limit, fn);
+  return scanI(t, r, lo, loIncl, hi, hiIncl, opts.reverse === true, limit, fn, opts.keysOnly !== true);
 }
 
 /**
@@ -67,8 +69,9 @@ export function scanI(
   reverse: boolean,
   limit: number,
   fn: (key: Buffer, value: Buffer) => boolean | void,
+  withValue = true,
 ): number {
-  return reverse ? scanBackward(t, r, lo, loIncl, hi, hiIncl, limit, fn) : scanForward(t, r, lo, loIncl, hi, hiIncl, limit, fn);
+  return reverse ? scanBackward(t, r, lo, loIncl, hi, hiIncl, limit, fn, withValue) : scanForward(t, r, lo, loIncl, hi, hiIncl, limit, fn, withValue);
 }
 
 function scanForward(
@@ -80,6 +83,7 @@ function scanForward(
   hiIncl: boolean,
   limit: number,
   fn: (key: Buffer, value: Buffer) => boolean | void,
+  withValue: boolean,
 ): number {
   const pos: Pos = { p: EMPTY, pgno: 0, i: 0 };
   let seen = 0;
@@ -105,7 +109,7 @@ function scanForward(
         const c = cmpLeaf(r, hi!, p, pgno, off, se);
         if (c < 0 || (c === 0 && !hiIncl)) return seen;
       }
-      loadEntry(t.dup, r, p, pgno, off, false);
+      loadEntry(t.dup, r, p, pgno, off, false, withValue);
       seen++;
       if (fn(S.entK, S.entV) === false || seen === limit) return seen;
     }
@@ -124,6 +128,7 @@ function scanBackward(
   hiIncl: boolean,
   limit: number,
   fn: (key: Buffer, value: Buffer) => boolean | void,
+  withValue: boolean,
 ): number {
   const pos: Pos = { p: EMPTY, pgno: 0, i: 0 };
   let seen = 0;
@@ -148,7 +153,7 @@ function scanBackward(
         const c = cmpLeaf(r, lo!, p, pgno, off, se);
         if (c > 0 || (c === 0 && !loIncl)) return seen;
       }
-      loadEntry(t.dup, r, p, pgno, off, false);
+      loadEntry(t.dup, r, p, pgno, off, false, withValue);
       seen++;
       if (fn(S.entK, S.entV) === false || seen === limit) return seen;
     }

@@ -534,10 +534,10 @@ export function stepPrev(r: PageReader, pos: Pos): boolean {
 }
 
 /** Decodes the user key and value of the leaf cell at off into S.entK / S.entV. */
-export function loadEntry(dup: DupMode, r: PageReader, p: Buffer, pgno: number, off: number, copy: boolean): void {
+export function loadEntry(dup: DupMode, r: PageReader, p: Buffer, pgno: number, off: number, copy: boolean, withValue = true): void {
   if (dup === 'none') {
     S.entK = leafKey(r, p, pgno, off, copy);
-    S.entV = leafValue(r, p, pgno, off, copy);
+    S.entV = withValue ? leafValue(r, p, pgno, off, copy) : NO_VALUE;
     return;
   }
   const ik = leafKey(r, p, pgno, off, false);
@@ -545,8 +545,11 @@ export function loadEntry(dup: DupMode, r: PageReader, p: Buffer, pgno: number, 
   if (t < 0 || (dup === 'unsorted' && ik.length !== t + 10)) throw corrupt(pgno, off, 'malformed duplicate key');
   S.entK = unescapeKey(ik, 0, t, copy);
   if (dup === 'sorted') S.entV = copy ? copyOf(ik, t + 2, ik.length) : ik.subarray(t + 2);
-  else S.entV = leafValue(r, p, pgno, off, copy);
+  else S.entV = withValue ? leafValue(r, p, pgno, off, copy) : NO_VALUE;
 }
+
+/** The value loadEntry hands over when asked for keys only. */
+const NO_VALUE = Buffer.alloc(0);
 export function asBuf(b: unknown, what: string): Buffer {
   if (Buffer.isBuffer(b)) return b;
   if (b instanceof Uint8Array) return Buffer.from(b.buffer, b.byteOffset, b.byteLength);

@@ -1,5 +1,5 @@
 // env.hotBackup and env.archive are the backup layer's (backup/hotbackup.ts hotBackup,
-// backup/archive.ts archive), and env is below backup (docs/DESIGN.md §Layers): env never
+// backup/archive.ts archive), and env is below backup (docs/DESIGN.md §Code map): env never
 // imports backup/. Instead backup/register.ts hands them to env here when it is loaded, and the
 // package's entry point (src/index.ts) loads it, so `env.hotBackup()` and `env.archive()` work
 // for every user of the package. Inside the engine nothing depends on them: the owner's channel

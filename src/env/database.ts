@@ -1,4 +1,4 @@
-// A database handle: one B-tree named in a data file's catalog (docs/DESIGN.md §Layers).
+// A database handle: one B-tree named in a data file's catalog (docs/DESIGN.md §Code map).
 //
 // Reads without a transaction see the latest committed state (synchronously); iterators
 // without a transaction hold a snapshot for as long as they run. Writes need a transaction;
@@ -502,7 +502,7 @@ export class Database<K = Buffer, V = Buffer> {
         const w = t.writer(this.file);
         const keys: Buffer[] = [];
         let last: Buffer | undefined;
-        this.tree.scan(w, scanOf(b), (k) => {
+        this.tree.scan(w, { ...scanOf(b), keysOnly: true }, (k) => {
           if (last === undefined || !last.equals(k)) keys.push((last = Buffer.from(k)));
         });
         let gone = 0;
@@ -546,7 +546,7 @@ export class Database<K = Buffer, V = Buffer> {
     const limit = opts.limit ?? Infinity;
     if (!(limit >= 0)) throw invalid('count limit must be a number ≥ 0');
     const whole = b.lo === undefined && b.hi === undefined && limit === Infinity;
-    const n = (r: PageReader): number => (whole ? this.tree.count(r) : limit === 0 ? 0 : this.tree.scan(r, { ...scanOf(b), ...(limit === Infinity ? {} : { limit }) }, () => {}));
+    const n = (r: PageReader): number => (whole ? this.tree.count(r) : limit === 0 ? 0 : this.tree.scan(r, { ...scanOf(b), keysOnly: true, ...(limit === Infinity ? {} : { limit }) }, () => {}));
     if (txn !== undefined) return inFile(this.file, () => n(txn.reader(this.file)));
     return this.withSnapshot(n);
   }

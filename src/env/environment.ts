@@ -1,5 +1,5 @@
 // The environment: a home directory with its log, data files, control file and owner lock
-// (docs/DESIGN.md §Layers). Opening runs recovery when the last owner did not close cleanly.
+// (docs/DESIGN.md §Code map). Opening runs recovery when the last owner did not close cleanly.
 //
 // This file is the lifecycle (OPEN → PANICKED → CLOSED) and the transactions; the rest is
 // delegated: opening (open.ts), recovery (recover.ts), the commit path (txn/commit.ts),

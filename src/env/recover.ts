@@ -3,7 +3,7 @@
 // stops half way is noticed: I7; 'closed' with the new redo point after), the checks that refuse
 // before anything changes, and the report.
 //
-// It belongs in recovery/run.ts (docs/DESIGN.md §Layers) and stays in env/ for now: it reads and
+// It belongs in recovery/run.ts (docs/DESIGN.md §Code map) and stays in env/ for now: it reads and
 // writes the control file (env/control.ts), checks the log's history (env/history.ts) and
 // numbering (env/retention.ts), redoes through env/recovery.ts and finds data files through the
 // home's directory layout (env/dirs.ts), all of which still live in env/. The pieces that need

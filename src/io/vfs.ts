@@ -1,4 +1,4 @@
-// The one I/O seam (docs/DESIGN.md §Layers). Every byte cairn reads or writes goes through a Vfs:
+// The one I/O seam (docs/DESIGN.md §Code map). Every byte cairn reads or writes goes through a Vfs:
 // NodeVfs for real files, SimVfs for crash, fault and interleaving tests.
 //
 // Reads and writes are synchronous (reads serve synchronous db.get); the commit path's
