@@ -536,7 +536,7 @@ export class Database<K = Buffer, V = Buffer> {
 
   /**
    * Number of pairs within the bounds (all of them without a range; `limit` caps the count),
-   * counted from the leaves without copying values. `count(txn)` counts all in a transaction.
+   * counted from the leaves without reading values. `count(txn)` counts all in a transaction.
    */
   count(range?: RangeOptions<K> | Transaction, txn?: Transaction): number {
     if (range instanceof Transaction) [range, txn] = [undefined, range];
